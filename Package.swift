@@ -1,0 +1,41 @@
+// swift-tools-version:6.1
+// Fireball: a WebAssembly hypervisor for small boards, run as a cluster.
+// Dependencies point one way: Node, Orchestrator -> Transport -> Core <- HAL.
+import PackageDescription
+
+let package = Package(
+    name: "Fireball",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "fireball", targets: ["fireball"]),
+        .executable(name: "fireball-bench", targets: ["fireball-bench"]),
+        .library(name: "Core", targets: ["Core"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // The kernel: COOS, the wasm vSoC, the router and the wire message. Depends on nothing of ours.
+        .target(name: "Core"),
+        // Boards and simulated devices; sees only Core's interfaces.
+        .target(name: "HAL", dependencies: ["Core"]),
+        // C shims: only Transport imports them.
+        .systemLibrary(name: "CLibUV", pkgConfig: "libuv", providers: [.apt(["libuv1-dev"])]),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+        .target(name: "Transport", dependencies: ["Core", "CLibUV", "COpenSSL"]),
+        .target(name: "Orchestrator", dependencies: ["Transport", "Core"]),
+        .target(name: "Node", dependencies: ["Transport", "HAL", "Core"]),
+        // Thin executables: argument parsing and wiring only.
+        .executableTarget(name: "fireball", dependencies: [
+            "Core", "HAL", "Transport", "Orchestrator", "Node",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "fireball-bench", dependencies: [
+            "Core",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .testTarget(name: "CoreTests", dependencies: ["Core"]),
+        .testTarget(name: "TransportTests", dependencies: ["Transport"]),
+    ],
+    swiftLanguageModes: [.v6]
+)
