@@ -36,6 +36,8 @@ let package = Package(
         ]),
         .testTarget(name: "CoreTests", dependencies: ["Core"]),
         .testTarget(name: "TransportTests", dependencies: ["Transport"]),
+        // The official wasm spec suite (../shared/wasm-testsuite), converted by wast2json at test time.
+        .testTarget(name: "SpecTests", dependencies: ["Core"]),
     ],
     swiftLanguageModes: [.v6]
 )
