@@ -16,7 +16,10 @@ let package = Package(
     ],
     targets: [
         // The kernel: COOS, the wasm vSoC, the router and the wire message. Depends on nothing of ours.
-        .target(name: "Core"),
+        .target(name: "Core", swiftSettings: [
+            // Let LLVM copy the dispatch jump into every handler (threaded dispatch), see Docs/interpreter.md.
+            .unsafeFlags(["-Xllvm", "-tail-dup-pred-size=1000", "-Xllvm", "-tail-dup-succ-size=1000"], .when(configuration: .release)),
+        ]),
         // Boards and simulated devices; sees only Core's interfaces.
         .target(name: "HAL", dependencies: ["Core"]),
         // C shims: only Transport imports them.

@@ -71,7 +71,15 @@ extension FunctionTranslator {
         return index
     }
 
+    mutating func checkControlDepth() throws(WasmError) {
+        guard controls.count < WasmLimits.controlDepthMax else {
+            throw WasmError(.limitExceeded, section: "code", function: functionIndex, offset: instructionOffset,
+                            "blocks nested deeper than \(WasmLimits.controlDepthMax)")
+        }
+    }
+
     mutating func enterBlock(_ kind: ControlFrame.Kind, _ blockType: FunctionType) throws(WasmError) {
+        try checkControlDepth()
         _ = try pop(blockType.parameters)
         let height = operands.count
         for parameter in blockType.parameters { push(parameter) }
@@ -143,6 +151,7 @@ extension FunctionTranslator {
         case 0x02: try enterBlock(.block, try readBlockType(&reader))
         case 0x03: try enterBlock(.loop, try readBlockType(&reader))
         case 0x04: // if
+            try checkControlDepth()
             let blockType = try readBlockType(&reader)
             let condition = try pop(.i32)
             let conditionHeight = operands.count
