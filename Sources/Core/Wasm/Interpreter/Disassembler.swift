@@ -23,6 +23,10 @@ extension LoadedModule {
     /// Words that follow an instruction's first word.
     static func extraWords(_ op: Op, _ w: UInt64) -> Int {
         switch op {
+        case .i32AddImm, .i32AndImm, .i32OrImm, .i32XorImm, .i32ShlImm, .i32ShrSImm, .i32ShrUImm, .i32MulImm,
+             .i32EqImm, .i32NeImm, .i32LtSImm, .i32LtUImm, .i32GtSImm, .i32GtUImm, .i32LeSImm, .i32LeUImm, .i32GeSImm, .i32GeUImm,
+             .i64AddImm, .i32RotlImm:
+            return 1
         case .const64, .addressOffset, .select, .callIndirect, .tableGet, .tableSet, .tableGrow, .tableFill, .tableCopy, .tableInit, .memoryInit:
             return 1
         case .brIfEq, .brIfNe, .brIfLtS, .brIfLtU, .brIfGtS, .brIfGtU, .brIfLeS, .brIfLeU, .brIfGeS, .brIfGeU,

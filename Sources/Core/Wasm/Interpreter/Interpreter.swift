@@ -36,7 +36,9 @@ extension Execution {
 
     /// Runs from the saved registers until an exit; `fuel` counts down one per safe point.
     @inline(never)
-    func interpret(_ fuel: inout Int) -> Exit {
+    func interpret(_ fuelLeft: inout Int) -> Exit {
+        var fuel = fuelLeft
+        defer { fuelLeft = fuel }
         var pc = self.pc
         var fp = self.fp
         var function = self.function
@@ -478,61 +480,84 @@ extension Execution {
                 let x = fp[B(w)]
                 fp[A(w)] = saturateU64(f64(x))
             case .i32AddImm:
-                let l = u32(fp[B(w)]), i = Int32(truncatingIfNeeded: Word.cSigned(w))
+                let l = u32(fp[B(w)]), i = Int32(truncatingIfNeeded: pc.pointee)
+                pc += 1
                 fp[A(w)] = UInt64(l &+ UInt32(bitPattern: i))
             case .i32AndImm:
-                let l = u32(fp[B(w)]), i = Int32(truncatingIfNeeded: Word.cSigned(w))
+                let l = u32(fp[B(w)]), i = Int32(truncatingIfNeeded: pc.pointee)
+                pc += 1
                 fp[A(w)] = UInt64(l & UInt32(bitPattern: i))
             case .i32OrImm:
-                let l = u32(fp[B(w)]), i = Int32(truncatingIfNeeded: Word.cSigned(w))
+                let l = u32(fp[B(w)]), i = Int32(truncatingIfNeeded: pc.pointee)
+                pc += 1
                 fp[A(w)] = UInt64(l | UInt32(bitPattern: i))
             case .i32XorImm:
-                let l = u32(fp[B(w)]), i = Int32(truncatingIfNeeded: Word.cSigned(w))
+                let l = u32(fp[B(w)]), i = Int32(truncatingIfNeeded: pc.pointee)
+                pc += 1
                 fp[A(w)] = UInt64(l ^ UInt32(bitPattern: i))
             case .i32ShlImm:
-                let l = u32(fp[B(w)]), i = Int32(truncatingIfNeeded: Word.cSigned(w))
+                let l = u32(fp[B(w)]), i = Int32(truncatingIfNeeded: pc.pointee)
+                pc += 1
                 fp[A(w)] = UInt64(l &<< UInt32(bitPattern: i))
             case .i32ShrSImm:
-                let l = s32(fp[B(w)]), i = Int32(truncatingIfNeeded: Word.cSigned(w))
+                let l = s32(fp[B(w)]), i = Int32(truncatingIfNeeded: pc.pointee)
+                pc += 1
                 fp[A(w)] = ws32(l &>> i)
             case .i32ShrUImm:
-                let l = u32(fp[B(w)]), i = Int32(truncatingIfNeeded: Word.cSigned(w))
+                let l = u32(fp[B(w)]), i = Int32(truncatingIfNeeded: pc.pointee)
+                pc += 1
                 fp[A(w)] = UInt64(l &>> UInt32(bitPattern: i))
             case .i32MulImm:
-                let l = u32(fp[B(w)]), i = Int32(truncatingIfNeeded: Word.cSigned(w))
+                let l = u32(fp[B(w)]), i = Int32(truncatingIfNeeded: pc.pointee)
+                pc += 1
                 fp[A(w)] = UInt64(l &* UInt32(bitPattern: i))
             case .i32EqImm:
-                let l = u32(fp[B(w)]), i = Int32(truncatingIfNeeded: Word.cSigned(w))
+                let l = u32(fp[B(w)]), i = Int32(truncatingIfNeeded: pc.pointee)
+                pc += 1
                 fp[A(w)] = bit(l == UInt32(bitPattern: i))
             case .i32NeImm:
-                let l = u32(fp[B(w)]), i = Int32(truncatingIfNeeded: Word.cSigned(w))
+                let l = u32(fp[B(w)]), i = Int32(truncatingIfNeeded: pc.pointee)
+                pc += 1
                 fp[A(w)] = bit(l != UInt32(bitPattern: i))
             case .i32LtSImm:
-                let l = s32(fp[B(w)]), i = Int32(truncatingIfNeeded: Word.cSigned(w))
+                let l = s32(fp[B(w)]), i = Int32(truncatingIfNeeded: pc.pointee)
+                pc += 1
                 fp[A(w)] = bit(l < i)
             case .i32LtUImm:
-                let l = u32(fp[B(w)]), i = Int32(truncatingIfNeeded: Word.cSigned(w))
+                let l = u32(fp[B(w)]), i = Int32(truncatingIfNeeded: pc.pointee)
+                pc += 1
                 fp[A(w)] = bit(l < UInt32(bitPattern: i))
             case .i32GtSImm:
-                let l = s32(fp[B(w)]), i = Int32(truncatingIfNeeded: Word.cSigned(w))
+                let l = s32(fp[B(w)]), i = Int32(truncatingIfNeeded: pc.pointee)
+                pc += 1
                 fp[A(w)] = bit(l > i)
             case .i32GtUImm:
-                let l = u32(fp[B(w)]), i = Int32(truncatingIfNeeded: Word.cSigned(w))
+                let l = u32(fp[B(w)]), i = Int32(truncatingIfNeeded: pc.pointee)
+                pc += 1
                 fp[A(w)] = bit(l > UInt32(bitPattern: i))
             case .i32LeSImm:
-                let l = s32(fp[B(w)]), i = Int32(truncatingIfNeeded: Word.cSigned(w))
+                let l = s32(fp[B(w)]), i = Int32(truncatingIfNeeded: pc.pointee)
+                pc += 1
                 fp[A(w)] = bit(l <= i)
             case .i32LeUImm:
-                let l = u32(fp[B(w)]), i = Int32(truncatingIfNeeded: Word.cSigned(w))
+                let l = u32(fp[B(w)]), i = Int32(truncatingIfNeeded: pc.pointee)
+                pc += 1
                 fp[A(w)] = bit(l <= UInt32(bitPattern: i))
             case .i32GeSImm:
-                let l = s32(fp[B(w)]), i = Int32(truncatingIfNeeded: Word.cSigned(w))
+                let l = s32(fp[B(w)]), i = Int32(truncatingIfNeeded: pc.pointee)
+                pc += 1
                 fp[A(w)] = bit(l >= i)
             case .i32GeUImm:
-                let l = u32(fp[B(w)]), i = Int32(truncatingIfNeeded: Word.cSigned(w))
+                let l = u32(fp[B(w)]), i = Int32(truncatingIfNeeded: pc.pointee)
+                pc += 1
                 fp[A(w)] = bit(l >= UInt32(bitPattern: i))
             case .i64AddImm:
-                fp[A(w)] = fp[B(w)] &+ UInt64(bitPattern: Word.cSigned(w))
+                fp[A(w)] = fp[B(w)] &+ pc.pointee
+                pc += 1
+            case .i32RotlImm:
+                let l = u32(fp[B(w)]), i = Int32(truncatingIfNeeded: pc.pointee)
+                pc += 1
+                fp[A(w)] = UInt64((l &<< UInt32(bitPattern: i)) | (l &>> (32 &- (UInt32(bitPattern: i) & 31))))
             case .copy:
                 fp[A(w)] = fp[B(w)]
             case .const32:
@@ -561,121 +586,121 @@ extension Execution {
                 }
             case .brIfEq:
                 if u32(fp[B(w)]) == u32(fp[C(w)]) {
-                let o = Int(truncatingIfNeeded: Int64(bitPattern: pc.pointee))
+                let o = Int(Int32(truncatingIfNeeded: pc.pointee))
                 pc += o &- 1
                 if o < 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
                 } else { pc += 1 }
             case .brIfEqImm:
-                if u32(fp[B(w)]) == UInt32(truncatingIfNeeded: Word.cSigned(w)) {
-                let o = Int(truncatingIfNeeded: Int64(bitPattern: pc.pointee))
+                if u32(fp[B(w)]) == UInt32(truncatingIfNeeded: pc.pointee >> 32) {
+                let o = Int(Int32(truncatingIfNeeded: pc.pointee))
                 pc += o &- 1
                 if o < 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
                 } else { pc += 1 }
             case .brIfNe:
                 if u32(fp[B(w)]) != u32(fp[C(w)]) {
-                let o = Int(truncatingIfNeeded: Int64(bitPattern: pc.pointee))
+                let o = Int(Int32(truncatingIfNeeded: pc.pointee))
                 pc += o &- 1
                 if o < 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
                 } else { pc += 1 }
             case .brIfNeImm:
-                if u32(fp[B(w)]) != UInt32(truncatingIfNeeded: Word.cSigned(w)) {
-                let o = Int(truncatingIfNeeded: Int64(bitPattern: pc.pointee))
+                if u32(fp[B(w)]) != UInt32(truncatingIfNeeded: pc.pointee >> 32) {
+                let o = Int(Int32(truncatingIfNeeded: pc.pointee))
                 pc += o &- 1
                 if o < 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
                 } else { pc += 1 }
             case .brIfLtS:
                 if s32(fp[B(w)]) < s32(fp[C(w)]) {
-                let o = Int(truncatingIfNeeded: Int64(bitPattern: pc.pointee))
+                let o = Int(Int32(truncatingIfNeeded: pc.pointee))
                 pc += o &- 1
                 if o < 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
                 } else { pc += 1 }
             case .brIfLtSImm:
-                if s32(fp[B(w)]) < Int32(truncatingIfNeeded: Word.cSigned(w)) {
-                let o = Int(truncatingIfNeeded: Int64(bitPattern: pc.pointee))
+                if s32(fp[B(w)]) < Int32(truncatingIfNeeded: pc.pointee >> 32) {
+                let o = Int(Int32(truncatingIfNeeded: pc.pointee))
                 pc += o &- 1
                 if o < 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
                 } else { pc += 1 }
             case .brIfLtU:
                 if u32(fp[B(w)]) < u32(fp[C(w)]) {
-                let o = Int(truncatingIfNeeded: Int64(bitPattern: pc.pointee))
+                let o = Int(Int32(truncatingIfNeeded: pc.pointee))
                 pc += o &- 1
                 if o < 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
                 } else { pc += 1 }
             case .brIfLtUImm:
-                if u32(fp[B(w)]) < UInt32(truncatingIfNeeded: Word.cSigned(w)) {
-                let o = Int(truncatingIfNeeded: Int64(bitPattern: pc.pointee))
+                if u32(fp[B(w)]) < UInt32(truncatingIfNeeded: pc.pointee >> 32) {
+                let o = Int(Int32(truncatingIfNeeded: pc.pointee))
                 pc += o &- 1
                 if o < 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
                 } else { pc += 1 }
             case .brIfGtS:
                 if s32(fp[B(w)]) > s32(fp[C(w)]) {
-                let o = Int(truncatingIfNeeded: Int64(bitPattern: pc.pointee))
+                let o = Int(Int32(truncatingIfNeeded: pc.pointee))
                 pc += o &- 1
                 if o < 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
                 } else { pc += 1 }
             case .brIfGtSImm:
-                if s32(fp[B(w)]) > Int32(truncatingIfNeeded: Word.cSigned(w)) {
-                let o = Int(truncatingIfNeeded: Int64(bitPattern: pc.pointee))
+                if s32(fp[B(w)]) > Int32(truncatingIfNeeded: pc.pointee >> 32) {
+                let o = Int(Int32(truncatingIfNeeded: pc.pointee))
                 pc += o &- 1
                 if o < 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
                 } else { pc += 1 }
             case .brIfGtU:
                 if u32(fp[B(w)]) > u32(fp[C(w)]) {
-                let o = Int(truncatingIfNeeded: Int64(bitPattern: pc.pointee))
+                let o = Int(Int32(truncatingIfNeeded: pc.pointee))
                 pc += o &- 1
                 if o < 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
                 } else { pc += 1 }
             case .brIfGtUImm:
-                if u32(fp[B(w)]) > UInt32(truncatingIfNeeded: Word.cSigned(w)) {
-                let o = Int(truncatingIfNeeded: Int64(bitPattern: pc.pointee))
+                if u32(fp[B(w)]) > UInt32(truncatingIfNeeded: pc.pointee >> 32) {
+                let o = Int(Int32(truncatingIfNeeded: pc.pointee))
                 pc += o &- 1
                 if o < 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
                 } else { pc += 1 }
             case .brIfLeS:
                 if s32(fp[B(w)]) <= s32(fp[C(w)]) {
-                let o = Int(truncatingIfNeeded: Int64(bitPattern: pc.pointee))
+                let o = Int(Int32(truncatingIfNeeded: pc.pointee))
                 pc += o &- 1
                 if o < 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
                 } else { pc += 1 }
             case .brIfLeSImm:
-                if s32(fp[B(w)]) <= Int32(truncatingIfNeeded: Word.cSigned(w)) {
-                let o = Int(truncatingIfNeeded: Int64(bitPattern: pc.pointee))
+                if s32(fp[B(w)]) <= Int32(truncatingIfNeeded: pc.pointee >> 32) {
+                let o = Int(Int32(truncatingIfNeeded: pc.pointee))
                 pc += o &- 1
                 if o < 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
                 } else { pc += 1 }
             case .brIfLeU:
                 if u32(fp[B(w)]) <= u32(fp[C(w)]) {
-                let o = Int(truncatingIfNeeded: Int64(bitPattern: pc.pointee))
+                let o = Int(Int32(truncatingIfNeeded: pc.pointee))
                 pc += o &- 1
                 if o < 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
                 } else { pc += 1 }
             case .brIfLeUImm:
-                if u32(fp[B(w)]) <= UInt32(truncatingIfNeeded: Word.cSigned(w)) {
-                let o = Int(truncatingIfNeeded: Int64(bitPattern: pc.pointee))
+                if u32(fp[B(w)]) <= UInt32(truncatingIfNeeded: pc.pointee >> 32) {
+                let o = Int(Int32(truncatingIfNeeded: pc.pointee))
                 pc += o &- 1
                 if o < 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
                 } else { pc += 1 }
             case .brIfGeS:
                 if s32(fp[B(w)]) >= s32(fp[C(w)]) {
-                let o = Int(truncatingIfNeeded: Int64(bitPattern: pc.pointee))
+                let o = Int(Int32(truncatingIfNeeded: pc.pointee))
                 pc += o &- 1
                 if o < 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
                 } else { pc += 1 }
             case .brIfGeSImm:
-                if s32(fp[B(w)]) >= Int32(truncatingIfNeeded: Word.cSigned(w)) {
-                let o = Int(truncatingIfNeeded: Int64(bitPattern: pc.pointee))
+                if s32(fp[B(w)]) >= Int32(truncatingIfNeeded: pc.pointee >> 32) {
+                let o = Int(Int32(truncatingIfNeeded: pc.pointee))
                 pc += o &- 1
                 if o < 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
                 } else { pc += 1 }
             case .brIfGeU:
                 if u32(fp[B(w)]) >= u32(fp[C(w)]) {
-                let o = Int(truncatingIfNeeded: Int64(bitPattern: pc.pointee))
+                let o = Int(Int32(truncatingIfNeeded: pc.pointee))
                 pc += o &- 1
                 if o < 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
                 } else { pc += 1 }
             case .brIfGeUImm:
-                if u32(fp[B(w)]) >= UInt32(truncatingIfNeeded: Word.cSigned(w)) {
-                let o = Int(truncatingIfNeeded: Int64(bitPattern: pc.pointee))
+                if u32(fp[B(w)]) >= UInt32(truncatingIfNeeded: pc.pointee >> 32) {
+                let o = Int(Int32(truncatingIfNeeded: pc.pointee))
                 pc += o &- 1
                 if o < 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
                 } else { pc += 1 }
@@ -875,7 +900,7 @@ extension Execution {
                 if chunk < count {
                     fp[A(w)] = UInt64(destination &+ chunk); fp[C(w)] = UInt64(count &- chunk)
                     pc -= 1
-                fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch }
+                    fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch }
                 }
             case .memoryCopy:
                 let destination = Int(u32(fp[A(w)])), source = Int(u32(fp[B(w)])), count = Int(u32(fp[C(w)]))
@@ -886,7 +911,7 @@ extension Execution {
                     if chunk < count {
                         fp[A(w)] = UInt64(destination &+ chunk); fp[B(w)] = UInt64(source &+ chunk); fp[C(w)] = UInt64(count &- chunk)
                         pc -= 1
-                fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch }
+                    fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch }
                     }
                 } else {
                     // Overlap with the destination above the source: copy from the end.
@@ -894,7 +919,7 @@ extension Execution {
                     if chunk < count {
                         fp[C(w)] = UInt64(count &- chunk)
                         pc -= 1
-                fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch }
+                    fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch }
                     }
                 }
             case .memoryInit:
@@ -909,9 +934,10 @@ extension Execution {
                 if chunk < count {
                     fp[A(w)] = UInt64(destination &+ chunk); fp[B(w)] = UInt64(source &+ chunk); fp[C(w)] = UInt64(count &- chunk)
                     pc -= 1
-                fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch }
+                    fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch }
+                } else {
+                    pc += 1
                 }
-                pc += 1
             case .dataDrop:
                 context.pointee.owner.takeUnretainedValue().dataSegments[Int(Word.imm32(w))] = 0..<0
             case .refNull:
@@ -948,9 +974,10 @@ extension Execution {
                 if chunk < count {
                     fp[A(w)] = UInt64(destination &+ chunk); fp[C(w)] = UInt64(count &- chunk)
                     pc -= 1
-                fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch }
+                    fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch }
+                } else {
+                    pc += 1
                 }
-                pc += 1
             case .tableCopy:
                 let tables = pc.pointee
                 pc += 1

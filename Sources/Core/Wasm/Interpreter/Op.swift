@@ -33,10 +33,10 @@ enum Op: UInt8, CaseIterable {
     case i32TruncSatF32S, i32TruncSatF32U, i32TruncSatF64S, i32TruncSatF64U
     case i64TruncSatF32S, i64TruncSatF32U, i64TruncSatF64S, i64TruncSatF64U
 
-    // Fused with a signed 16-bit immediate in C: A = B op imm.
+    // Fused with a constant operand in the next word: A = B op imm.
     case i32AddImm, i32AndImm, i32OrImm, i32XorImm, i32ShlImm, i32ShrSImm, i32ShrUImm, i32MulImm
     case i32EqImm, i32NeImm, i32LtSImm, i32LtUImm, i32GtSImm, i32GtUImm, i32LeSImm, i32LeUImm, i32GeSImm, i32GeUImm
-    case i64AddImm
+    case i64AddImm, i32RotlImm
 
     // Moves. copy: A = B. const32: A = bits 32–63 (zero-extended). const64: A = next word.
     case copy, const32, const64
@@ -47,8 +47,10 @@ enum Op: UInt8, CaseIterable {
     // for br/brIf/brIfNot (A = condition), or in the next word for fused compare-branches.
     // A taken branch backwards is a safe point.
     case br, brIf, brIfNot
-    case brIfEq, brIfNe, brIfLtS, brIfLtU, brIfGtS, brIfGtU, brIfLeS, brIfLeU, brIfGeS, brIfGeU   // B op C, target next word
-    case brIfEqImm, brIfNeImm, brIfLtSImm, brIfLtUImm, brIfGtSImm, brIfGtUImm, brIfLeSImm, brIfLeUImm, brIfGeSImm, brIfGeUImm  // B op imm16 C
+    /// B op C; next word: target offset (low 32 bits).
+    case brIfEq, brIfNe, brIfLtS, brIfLtU, brIfGtS, brIfGtU, brIfLeS, brIfLeU, brIfGeS, brIfGeU
+    /// B op imm; next word: target offset (low 32 bits) and imm (high 32 bits).
+    case brIfEqImm, brIfNeImm, brIfLtSImm, brIfLtUImm, brIfGtSImm, brIfGtUImm, brIfLeSImm, brIfLeUImm, brIfGeSImm, brIfGeUImm
     /// A = index; bits 32–63 = count; then count+1 words of targets (the last is the default).
     case brTable
     case unreachable
@@ -111,8 +113,6 @@ enum Word {
     @inline(__always) static func a(_ w: UInt64) -> Int { Int(truncatingIfNeeded: (w >> 16) & 0xFFFF) }
     @inline(__always) static func b(_ w: UInt64) -> Int { Int(truncatingIfNeeded: (w >> 32) & 0xFFFF) }
     @inline(__always) static func c(_ w: UInt64) -> Int { Int(truncatingIfNeeded: w >> 48) }
-    /// C as a signed 16-bit immediate.
-    @inline(__always) static func cSigned(_ w: UInt64) -> Int64 { Int64(Int16(truncatingIfNeeded: w >> 48)) }
     @inline(__always) static func imm32(_ w: UInt64) -> UInt32 { UInt32(truncatingIfNeeded: w >> 32) }
     @inline(__always) static func offset32(_ w: UInt64) -> Int { Int(Int32(truncatingIfNeeded: w >> 32)) }
 }

@@ -107,17 +107,20 @@ extension FunctionTranslator {
     mutating func emitConditionalBranch(_ condition: Operand, height: Int, negate: Bool) -> (instruction: Int, site: PatchSite)? {
         guard reachable else { return nil }
         let conditionSlot = slot(ofHeight: height)
-        if condition.location == .slot, let producer = adjacentProducer, producer.slot == conditionSlot, producer.word == code.count - 1 {
+        if condition.location == .slot, let producer = adjacentProducer, producer.slot == conditionSlot {
             let word = code[producer.word]
             let op = Word.op(word)
             if let fused = Self.fusedBranch(for: op, negate: negate) {
-                code.removeLast()
+                // Compare-and-branch: the comparison's operands, then one word with the target
+                // (low 32 bits, patched later) and, for immediate forms, the constant (high 32 bits).
+                let immediate = producer.word + 1 < code.count ? code[producer.word + 1] : 0
+                code.removeSubrange(producer.word...)
                 let at = emit(Word.make(fused, 0, Word.b(word), Word.c(word)))
-                code.append(0)
-                return (at, PatchSite(instruction: at, word: at + 1, inHighBits: false))
+                code.append(UInt64(UInt32(truncatingIfNeeded: immediate)) << 32)
+                return (at, PatchSite(instruction: at, word: at + 1, inHighBits: false, keepsHighBits: true))
             }
             if op == .i32Eqz {
-                code.removeLast()
+                code.removeSubrange(producer.word...)
                 let at = emit(Word.make(negate ? .brIf : .brIfNot, Word.b(word)))
                 return (at, PatchSite(instruction: at, word: at, inHighBits: true))
             }
@@ -215,7 +218,7 @@ extension FunctionTranslator {
             guard reachable else { break }
             if valuesInPlace(for: frame) {
                 if let branch = emitConditionalBranch(condition, height: conditionHeight, negate: false) {
-                    link(instruction: branch.instruction, word: branch.site.word, inHighBits: branch.site.inHighBits, depth: Int(depth))
+                    link(branch.site, depth: Int(depth))
                 }
             } else {
                 let skip = emitConditionalBranch(condition, height: conditionHeight, negate: true)

@@ -32,7 +32,7 @@ extension FunctionTranslator {
             for (i, depth) in depths.enumerated() {
                 let frame = controls.count - 1 - Int(depth)
                 if valuesInPlace(for: frame) || arity == 0 {
-                    link(instruction: at, word: table + i, inHighBits: false, depth: Int(depth))
+                    link(PatchSite(instruction: at, word: table + i, inHighBits: false), depth: Int(depth))
                 } else {
                     trampolines.append((table + i, depth))
                 }
@@ -136,7 +136,7 @@ extension FunctionTranslator {
         }
     }
 
-    /// i32 ops with a 16-bit immediate form, and whether a subtraction must negate the constant.
+    /// Ops with a form that takes a constant right operand (subtraction becomes adding the negation).
     static func immediateForm(_ op: Op) -> Op? {
         switch op {
         case .i32Add, .i32Sub: .i32AddImm
@@ -158,6 +158,7 @@ extension FunctionTranslator {
         case .i32GeS: .i32GeSImm
         case .i32GeU: .i32GeUImm
         case .i64Add, .i64Sub: .i64AddImm
+        case .i32Rotl, .i32Rotr: .i32RotlImm
         default: nil
         }
     }
@@ -184,15 +185,18 @@ extension FunctionTranslator {
         let height = operands.count
         let target = slot(ofHeight: height)
         if case .constant(let bits) = right.location, let immediateOp = Self.immediateForm(op) {
-            var value = inputs[0] == .i64 ? Int64(bitPattern: bits) : Int64(Int32(bitPattern: UInt32(truncatingIfNeeded: bits)))
-            if op == .i32Sub || op == .i64Sub { value = value == Int64.min ? Int64.max : -value }
-            let shifts = op == .i32Shl || op == .i32ShrS || op == .i32ShrU
-            if shifts { value &= 31 }
-            if value >= Int64(Int16.min), value <= Int64(Int16.max) {
-                emitProducer(Word.make(immediateOp, target, source(left, height: height), Int(value)))
-                push(result)
-                return
+            var immediate = bits
+            switch op {
+            case .i32Sub: immediate = UInt64(0 &- UInt32(truncatingIfNeeded: bits))
+            case .i64Sub: immediate = 0 &- bits
+            case .i32Shl, .i32ShrS, .i32ShrU: immediate = bits & 31
+            case .i32Rotl: immediate = bits & 31
+            case .i32Rotr: immediate = (32 - (bits & 31)) & 31   // rotr k = rotl (32 - k)
+            default: break
             }
+            emitProducer(Word.make(immediateOp, target, source(left, height: height)), extra: immediate)
+            push(result)
+            return
         }
         let a = source(left, height: height)
         let b = source(right, height: height + 1)

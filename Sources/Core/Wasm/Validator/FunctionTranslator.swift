@@ -37,8 +37,10 @@ struct PatchSite {
     var instruction: Int
     /// The word holding the offset.
     var word: Int
-    /// true: the offset is bits 32–63 of `word`; false: the whole word.
+    /// true: the offset is bits 32–63 of `word`; false: the whole word (or its low 32 bits).
     var inHighBits: Bool
+    /// The word's high 32 bits hold an immediate: write the offset to the low 32 bits only.
+    var keepsHighBits = false
 }
 
 struct ControlFrame {
@@ -206,25 +208,24 @@ struct FunctionTranslator {
 
     /// Binds forward branches to the current position.
     mutating func bind(_ site: PatchSite) {
-        let offset = code.count - site.instruction
+        write(offset: code.count - site.instruction, at: site)
+    }
+
+    mutating func write(offset: Int, at site: PatchSite) {
         if site.inHighBits {
             code[site.word] = (code[site.word] & 0xFFFF_FFFF) | UInt64(UInt32(bitPattern: Int32(offset))) << 32
+        } else if site.keepsHighBits {
+            code[site.word] = (code[site.word] & ~0xFFFF_FFFF) | UInt64(UInt32(bitPattern: Int32(offset)))
         } else {
             code[site.word] = UInt64(bitPattern: Int64(offset))
         }
     }
 
     /// Records a branch at `instruction` (offset field `word`) to the label of control frame `depth`.
-    mutating func link(instruction: Int, word: Int, inHighBits: Bool, depth: Int) {
+    mutating func link(_ site: PatchSite, depth: Int) {
         let target = controls.count - 1 - depth
-        let site = PatchSite(instruction: instruction, word: word, inHighBits: inHighBits)
         if controls[target].kind == .loop {
-            let offset = controls[target].loopStart - instruction
-            if inHighBits {
-                code[word] = (code[word] & 0xFFFF_FFFF) | UInt64(UInt32(bitPattern: Int32(offset))) << 32
-            } else {
-                code[word] = UInt64(bitPattern: Int64(offset))
-            }
+            write(offset: controls[target].loopStart - site.instruction, at: site)
         } else {
             controls[target].patches.append(site)
         }
@@ -270,7 +271,7 @@ struct FunctionTranslator {
         guard reachable else { return }
         emitMoves(for: frame)
         let at = emit(Word.make(.br))
-        link(instruction: at, word: at, inHighBits: true, depth: Int(depth))
+        link(PatchSite(instruction: at, word: at, inHighBits: true), depth: Int(depth))
     }
 
     /// The last producer, if nothing has been emitted after it.
