@@ -80,9 +80,9 @@ extension FunctionTranslator {
 
     mutating func enterBlock(_ kind: ControlFrame.Kind, _ blockType: FunctionType) throws(WasmError) {
         try checkControlDepth()
-        _ = try pop(blockType.parameters)
+        let parameters = try pop(blockType.parameters)
         let height = operands.count
-        for parameter in blockType.parameters { push(parameter) }
+        for (value, type) in zip(parameters, blockType.parameters) { push(type, value.location) }
         materializeAll()
         lastProducer = nil
         var frame = ControlFrame(kind: kind, parameters: blockType.parameters, results: blockType.results, height: height)
@@ -98,7 +98,8 @@ extension FunctionTranslator {
         guard operands.count == frame.height else { throw invalid("type mismatch: \(operands.count - frame.height) values left in block") }
         // Put them back to place them in the label slots, then drop them again.
         for (value, type) in zip(values, frame.results) { push(type, value.location) }
-        if reachable { emitMoves(for: frameIndex) }
+        // The results go where the block's end expects them (for a loop this is not its label).
+        if reachable { emitMoves(count: frame.results.count, toHeight: frame.height) }
         for _ in frame.results { _ = try popOperand() }
     }
 
@@ -158,9 +159,9 @@ extension FunctionTranslator {
             let blockType = try readBlockType(&reader)
             let condition = try pop(.i32)
             let conditionHeight = operands.count
-            _ = try pop(blockType.parameters)
+            let parameters = try pop(blockType.parameters)
             let height = operands.count
-            for parameter in blockType.parameters { push(parameter) }
+            for (value, type) in zip(parameters, blockType.parameters) { push(type, value.location) }
             // Parameters and everything below go to their slots first; the condition was popped.
             materializeAll()
             let branch = emitConditionalBranch(condition, height: conditionHeight, negate: true)
@@ -388,12 +389,15 @@ extension FunctionTranslator {
     }
 
     mutating func emitReturn() throws(WasmError) {
-        let results = type.results
-        let values = try pop(results)
+        let values = try pop(type.results)
         guard reachable else { return }
-        let base = operands.count
-        // Results go to slots 0..<n of the frame, where the caller expects them.
-        if results.count == 1, values[0].location == .slot, let producer = adjacentProducer, producer.slot == slot(ofHeight: base) {
+        emitReturnSequence(values, base: operands.count)
+    }
+
+    /// Moves `values` (which sat from `base` up) to slots 0..<n, where the caller expects
+    /// results, and returns. Used by `return`, the function's `end` and branches to its label.
+    mutating func emitReturnSequence(_ values: [Operand], base: Int) {
+        if values.count == 1, values[0].location == .slot, let producer = adjacentProducer, producer.slot == slot(ofHeight: base) {
             code[producer.word] &= ~(UInt64(0xFFFF) << 16)
             lastProducer = nil
         } else {
@@ -403,8 +407,8 @@ extension FunctionTranslator {
                 if case .local(let l) = value.location { return l < j }
                 return false
             }
-            for (i, value) in values.enumerated() {
-                if clobbered { pushValue(value, at: base + i) }
+            if clobbered {
+                for (i, value) in values.enumerated() { pushValue(value, at: base + i) }
             }
             for (i, value) in values.enumerated() {
                 switch value.location {

@@ -31,7 +31,7 @@ extension FunctionTranslator {
             var trampolines: [(entry: Int, depth: UInt32)] = []
             for (i, depth) in depths.enumerated() {
                 let frame = controls.count - 1 - Int(depth)
-                if valuesInPlace(for: frame) || arity == 0 {
+                if frame > 0 && (valuesInPlace(for: frame) || arity == 0) {
                     link(PatchSite(instruction: at, word: table + i, inHighBits: false), depth: Int(depth))
                 } else {
                     trampolines.append((table + i, depth))
@@ -99,6 +99,13 @@ extension FunctionTranslator {
 
     /// Operand and result types of the numeric opcodes 0x45…0xC4.
     static func numericSignature(_ op: Op) -> (inputs: [ValueType], result: ValueType) {
+        switch op {
+        case .i32TruncSatF32S, .i32TruncSatF32U: return ([.f32], .i32)
+        case .i32TruncSatF64S, .i32TruncSatF64U: return ([.f64], .i32)
+        case .i64TruncSatF32S, .i64TruncSatF32U: return ([.f32], .i64)
+        case .i64TruncSatF64S, .i64TruncSatF64U: return ([.f64], .i64)
+        default: break
+        }
         let o = Int(op.rawValue) + 0x45
         switch o {
         case 0x45: return ([.i32], .i32)

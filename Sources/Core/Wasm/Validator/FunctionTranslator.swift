@@ -238,7 +238,9 @@ struct FunctionTranslator {
     }
 
     /// True if the values for label `frame` (the top `arity` operands) already sit in its slots.
+    /// Never for the function's own label: a branch to it is a return, which moves its results.
     func valuesInPlace(for frame: Int) -> Bool {
+        guard frame > 0 else { return false }
         let arity = controls[frame].labelTypes.count
         let base = controls[frame].height
         let top = operands.count - arity
@@ -249,8 +251,11 @@ struct FunctionTranslator {
 
     /// Copies the top operands into label `frame`'s slots (for a taken branch).
     mutating func emitMoves(for frame: Int) {
-        let arity = controls[frame].labelTypes.count
-        let base = controls[frame].height
+        emitMoves(count: controls[frame].labelTypes.count, toHeight: controls[frame].height)
+    }
+
+    /// Copies the top `count` operands to the slots from `base` up (label values, block results).
+    mutating func emitMoves(count arity: Int, toHeight base: Int) {
         let top = operands.count - arity
         guard top >= 0 else { return }   // unreachable code with a polymorphic stack emits nothing
         for i in 0..<arity {
@@ -269,6 +274,11 @@ struct FunctionTranslator {
     mutating func emitBranch(depth: UInt32) throws(WasmError) {
         let frame = try labelFrame(depth)
         guard reachable else { return }
+        if frame == 0 {
+            let arity = type.results.count
+            emitReturnSequence(Array(operands.suffix(arity)), base: operands.count - arity)
+            return
+        }
         emitMoves(for: frame)
         let at = emit(Word.make(.br))
         link(PatchSite(instruction: at, word: at, inHighBits: true), depth: Int(depth))
