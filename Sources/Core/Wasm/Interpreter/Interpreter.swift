@@ -725,8 +725,6 @@ extension Execution {
                 }
             case .call:
                 let instructionStart = pc - 1
-                fuel &-= 1
-                if fuel <= 0 || interrupt.pointee != 0 { pc = instructionStart; exit = .safePoint; break dispatch }
                 let callee = context.pointee.functions[Int(Word.imm32(w))]
                 let argumentsBase = fp + A(w)
                 if callee.pointee.code == nil {
@@ -750,11 +748,12 @@ extension Execution {
                         context = callee.pointee.instance!
                         if let m = context.pointee.memory { memory = m.pointee.base; memorySize = m.pointee.byteCount } else { memorySize = 0 }
                     }
+                    // The safe point is at the callee's entry, so a yield here has made progress.
+                    fuel &-= 1
+                    if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch }
                 }
             case .callIndirect:
                 let instructionStart = pc - 1
-                fuel &-= 1
-                if fuel <= 0 || interrupt.pointee != 0 { pc = instructionStart; exit = .safePoint; break dispatch }
                 let table = context.pointee.tables[C(w)]
                 let index = Int(u32(fp[B(w)]))
                 guard index < table.pointee.count else { exit = .trapped(.undefinedElement); break dispatch }
@@ -783,6 +782,9 @@ extension Execution {
                         context = callee.pointee.instance!
                         if let m = context.pointee.memory { memory = m.pointee.base; memorySize = m.pointee.byteCount } else { memorySize = 0 }
                     }
+                    // The safe point is at the callee's entry, so a yield here has made progress.
+                    fuel &-= 1
+                    if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch }
                 }
             case .enter:
                 var i = A(w)
