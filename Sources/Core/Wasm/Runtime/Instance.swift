@@ -6,7 +6,12 @@ public typealias ImportResolver = (_ module: String, _ name: String) -> External
 /// A module instance: its exports, and the runtime state its code runs against.
 public final class Instance {
     public let module: LoadedModule
-    public internal(set) var exports: [String: ExternalValue] = [:]
+    /// Exports by exact name (byte-wise, see `WasmName`).
+    public internal(set) var exportsByName: [WasmName: ExternalValue] = [:]
+    /// Exports keyed by `String`, for convenience; canonically equivalent names collapse here.
+    public var exports: [String: ExternalValue] {
+        Dictionary(exportsByName.map { ($0.key.string, $0.value) }, uniquingKeysWith: { first, _ in first })
+    }
     let context: UnsafeMutablePointer<InstanceContext>
     var functionAddresses: [FunctionAddress] = []
     var memoryAddress: MemoryAddress?
@@ -29,11 +34,11 @@ public final class Instance {
         context.deallocate()
     }
 
-    public func export(_ name: String) -> ExternalValue? { exports[name] }
+    public func export(_ name: String) -> ExternalValue? { exportsByName[WasmName(name)] }
 
     /// An exported function's address, if `name` is one.
     public func exportedFunction(_ name: String) -> FunctionAddress? {
-        if case .function(let address)? = exports[name] { return address }
+        if case .function(let address)? = export(name) { return address }
         return nil
     }
 
@@ -50,6 +55,11 @@ extension Store {
     /// Instantiates with imports from a two-level dictionary (module name → field name → value).
     public func instantiate(_ module: LoadedModule, imports: [String: [String: ExternalValue]] = [:]) throws(WasmError) -> Instance {
         try instantiate(module) { imports[$0]?[$1] }
+    }
+
+    /// Instantiates with imports matched byte-wise by name, as the spec requires.
+    public func instantiate(_ module: LoadedModule, exactImports imports: [WasmName: [WasmName: ExternalValue]]) throws(WasmError) -> Instance {
+        try instantiate(module) { imports[WasmName($0)]?[WasmName($1)] }
     }
 
     /// Links `module` against `resolve`, creates its objects, initializes segments and runs its start function.
@@ -174,7 +184,7 @@ extension Store {
             case .memory: value = .memory(instance.memoryAddress!)
             case .global: value = .global(globalAddresses[Int(export.index)])
             }
-            instance.exports[export.name] = value
+            instance.exportsByName[WasmName(export.name)] = value
         }
 
         // 7. Element and data segments: active ones are applied in order, then dropped.
