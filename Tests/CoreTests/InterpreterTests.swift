@@ -52,6 +52,15 @@ import Testing
         #expect(try trace() == first)
     }
 
+    @Test func aLoopThatOnlyBranchesToItselfStillYields() throws {
+        let (store, instance) = try WasmTestSupport.instantiate(try WasmTestSupport.wat("(module (func (export \"spin\") (loop (br 0))))"))
+        let execution = try Execution(store: store, function: try instance.function("spin"), arguments: [])
+        #expect(execution.run(.safePoints(1000)) == .yielded(.sliceEnded))
+        #expect(execution.safePointsPassed == 1000)
+        execution.requestInterrupt()
+        #expect(execution.run(.unlimited) == .yielded(.interrupt))
+    }
+
     @Test func interruptStopsAtNextSafePoint() throws {
         let (store, instance) = try WasmTestSupport.instantiate(try WasmTestSupport.wat(Self.loopModule))
         let execution = try Execution(store: store, function: try instance.function("sum"), arguments: [.i32(1_000_000)])

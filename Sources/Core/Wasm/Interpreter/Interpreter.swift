@@ -571,145 +571,145 @@ extension Execution {
             case .br:
                 let o = Word.offset32(w)
                 pc += o &- 1
-                if o < 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
+                if o <= 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
             case .brIf:
                 if fp[A(w)] != 0 {
                 let o = Word.offset32(w)
                 pc += o &- 1
-                if o < 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
+                if o <= 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
                 }
             case .brIfNot:
                 if fp[A(w)] == 0 {
                 let o = Word.offset32(w)
                 pc += o &- 1
-                if o < 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
+                if o <= 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
                 }
             case .brIfEq:
                 if u32(fp[B(w)]) == u32(fp[C(w)]) {
                 let o = Int(Int32(truncatingIfNeeded: pc.pointee))
                 pc += o &- 1
-                if o < 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
+                if o <= 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
                 } else { pc += 1 }
             case .brIfEqImm:
                 if u32(fp[B(w)]) == UInt32(truncatingIfNeeded: pc.pointee >> 32) {
                 let o = Int(Int32(truncatingIfNeeded: pc.pointee))
                 pc += o &- 1
-                if o < 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
+                if o <= 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
                 } else { pc += 1 }
             case .brIfNe:
                 if u32(fp[B(w)]) != u32(fp[C(w)]) {
                 let o = Int(Int32(truncatingIfNeeded: pc.pointee))
                 pc += o &- 1
-                if o < 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
+                if o <= 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
                 } else { pc += 1 }
             case .brIfNeImm:
                 if u32(fp[B(w)]) != UInt32(truncatingIfNeeded: pc.pointee >> 32) {
                 let o = Int(Int32(truncatingIfNeeded: pc.pointee))
                 pc += o &- 1
-                if o < 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
+                if o <= 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
                 } else { pc += 1 }
             case .brIfLtS:
                 if s32(fp[B(w)]) < s32(fp[C(w)]) {
                 let o = Int(Int32(truncatingIfNeeded: pc.pointee))
                 pc += o &- 1
-                if o < 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
+                if o <= 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
                 } else { pc += 1 }
             case .brIfLtSImm:
                 if s32(fp[B(w)]) < Int32(truncatingIfNeeded: pc.pointee >> 32) {
                 let o = Int(Int32(truncatingIfNeeded: pc.pointee))
                 pc += o &- 1
-                if o < 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
+                if o <= 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
                 } else { pc += 1 }
             case .brIfLtU:
                 if u32(fp[B(w)]) < u32(fp[C(w)]) {
                 let o = Int(Int32(truncatingIfNeeded: pc.pointee))
                 pc += o &- 1
-                if o < 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
+                if o <= 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
                 } else { pc += 1 }
             case .brIfLtUImm:
                 if u32(fp[B(w)]) < UInt32(truncatingIfNeeded: pc.pointee >> 32) {
                 let o = Int(Int32(truncatingIfNeeded: pc.pointee))
                 pc += o &- 1
-                if o < 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
+                if o <= 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
                 } else { pc += 1 }
             case .brIfGtS:
                 if s32(fp[B(w)]) > s32(fp[C(w)]) {
                 let o = Int(Int32(truncatingIfNeeded: pc.pointee))
                 pc += o &- 1
-                if o < 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
+                if o <= 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
                 } else { pc += 1 }
             case .brIfGtSImm:
                 if s32(fp[B(w)]) > Int32(truncatingIfNeeded: pc.pointee >> 32) {
                 let o = Int(Int32(truncatingIfNeeded: pc.pointee))
                 pc += o &- 1
-                if o < 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
+                if o <= 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
                 } else { pc += 1 }
             case .brIfGtU:
                 if u32(fp[B(w)]) > u32(fp[C(w)]) {
                 let o = Int(Int32(truncatingIfNeeded: pc.pointee))
                 pc += o &- 1
-                if o < 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
+                if o <= 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
                 } else { pc += 1 }
             case .brIfGtUImm:
                 if u32(fp[B(w)]) > UInt32(truncatingIfNeeded: pc.pointee >> 32) {
                 let o = Int(Int32(truncatingIfNeeded: pc.pointee))
                 pc += o &- 1
-                if o < 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
+                if o <= 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
                 } else { pc += 1 }
             case .brIfLeS:
                 if s32(fp[B(w)]) <= s32(fp[C(w)]) {
                 let o = Int(Int32(truncatingIfNeeded: pc.pointee))
                 pc += o &- 1
-                if o < 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
+                if o <= 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
                 } else { pc += 1 }
             case .brIfLeSImm:
                 if s32(fp[B(w)]) <= Int32(truncatingIfNeeded: pc.pointee >> 32) {
                 let o = Int(Int32(truncatingIfNeeded: pc.pointee))
                 pc += o &- 1
-                if o < 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
+                if o <= 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
                 } else { pc += 1 }
             case .brIfLeU:
                 if u32(fp[B(w)]) <= u32(fp[C(w)]) {
                 let o = Int(Int32(truncatingIfNeeded: pc.pointee))
                 pc += o &- 1
-                if o < 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
+                if o <= 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
                 } else { pc += 1 }
             case .brIfLeUImm:
                 if u32(fp[B(w)]) <= UInt32(truncatingIfNeeded: pc.pointee >> 32) {
                 let o = Int(Int32(truncatingIfNeeded: pc.pointee))
                 pc += o &- 1
-                if o < 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
+                if o <= 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
                 } else { pc += 1 }
             case .brIfGeS:
                 if s32(fp[B(w)]) >= s32(fp[C(w)]) {
                 let o = Int(Int32(truncatingIfNeeded: pc.pointee))
                 pc += o &- 1
-                if o < 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
+                if o <= 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
                 } else { pc += 1 }
             case .brIfGeSImm:
                 if s32(fp[B(w)]) >= Int32(truncatingIfNeeded: pc.pointee >> 32) {
                 let o = Int(Int32(truncatingIfNeeded: pc.pointee))
                 pc += o &- 1
-                if o < 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
+                if o <= 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
                 } else { pc += 1 }
             case .brIfGeU:
                 if u32(fp[B(w)]) >= u32(fp[C(w)]) {
                 let o = Int(Int32(truncatingIfNeeded: pc.pointee))
                 pc += o &- 1
-                if o < 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
+                if o <= 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
                 } else { pc += 1 }
             case .brIfGeUImm:
                 if u32(fp[B(w)]) >= UInt32(truncatingIfNeeded: pc.pointee >> 32) {
                 let o = Int(Int32(truncatingIfNeeded: pc.pointee))
                 pc += o &- 1
-                if o < 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
+                if o <= 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
                 } else { pc += 1 }
             case .brTable:
                 let count = Int(Word.imm32(w))
                 let index = Int(min(u32(fp[A(w)]), UInt32(count)))
                 let o = Int(truncatingIfNeeded: Int64(bitPattern: pc[index]))
                 pc += o &- 1
-                if o < 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
+                if o <= 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
             case .unreachable:
                 exit = .trapped(.unreachable); break dispatch
             case .return:

@@ -220,12 +220,12 @@ extension FunctionTranslator {
             let segment = try reader.readU32()
             guard try reader.readByte() == 0 else { throw WasmError(.malformed, section: "code", function: functionIndex, offset: reader.offset - 1, "zero byte expected") }
             guard context.hasMemory else { throw invalid("unknown memory 0") }
-            guard let dataCount = context.dataCount else { throw invalid("data count section required") }
+            guard let dataCount = context.dataCount else { throw WasmError(.malformed, section: "code", function: functionIndex, offset: instructionOffset, "data count section required") }
             guard segment < dataCount else { throw invalid("unknown data segment \(segment)") }
             try emitTernary(.memoryInit, .i32, .i32, .i32, extra: UInt64(segment))
         case 9: // data.drop
             let segment = try reader.readU32()
-            guard let dataCount = context.dataCount else { throw invalid("data count section required") }
+            guard let dataCount = context.dataCount else { throw WasmError(.malformed, section: "code", function: functionIndex, offset: instructionOffset, "data count section required") }
             guard segment < dataCount else { throw invalid("unknown data segment \(segment)") }
             emit(Word.make(.dataDrop, 0, imm32: segment))
         case 10: // memory.copy

@@ -1,0 +1,64 @@
+// The official WebAssembly spec suite (the 90 non-SIMD scripts), converted by wast2json at test time,
+// run once normally and once with a yield at every safe point; both must pass and agree.
+import Foundation
+import Testing
+
+/// The conversion and the normal pass, each done once and shared by both tests.
+enum SpecSuite {
+    static let scripts: Result<[ConvertedScript], SpecSetupError> = Result { () throws(SpecSetupError) in
+        try WastConverter.convertSuite()
+    }
+
+    static let normalRun: Result<SpecReport, SpecSetupError> = scripts.map { SpecRunner.run($0, forcedYields: false) }
+
+    static var verbose: Bool { ProcessInfo.processInfo.environment["FIREBALL_SPEC_VERBOSE"] == "1" }
+
+    /// Prints the summary line, the failures (capped), the notes, and with FIREBALL_SPEC_VERBOSE=1 the per-script table.
+    static func printReport(_ report: SpecReport) {
+        var lines = [report.summaryLine]
+        let label = report.forcedYields ? "forced yields: " : ""
+        lines.append("\(label)spec suite ran \(report.results.count) commands in \(String(format: "%.1f", report.seconds)) s")
+        lines += report.failureLines(limit: 200).map { label + $0 }
+        lines += report.noteLines(limit: verbose ? Int.max : 20, all: verbose).map { label + $0 }
+        if verbose {
+            lines.append(report.perScriptTable())
+            lines.append("\(label)slowest commands:")
+            lines += report.slowestLines()
+        }
+        print(lines.joined(separator: "\n"))
+    }
+}
+
+@Suite("WebAssembly spec suite")
+struct SpecSuiteTests {
+    @Test("every non-SIMD spec script passes")
+    func officialSuite() {
+        let report: SpecReport
+        switch SpecSuite.normalRun {
+        case .success(let run): report = run
+        case .failure(let error):
+            Issue.record("spec suite not converted: \(error)")
+            return
+        }
+        SpecSuite.printReport(report)
+        #expect(report.failed == 0, "\(report.summaryLine)")
+    }
+
+    @Test("the suite gives the same results with a yield at every safe point")
+    func officialSuiteWithForcedYields() {
+        let scripts: [ConvertedScript]
+        switch SpecSuite.scripts {
+        case .success(let converted): scripts = converted
+        case .failure(let error):
+            Issue.record("spec suite not converted: \(error)")
+            return
+        }
+        let forced = SpecRunner.run(scripts, forcedYields: true)
+        SpecSuite.printReport(forced)
+        #expect(forced.failed == 0, "\(forced.summaryLine)")
+        if case .success(let normal) = SpecSuite.normalRun {
+            let differences = forced.differences(from: normal)
+            #expect(differences.isEmpty, "forced yields differ from the normal run:\n\(differences.joined(separator: "\n"))")
+        }
+    }
+}
