@@ -69,6 +69,8 @@ public final class Execution {
 
     enum State { case ready, suspended(results: UnsafeMutablePointer<UInt64>, count: Int), finished }
     var state = State.ready
+    /// Why `interpret` stopped; a field rather than a local so the dispatch loop carries less state.
+    var exit = Exit.completed
     /// For an entry that is a host function: it has suspended, so the next run completes.
     var hostEntryReturned = false
     let entry: UnsafeMutablePointer<FunctionEntry>

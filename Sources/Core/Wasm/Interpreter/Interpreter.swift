@@ -41,17 +41,11 @@ extension Execution {
         defer { fuelLeft = fuel }
         var pc = self.pc
         var fp = self.fp
-        var function = self.function
-        var context = function.pointee.instance.unsafelyUnwrapped
+        var context = self.function.pointee.instance.unsafelyUnwrapped
         var memory = UnsafeMutableRawPointer(fp)
         var memorySize = 0
         if let m = context.pointee.memory { memory = m.pointee.base; memorySize = m.pointee.byteCount }
-        var frameCount = self.frameCount
-        let frames = self.frames
-        let slotsEnd = slots + limits.slots
-        let frameLimit = limits.frames
-        let interrupt = interruptFlag
-        var exit = Exit.completed
+        // Only the hottest state lives in locals; call-path state stays in `self` to spare registers.
 
         dispatch: while true {
             let w = pc.pointee
@@ -177,20 +171,20 @@ extension Execution {
                 fp[A(w)] = UInt64(l &* r)
             case .i32DivS:
                 let l = s32(fp[B(w)]), r = s32(fp[C(w)])
-                if r == 0 { exit = .trapped(.integerDivideByZero); break dispatch }
-                if l == Int32.min && r == -1 { exit = .trapped(.integerOverflow); break dispatch }
+                if r == 0 { self.exit = .trapped(.integerDivideByZero); break dispatch }
+                if l == Int32.min && r == -1 { self.exit = .trapped(.integerOverflow); break dispatch }
                 fp[A(w)] = ws32(l / r)
             case .i32DivU:
                 let l = u32(fp[B(w)]), r = u32(fp[C(w)])
-                if r == 0 { exit = .trapped(.integerDivideByZero); break dispatch }
+                if r == 0 { self.exit = .trapped(.integerDivideByZero); break dispatch }
                 fp[A(w)] = UInt64(l / r)
             case .i32RemS:
                 let l = s32(fp[B(w)]), r = s32(fp[C(w)])
-                if r == 0 { exit = .trapped(.integerDivideByZero); break dispatch }
+                if r == 0 { self.exit = .trapped(.integerDivideByZero); break dispatch }
                 fp[A(w)] = r == -1 ? 0 : ws32(l % r)
             case .i32RemU:
                 let l = u32(fp[B(w)]), r = u32(fp[C(w)])
-                if r == 0 { exit = .trapped(.integerDivideByZero); break dispatch }
+                if r == 0 { self.exit = .trapped(.integerDivideByZero); break dispatch }
                 fp[A(w)] = UInt64(l % r)
             case .i32And:
                 let l = u32(fp[B(w)]), r = u32(fp[C(w)])
@@ -236,20 +230,20 @@ extension Execution {
                 fp[A(w)] = l &* r
             case .i64DivS:
                 let l = s64(fp[B(w)]), r = s64(fp[C(w)])
-                if r == 0 { exit = .trapped(.integerDivideByZero); break dispatch }
-                if l == Int64.min && r == -1 { exit = .trapped(.integerOverflow); break dispatch }
+                if r == 0 { self.exit = .trapped(.integerDivideByZero); break dispatch }
+                if l == Int64.min && r == -1 { self.exit = .trapped(.integerOverflow); break dispatch }
                 fp[A(w)] = ws64(l / r)
             case .i64DivU:
                 let l = fp[B(w)], r = fp[C(w)]
-                if r == 0 { exit = .trapped(.integerDivideByZero); break dispatch }
+                if r == 0 { self.exit = .trapped(.integerDivideByZero); break dispatch }
                 fp[A(w)] = l / r
             case .i64RemS:
                 let l = s64(fp[B(w)]), r = s64(fp[C(w)])
-                if r == 0 { exit = .trapped(.integerDivideByZero); break dispatch }
+                if r == 0 { self.exit = .trapped(.integerDivideByZero); break dispatch }
                 fp[A(w)] = r == -1 ? 0 : ws64(l % r)
             case .i64RemU:
                 let l = fp[B(w)], r = fp[C(w)]
-                if r == 0 { exit = .trapped(.integerDivideByZero); break dispatch }
+                if r == 0 { self.exit = .trapped(.integerDivideByZero); break dispatch }
                 fp[A(w)] = l % r
             case .i64And:
                 let l = fp[B(w)], r = fp[C(w)]
@@ -358,23 +352,23 @@ extension Execution {
                 fp[A(w)] = UInt64(u32(x))
             case .i32TruncF32S:
                 let v = f32(fp[B(w)])
-                if v.isNaN { exit = .trapped(.invalidConversionToInteger); break dispatch }
-                guard v > -2147483904.0 && v < 2147483648.0 else { exit = .trapped(.integerOverflow); break dispatch }
+                if v.isNaN { self.exit = .trapped(.invalidConversionToInteger); break dispatch }
+                guard v > -2147483904.0 && v < 2147483648.0 else { self.exit = .trapped(.integerOverflow); break dispatch }
                 fp[A(w)] = ws32(Int32(v))
             case .i32TruncF32U:
                 let v = f32(fp[B(w)])
-                if v.isNaN { exit = .trapped(.invalidConversionToInteger); break dispatch }
-                guard v > -1.0 && v < 4294967296.0 else { exit = .trapped(.integerOverflow); break dispatch }
+                if v.isNaN { self.exit = .trapped(.invalidConversionToInteger); break dispatch }
+                guard v > -1.0 && v < 4294967296.0 else { self.exit = .trapped(.integerOverflow); break dispatch }
                 fp[A(w)] = UInt64(UInt32(v))
             case .i32TruncF64S:
                 let v = f64(fp[B(w)])
-                if v.isNaN { exit = .trapped(.invalidConversionToInteger); break dispatch }
-                guard v > -2147483649.0 && v < 2147483648.0 else { exit = .trapped(.integerOverflow); break dispatch }
+                if v.isNaN { self.exit = .trapped(.invalidConversionToInteger); break dispatch }
+                guard v > -2147483649.0 && v < 2147483648.0 else { self.exit = .trapped(.integerOverflow); break dispatch }
                 fp[A(w)] = ws32(Int32(v))
             case .i32TruncF64U:
                 let v = f64(fp[B(w)])
-                if v.isNaN { exit = .trapped(.invalidConversionToInteger); break dispatch }
-                guard v > -1.0 && v < 4294967296.0 else { exit = .trapped(.integerOverflow); break dispatch }
+                if v.isNaN { self.exit = .trapped(.invalidConversionToInteger); break dispatch }
+                guard v > -1.0 && v < 4294967296.0 else { self.exit = .trapped(.integerOverflow); break dispatch }
                 fp[A(w)] = UInt64(UInt32(v))
             case .i64ExtendI32S:
                 let x = fp[B(w)]
@@ -384,23 +378,23 @@ extension Execution {
                 fp[A(w)] = UInt64(u32(x))
             case .i64TruncF32S:
                 let v = f32(fp[B(w)])
-                if v.isNaN { exit = .trapped(.invalidConversionToInteger); break dispatch }
-                guard v > -9223373136366403584.0 && v < 9223372036854775808.0 else { exit = .trapped(.integerOverflow); break dispatch }
+                if v.isNaN { self.exit = .trapped(.invalidConversionToInteger); break dispatch }
+                guard v > -9223373136366403584.0 && v < 9223372036854775808.0 else { self.exit = .trapped(.integerOverflow); break dispatch }
                 fp[A(w)] = UInt64(bitPattern: Int64(v))
             case .i64TruncF32U:
                 let v = f32(fp[B(w)])
-                if v.isNaN { exit = .trapped(.invalidConversionToInteger); break dispatch }
-                guard v > -1.0 && v < 18446744073709551616.0 else { exit = .trapped(.integerOverflow); break dispatch }
+                if v.isNaN { self.exit = .trapped(.invalidConversionToInteger); break dispatch }
+                guard v > -1.0 && v < 18446744073709551616.0 else { self.exit = .trapped(.integerOverflow); break dispatch }
                 fp[A(w)] = UInt64(v)
             case .i64TruncF64S:
                 let v = f64(fp[B(w)])
-                if v.isNaN { exit = .trapped(.invalidConversionToInteger); break dispatch }
-                guard v > -9223372036854777856.0 && v < 9223372036854775808.0 else { exit = .trapped(.integerOverflow); break dispatch }
+                if v.isNaN { self.exit = .trapped(.invalidConversionToInteger); break dispatch }
+                guard v > -9223372036854777856.0 && v < 9223372036854775808.0 else { self.exit = .trapped(.integerOverflow); break dispatch }
                 fp[A(w)] = UInt64(bitPattern: Int64(v))
             case .i64TruncF64U:
                 let v = f64(fp[B(w)])
-                if v.isNaN { exit = .trapped(.invalidConversionToInteger); break dispatch }
-                guard v > -1.0 && v < 18446744073709551616.0 else { exit = .trapped(.integerOverflow); break dispatch }
+                if v.isNaN { self.exit = .trapped(.invalidConversionToInteger); break dispatch }
+                guard v > -1.0 && v < 18446744073709551616.0 else { self.exit = .trapped(.integerOverflow); break dispatch }
                 fp[A(w)] = UInt64(v)
             case .f32ConvertI32S:
                 let x = fp[B(w)]
@@ -571,156 +565,156 @@ extension Execution {
             case .br:
                 let o = Word.offset32(w)
                 pc += o &- 1
-                if o <= 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
+                if o <= 0 { fuel &-= 1; if fuel <= 0 || interruptFlag.pointee != 0 { self.exit = .safePoint; break dispatch } }
             case .brIf:
                 if fp[A(w)] != 0 {
                 let o = Word.offset32(w)
                 pc += o &- 1
-                if o <= 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
+                if o <= 0 { fuel &-= 1; if fuel <= 0 || interruptFlag.pointee != 0 { self.exit = .safePoint; break dispatch } }
                 }
             case .brIfNot:
                 if fp[A(w)] == 0 {
                 let o = Word.offset32(w)
                 pc += o &- 1
-                if o <= 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
+                if o <= 0 { fuel &-= 1; if fuel <= 0 || interruptFlag.pointee != 0 { self.exit = .safePoint; break dispatch } }
                 }
             case .brIfEq:
                 if u32(fp[B(w)]) == u32(fp[C(w)]) {
                 let o = Int(Int32(truncatingIfNeeded: pc.pointee))
                 pc += o &- 1
-                if o <= 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
+                if o <= 0 { fuel &-= 1; if fuel <= 0 || interruptFlag.pointee != 0 { self.exit = .safePoint; break dispatch } }
                 } else { pc += 1 }
             case .brIfEqImm:
                 if u32(fp[B(w)]) == UInt32(truncatingIfNeeded: pc.pointee >> 32) {
                 let o = Int(Int32(truncatingIfNeeded: pc.pointee))
                 pc += o &- 1
-                if o <= 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
+                if o <= 0 { fuel &-= 1; if fuel <= 0 || interruptFlag.pointee != 0 { self.exit = .safePoint; break dispatch } }
                 } else { pc += 1 }
             case .brIfNe:
                 if u32(fp[B(w)]) != u32(fp[C(w)]) {
                 let o = Int(Int32(truncatingIfNeeded: pc.pointee))
                 pc += o &- 1
-                if o <= 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
+                if o <= 0 { fuel &-= 1; if fuel <= 0 || interruptFlag.pointee != 0 { self.exit = .safePoint; break dispatch } }
                 } else { pc += 1 }
             case .brIfNeImm:
                 if u32(fp[B(w)]) != UInt32(truncatingIfNeeded: pc.pointee >> 32) {
                 let o = Int(Int32(truncatingIfNeeded: pc.pointee))
                 pc += o &- 1
-                if o <= 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
+                if o <= 0 { fuel &-= 1; if fuel <= 0 || interruptFlag.pointee != 0 { self.exit = .safePoint; break dispatch } }
                 } else { pc += 1 }
             case .brIfLtS:
                 if s32(fp[B(w)]) < s32(fp[C(w)]) {
                 let o = Int(Int32(truncatingIfNeeded: pc.pointee))
                 pc += o &- 1
-                if o <= 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
+                if o <= 0 { fuel &-= 1; if fuel <= 0 || interruptFlag.pointee != 0 { self.exit = .safePoint; break dispatch } }
                 } else { pc += 1 }
             case .brIfLtSImm:
                 if s32(fp[B(w)]) < Int32(truncatingIfNeeded: pc.pointee >> 32) {
                 let o = Int(Int32(truncatingIfNeeded: pc.pointee))
                 pc += o &- 1
-                if o <= 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
+                if o <= 0 { fuel &-= 1; if fuel <= 0 || interruptFlag.pointee != 0 { self.exit = .safePoint; break dispatch } }
                 } else { pc += 1 }
             case .brIfLtU:
                 if u32(fp[B(w)]) < u32(fp[C(w)]) {
                 let o = Int(Int32(truncatingIfNeeded: pc.pointee))
                 pc += o &- 1
-                if o <= 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
+                if o <= 0 { fuel &-= 1; if fuel <= 0 || interruptFlag.pointee != 0 { self.exit = .safePoint; break dispatch } }
                 } else { pc += 1 }
             case .brIfLtUImm:
                 if u32(fp[B(w)]) < UInt32(truncatingIfNeeded: pc.pointee >> 32) {
                 let o = Int(Int32(truncatingIfNeeded: pc.pointee))
                 pc += o &- 1
-                if o <= 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
+                if o <= 0 { fuel &-= 1; if fuel <= 0 || interruptFlag.pointee != 0 { self.exit = .safePoint; break dispatch } }
                 } else { pc += 1 }
             case .brIfGtS:
                 if s32(fp[B(w)]) > s32(fp[C(w)]) {
                 let o = Int(Int32(truncatingIfNeeded: pc.pointee))
                 pc += o &- 1
-                if o <= 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
+                if o <= 0 { fuel &-= 1; if fuel <= 0 || interruptFlag.pointee != 0 { self.exit = .safePoint; break dispatch } }
                 } else { pc += 1 }
             case .brIfGtSImm:
                 if s32(fp[B(w)]) > Int32(truncatingIfNeeded: pc.pointee >> 32) {
                 let o = Int(Int32(truncatingIfNeeded: pc.pointee))
                 pc += o &- 1
-                if o <= 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
+                if o <= 0 { fuel &-= 1; if fuel <= 0 || interruptFlag.pointee != 0 { self.exit = .safePoint; break dispatch } }
                 } else { pc += 1 }
             case .brIfGtU:
                 if u32(fp[B(w)]) > u32(fp[C(w)]) {
                 let o = Int(Int32(truncatingIfNeeded: pc.pointee))
                 pc += o &- 1
-                if o <= 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
+                if o <= 0 { fuel &-= 1; if fuel <= 0 || interruptFlag.pointee != 0 { self.exit = .safePoint; break dispatch } }
                 } else { pc += 1 }
             case .brIfGtUImm:
                 if u32(fp[B(w)]) > UInt32(truncatingIfNeeded: pc.pointee >> 32) {
                 let o = Int(Int32(truncatingIfNeeded: pc.pointee))
                 pc += o &- 1
-                if o <= 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
+                if o <= 0 { fuel &-= 1; if fuel <= 0 || interruptFlag.pointee != 0 { self.exit = .safePoint; break dispatch } }
                 } else { pc += 1 }
             case .brIfLeS:
                 if s32(fp[B(w)]) <= s32(fp[C(w)]) {
                 let o = Int(Int32(truncatingIfNeeded: pc.pointee))
                 pc += o &- 1
-                if o <= 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
+                if o <= 0 { fuel &-= 1; if fuel <= 0 || interruptFlag.pointee != 0 { self.exit = .safePoint; break dispatch } }
                 } else { pc += 1 }
             case .brIfLeSImm:
                 if s32(fp[B(w)]) <= Int32(truncatingIfNeeded: pc.pointee >> 32) {
                 let o = Int(Int32(truncatingIfNeeded: pc.pointee))
                 pc += o &- 1
-                if o <= 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
+                if o <= 0 { fuel &-= 1; if fuel <= 0 || interruptFlag.pointee != 0 { self.exit = .safePoint; break dispatch } }
                 } else { pc += 1 }
             case .brIfLeU:
                 if u32(fp[B(w)]) <= u32(fp[C(w)]) {
                 let o = Int(Int32(truncatingIfNeeded: pc.pointee))
                 pc += o &- 1
-                if o <= 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
+                if o <= 0 { fuel &-= 1; if fuel <= 0 || interruptFlag.pointee != 0 { self.exit = .safePoint; break dispatch } }
                 } else { pc += 1 }
             case .brIfLeUImm:
                 if u32(fp[B(w)]) <= UInt32(truncatingIfNeeded: pc.pointee >> 32) {
                 let o = Int(Int32(truncatingIfNeeded: pc.pointee))
                 pc += o &- 1
-                if o <= 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
+                if o <= 0 { fuel &-= 1; if fuel <= 0 || interruptFlag.pointee != 0 { self.exit = .safePoint; break dispatch } }
                 } else { pc += 1 }
             case .brIfGeS:
                 if s32(fp[B(w)]) >= s32(fp[C(w)]) {
                 let o = Int(Int32(truncatingIfNeeded: pc.pointee))
                 pc += o &- 1
-                if o <= 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
+                if o <= 0 { fuel &-= 1; if fuel <= 0 || interruptFlag.pointee != 0 { self.exit = .safePoint; break dispatch } }
                 } else { pc += 1 }
             case .brIfGeSImm:
                 if s32(fp[B(w)]) >= Int32(truncatingIfNeeded: pc.pointee >> 32) {
                 let o = Int(Int32(truncatingIfNeeded: pc.pointee))
                 pc += o &- 1
-                if o <= 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
+                if o <= 0 { fuel &-= 1; if fuel <= 0 || interruptFlag.pointee != 0 { self.exit = .safePoint; break dispatch } }
                 } else { pc += 1 }
             case .brIfGeU:
                 if u32(fp[B(w)]) >= u32(fp[C(w)]) {
                 let o = Int(Int32(truncatingIfNeeded: pc.pointee))
                 pc += o &- 1
-                if o <= 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
+                if o <= 0 { fuel &-= 1; if fuel <= 0 || interruptFlag.pointee != 0 { self.exit = .safePoint; break dispatch } }
                 } else { pc += 1 }
             case .brIfGeUImm:
                 if u32(fp[B(w)]) >= UInt32(truncatingIfNeeded: pc.pointee >> 32) {
                 let o = Int(Int32(truncatingIfNeeded: pc.pointee))
                 pc += o &- 1
-                if o <= 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
+                if o <= 0 { fuel &-= 1; if fuel <= 0 || interruptFlag.pointee != 0 { self.exit = .safePoint; break dispatch } }
                 } else { pc += 1 }
             case .brTable:
                 let count = Int(Word.imm32(w))
                 let index = Int(min(u32(fp[A(w)]), UInt32(count)))
                 let o = Int(truncatingIfNeeded: Int64(bitPattern: pc[index]))
                 pc += o &- 1
-                if o <= 0 { fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch } }
+                if o <= 0 { fuel &-= 1; if fuel <= 0 || interruptFlag.pointee != 0 { self.exit = .safePoint; break dispatch } }
             case .unreachable:
-                exit = .trapped(.unreachable); break dispatch
+                self.exit = .trapped(.unreachable); break dispatch
             case .return:
-                if frameCount == 0 { exit = .completed; break dispatch }
+                if frameCount == 0 { self.exit = .completed; break dispatch }
                 frameCount &-= 1
                 let frame = frames[frameCount]
                 pc = frame.returnPC
                 fp = frame.fp
                 function = frame.function
                 if function.pointee.instance != context {
-                    context = function.pointee.instance!
+                    context = function.pointee.instance.unsafelyUnwrapped
                     if let m = context.pointee.memory { memory = m.pointee.base; memorySize = m.pointee.byteCount } else { memorySize = 0 }
                 }
             case .call:
@@ -728,16 +722,15 @@ extension Execution {
                 let callee = context.pointee.functions[Int(Word.imm32(w))]
                 let argumentsBase = fp + A(w)
                 if callee.pointee.code == nil {
-                    self.frameCount = frameCount
                     switch callHost(callee, arguments: argumentsBase, context: context) {
                     case .returned: break
-                    case .trap(let trap): exit = .trapped(trap.reason); break dispatch
-                    case .suspend: exit = .suspended(callee); break dispatch
+                    case .trap(let trap): self.exit = .trapped(trap.reason); break dispatch
+                    case .suspend: self.exit = .suspended(callee); break dispatch
                     }
                     if let m = context.pointee.memory { memory = m.pointee.base; memorySize = m.pointee.byteCount }
                 } else {
-                    guard frameCount < frameLimit, argumentsBase + callee.pointee.frameSlots <= slotsEnd else {
-                        pc = instructionStart; exit = .trapped(.callStackExhausted); break dispatch
+                    guard frameCount < limits.frames, argumentsBase + callee.pointee.frameSlots <= slots + limits.slots else {
+                        pc = instructionStart; self.exit = .trapped(.callStackExhausted); break dispatch
                     }
                     frames[frameCount] = CallFrame(returnPC: pc, fp: fp, function: function)
                     frameCount &+= 1
@@ -750,28 +743,27 @@ extension Execution {
                     }
                     // The safe point is at the callee's entry, so a yield here has made progress.
                     fuel &-= 1
-                    if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch }
+                    if fuel <= 0 || interruptFlag.pointee != 0 { self.exit = .safePoint; break dispatch }
                 }
             case .callIndirect:
                 let instructionStart = pc - 1
                 let table = context.pointee.tables[C(w)]
                 let index = Int(u32(fp[B(w)]))
-                guard index < table.pointee.count else { exit = .trapped(.undefinedElement); break dispatch }
-                guard let callee = ReferenceBits.entry(table.pointee.elements[index]) else { exit = .trapped(.uninitializedElement); break dispatch }
-                guard callee.pointee.typeID == context.pointee.typeIDs[Int(truncatingIfNeeded: pc.pointee)] else { exit = .trapped(.indirectCallTypeMismatch); break dispatch }
+                guard index < table.pointee.count else { self.exit = .trapped(.undefinedElement); break dispatch }
+                guard let callee = ReferenceBits.entry(table.pointee.elements[index]) else { self.exit = .trapped(.uninitializedElement); break dispatch }
+                guard callee.pointee.typeID == context.pointee.typeIDs[Int(truncatingIfNeeded: pc.pointee)] else { self.exit = .trapped(.indirectCallTypeMismatch); break dispatch }
                 pc += 1
                 let argumentsBase = fp + A(w)
                 if callee.pointee.code == nil {
-                    self.frameCount = frameCount
                     switch callHost(callee, arguments: argumentsBase, context: context) {
                     case .returned: break
-                    case .trap(let trap): exit = .trapped(trap.reason); break dispatch
-                    case .suspend: exit = .suspended(callee); break dispatch
+                    case .trap(let trap): self.exit = .trapped(trap.reason); break dispatch
+                    case .suspend: self.exit = .suspended(callee); break dispatch
                     }
                     if let m = context.pointee.memory { memory = m.pointee.base; memorySize = m.pointee.byteCount }
                 } else {
-                    guard frameCount < frameLimit, argumentsBase + callee.pointee.frameSlots <= slotsEnd else {
-                        pc = instructionStart; exit = .trapped(.callStackExhausted); break dispatch
+                    guard frameCount < limits.frames, argumentsBase + callee.pointee.frameSlots <= slots + limits.slots else {
+                        pc = instructionStart; self.exit = .trapped(.callStackExhausted); break dispatch
                     }
                     frames[frameCount] = CallFrame(returnPC: pc, fp: fp, function: function)
                     frameCount &+= 1
@@ -784,7 +776,7 @@ extension Execution {
                     }
                     // The safe point is at the callee's entry, so a yield here has made progress.
                     fuel &-= 1
-                    if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch }
+                    if fuel <= 0 || interruptFlag.pointee != 0 { self.exit = .safePoint; break dispatch }
                 }
             case .enter:
                 var i = A(w)
@@ -800,91 +792,91 @@ extension Execution {
                 context.pointee.globals[Int(Word.imm32(w))].pointee = fp[A(w)]
             case .i32Load:
                 let address = Int(truncatingIfNeeded: fp[B(w)]) &+ C(w)
-                guard address &+ 4 <= memorySize else { exit = .trapped(.memoryOutOfBounds); break dispatch }
+                guard address &+ 4 <= memorySize else { self.exit = .trapped(.memoryOutOfBounds); break dispatch }
                 let v = UInt32(littleEndian: memory.loadUnaligned(fromByteOffset: address, as: UInt32.self))
                 fp[A(w)] = UInt64(v)
             case .i64Load:
                 let address = Int(truncatingIfNeeded: fp[B(w)]) &+ C(w)
-                guard address &+ 8 <= memorySize else { exit = .trapped(.memoryOutOfBounds); break dispatch }
+                guard address &+ 8 <= memorySize else { self.exit = .trapped(.memoryOutOfBounds); break dispatch }
                 let v = UInt64(littleEndian: memory.loadUnaligned(fromByteOffset: address, as: UInt64.self))
                 fp[A(w)] = v
             case .i32Load8S:
                 let address = Int(truncatingIfNeeded: fp[B(w)]) &+ C(w)
-                guard address &+ 1 <= memorySize else { exit = .trapped(.memoryOutOfBounds); break dispatch }
+                guard address &+ 1 <= memorySize else { self.exit = .trapped(.memoryOutOfBounds); break dispatch }
                 let v = Int8(littleEndian: memory.loadUnaligned(fromByteOffset: address, as: Int8.self))
                 fp[A(w)] = ws32(Int32(v))
             case .i32Load8U:
                 let address = Int(truncatingIfNeeded: fp[B(w)]) &+ C(w)
-                guard address &+ 1 <= memorySize else { exit = .trapped(.memoryOutOfBounds); break dispatch }
+                guard address &+ 1 <= memorySize else { self.exit = .trapped(.memoryOutOfBounds); break dispatch }
                 let v = UInt8(littleEndian: memory.loadUnaligned(fromByteOffset: address, as: UInt8.self))
                 fp[A(w)] = UInt64(v)
             case .i32Load16S:
                 let address = Int(truncatingIfNeeded: fp[B(w)]) &+ C(w)
-                guard address &+ 2 <= memorySize else { exit = .trapped(.memoryOutOfBounds); break dispatch }
+                guard address &+ 2 <= memorySize else { self.exit = .trapped(.memoryOutOfBounds); break dispatch }
                 let v = Int16(littleEndian: memory.loadUnaligned(fromByteOffset: address, as: Int16.self))
                 fp[A(w)] = ws32(Int32(v))
             case .i32Load16U:
                 let address = Int(truncatingIfNeeded: fp[B(w)]) &+ C(w)
-                guard address &+ 2 <= memorySize else { exit = .trapped(.memoryOutOfBounds); break dispatch }
+                guard address &+ 2 <= memorySize else { self.exit = .trapped(.memoryOutOfBounds); break dispatch }
                 let v = UInt16(littleEndian: memory.loadUnaligned(fromByteOffset: address, as: UInt16.self))
                 fp[A(w)] = UInt64(v)
             case .i64Load8S:
                 let address = Int(truncatingIfNeeded: fp[B(w)]) &+ C(w)
-                guard address &+ 1 <= memorySize else { exit = .trapped(.memoryOutOfBounds); break dispatch }
+                guard address &+ 1 <= memorySize else { self.exit = .trapped(.memoryOutOfBounds); break dispatch }
                 let v = Int8(littleEndian: memory.loadUnaligned(fromByteOffset: address, as: Int8.self))
                 fp[A(w)] = UInt64(bitPattern: Int64(v))
             case .i64Load8U:
                 let address = Int(truncatingIfNeeded: fp[B(w)]) &+ C(w)
-                guard address &+ 1 <= memorySize else { exit = .trapped(.memoryOutOfBounds); break dispatch }
+                guard address &+ 1 <= memorySize else { self.exit = .trapped(.memoryOutOfBounds); break dispatch }
                 let v = UInt8(littleEndian: memory.loadUnaligned(fromByteOffset: address, as: UInt8.self))
                 fp[A(w)] = UInt64(v)
             case .i64Load16S:
                 let address = Int(truncatingIfNeeded: fp[B(w)]) &+ C(w)
-                guard address &+ 2 <= memorySize else { exit = .trapped(.memoryOutOfBounds); break dispatch }
+                guard address &+ 2 <= memorySize else { self.exit = .trapped(.memoryOutOfBounds); break dispatch }
                 let v = Int16(littleEndian: memory.loadUnaligned(fromByteOffset: address, as: Int16.self))
                 fp[A(w)] = UInt64(bitPattern: Int64(v))
             case .i64Load16U:
                 let address = Int(truncatingIfNeeded: fp[B(w)]) &+ C(w)
-                guard address &+ 2 <= memorySize else { exit = .trapped(.memoryOutOfBounds); break dispatch }
+                guard address &+ 2 <= memorySize else { self.exit = .trapped(.memoryOutOfBounds); break dispatch }
                 let v = UInt16(littleEndian: memory.loadUnaligned(fromByteOffset: address, as: UInt16.self))
                 fp[A(w)] = UInt64(v)
             case .i64Load32S:
                 let address = Int(truncatingIfNeeded: fp[B(w)]) &+ C(w)
-                guard address &+ 4 <= memorySize else { exit = .trapped(.memoryOutOfBounds); break dispatch }
+                guard address &+ 4 <= memorySize else { self.exit = .trapped(.memoryOutOfBounds); break dispatch }
                 let v = Int32(littleEndian: memory.loadUnaligned(fromByteOffset: address, as: Int32.self))
                 fp[A(w)] = UInt64(bitPattern: Int64(v))
             case .i64Load32U:
                 let address = Int(truncatingIfNeeded: fp[B(w)]) &+ C(w)
-                guard address &+ 4 <= memorySize else { exit = .trapped(.memoryOutOfBounds); break dispatch }
+                guard address &+ 4 <= memorySize else { self.exit = .trapped(.memoryOutOfBounds); break dispatch }
                 let v = UInt32(littleEndian: memory.loadUnaligned(fromByteOffset: address, as: UInt32.self))
                 fp[A(w)] = UInt64(v)
             case .i32Store:
                 let address = Int(truncatingIfNeeded: fp[A(w)]) &+ C(w)
-                guard address &+ 4 <= memorySize else { exit = .trapped(.memoryOutOfBounds); break dispatch }
+                guard address &+ 4 <= memorySize else { self.exit = .trapped(.memoryOutOfBounds); break dispatch }
                 memory.storeBytes(of: UInt32(truncatingIfNeeded: fp[B(w)]).littleEndian, toByteOffset: address, as: UInt32.self)
             case .i64Store:
                 let address = Int(truncatingIfNeeded: fp[A(w)]) &+ C(w)
-                guard address &+ 8 <= memorySize else { exit = .trapped(.memoryOutOfBounds); break dispatch }
+                guard address &+ 8 <= memorySize else { self.exit = .trapped(.memoryOutOfBounds); break dispatch }
                 memory.storeBytes(of: UInt64(truncatingIfNeeded: fp[B(w)]).littleEndian, toByteOffset: address, as: UInt64.self)
             case .i32Store8:
                 let address = Int(truncatingIfNeeded: fp[A(w)]) &+ C(w)
-                guard address &+ 1 <= memorySize else { exit = .trapped(.memoryOutOfBounds); break dispatch }
+                guard address &+ 1 <= memorySize else { self.exit = .trapped(.memoryOutOfBounds); break dispatch }
                 memory.storeBytes(of: UInt8(truncatingIfNeeded: fp[B(w)]).littleEndian, toByteOffset: address, as: UInt8.self)
             case .i32Store16:
                 let address = Int(truncatingIfNeeded: fp[A(w)]) &+ C(w)
-                guard address &+ 2 <= memorySize else { exit = .trapped(.memoryOutOfBounds); break dispatch }
+                guard address &+ 2 <= memorySize else { self.exit = .trapped(.memoryOutOfBounds); break dispatch }
                 memory.storeBytes(of: UInt16(truncatingIfNeeded: fp[B(w)]).littleEndian, toByteOffset: address, as: UInt16.self)
             case .i64Store8:
                 let address = Int(truncatingIfNeeded: fp[A(w)]) &+ C(w)
-                guard address &+ 1 <= memorySize else { exit = .trapped(.memoryOutOfBounds); break dispatch }
+                guard address &+ 1 <= memorySize else { self.exit = .trapped(.memoryOutOfBounds); break dispatch }
                 memory.storeBytes(of: UInt8(truncatingIfNeeded: fp[B(w)]).littleEndian, toByteOffset: address, as: UInt8.self)
             case .i64Store16:
                 let address = Int(truncatingIfNeeded: fp[A(w)]) &+ C(w)
-                guard address &+ 2 <= memorySize else { exit = .trapped(.memoryOutOfBounds); break dispatch }
+                guard address &+ 2 <= memorySize else { self.exit = .trapped(.memoryOutOfBounds); break dispatch }
                 memory.storeBytes(of: UInt16(truncatingIfNeeded: fp[B(w)]).littleEndian, toByteOffset: address, as: UInt16.self)
             case .i64Store32:
                 let address = Int(truncatingIfNeeded: fp[A(w)]) &+ C(w)
-                guard address &+ 4 <= memorySize else { exit = .trapped(.memoryOutOfBounds); break dispatch }
+                guard address &+ 4 <= memorySize else { self.exit = .trapped(.memoryOutOfBounds); break dispatch }
                 memory.storeBytes(of: UInt32(truncatingIfNeeded: fp[B(w)]).littleEndian, toByteOffset: address, as: UInt32.self)
             case .memorySize:
                 fp[A(w)] = UInt64(memorySize / MemoryType.pageBytes)
@@ -896,24 +888,24 @@ extension Execution {
                 if let m = context.pointee.memory { memory = m.pointee.base; memorySize = m.pointee.byteCount }
             case .memoryFill:
                 let destination = Int(u32(fp[A(w)])), value = UInt8(truncatingIfNeeded: fp[B(w)]), count = Int(u32(fp[C(w)]))
-                guard destination &+ count <= memorySize else { exit = .trapped(.memoryOutOfBounds); break dispatch }
+                guard destination &+ count <= memorySize else { self.exit = .trapped(.memoryOutOfBounds); break dispatch }
                 let chunk = min(count, Execution.bulkChunkBytes)
                 (memory + destination).initializeMemory(as: UInt8.self, repeating: value, count: chunk)
                 if chunk < count {
                     fp[A(w)] = UInt64(destination &+ chunk); fp[C(w)] = UInt64(count &- chunk)
                     pc -= 1
-                    fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch }
+                    fuel &-= 1; if fuel <= 0 || interruptFlag.pointee != 0 { self.exit = .safePoint; break dispatch }
                 }
             case .memoryCopy:
                 let destination = Int(u32(fp[A(w)])), source = Int(u32(fp[B(w)])), count = Int(u32(fp[C(w)]))
-                guard destination &+ count <= memorySize, source &+ count <= memorySize else { exit = .trapped(.memoryOutOfBounds); break dispatch }
+                guard destination &+ count <= memorySize, source &+ count <= memorySize else { self.exit = .trapped(.memoryOutOfBounds); break dispatch }
                 let chunk = min(count, Execution.bulkChunkBytes)
                 if destination <= source {
                     memmove(memory + destination, memory + source, chunk)
                     if chunk < count {
                         fp[A(w)] = UInt64(destination &+ chunk); fp[B(w)] = UInt64(source &+ chunk); fp[C(w)] = UInt64(count &- chunk)
                         pc -= 1
-                    fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch }
+                    fuel &-= 1; if fuel <= 0 || interruptFlag.pointee != 0 { self.exit = .safePoint; break dispatch }
                     }
                 } else {
                     // Overlap with the destination above the source: copy from the end.
@@ -921,14 +913,14 @@ extension Execution {
                     if chunk < count {
                         fp[C(w)] = UInt64(count &- chunk)
                         pc -= 1
-                    fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch }
+                    fuel &-= 1; if fuel <= 0 || interruptFlag.pointee != 0 { self.exit = .safePoint; break dispatch }
                     }
                 }
             case .memoryInit:
                 let destination = Int(u32(fp[A(w)])), source = Int(u32(fp[B(w)])), count = Int(u32(fp[C(w)]))
                 let owner = context.pointee.owner.takeUnretainedValue()
                 let segment = owner.dataSegments[Int(truncatingIfNeeded: pc.pointee)]
-                guard destination &+ count <= memorySize, source &+ count <= segment.count else { exit = .trapped(.memoryOutOfBounds); break dispatch }
+                guard destination &+ count <= memorySize, source &+ count <= segment.count else { self.exit = .trapped(.memoryOutOfBounds); break dispatch }
                 let chunk = min(count, Execution.bulkChunkBytes)
                 owner.module.module.bytes.withUnsafeBytes { raw in
                     (memory + destination).copyMemory(from: raw.baseAddress! + segment.lowerBound + source, byteCount: chunk)
@@ -936,7 +928,7 @@ extension Execution {
                 if chunk < count {
                     fp[A(w)] = UInt64(destination &+ chunk); fp[B(w)] = UInt64(source &+ chunk); fp[C(w)] = UInt64(count &- chunk)
                     pc -= 1
-                    fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch }
+                    fuel &-= 1; if fuel <= 0 || interruptFlag.pointee != 0 { self.exit = .safePoint; break dispatch }
                 } else {
                     pc += 1
                 }
@@ -952,13 +944,13 @@ extension Execution {
                 let table = context.pointee.tables[Int(truncatingIfNeeded: pc.pointee)]
                 pc += 1
                 let index = Int(u32(fp[B(w)]))
-                guard index < table.pointee.count else { exit = .trapped(.tableOutOfBounds); break dispatch }
+                guard index < table.pointee.count else { self.exit = .trapped(.tableOutOfBounds); break dispatch }
                 fp[A(w)] = table.pointee.elements[index]
             case .tableSet:
                 let table = context.pointee.tables[Int(truncatingIfNeeded: pc.pointee)]
                 pc += 1
                 let index = Int(u32(fp[A(w)]))
-                guard index < table.pointee.count else { exit = .trapped(.tableOutOfBounds); break dispatch }
+                guard index < table.pointee.count else { self.exit = .trapped(.tableOutOfBounds); break dispatch }
                 table.pointee.elements[index] = fp[B(w)]
             case .tableSize:
                 fp[A(w)] = UInt64(context.pointee.tables[Int(Word.imm32(w))].pointee.count)
@@ -970,13 +962,13 @@ extension Execution {
             case .tableFill:
                 let table = context.pointee.tables[Int(truncatingIfNeeded: pc.pointee)]
                 let destination = Int(u32(fp[A(w)])), value = fp[B(w)], count = Int(u32(fp[C(w)]))
-                guard destination &+ count <= table.pointee.count else { exit = .trapped(.tableOutOfBounds); break dispatch }
+                guard destination &+ count <= table.pointee.count else { self.exit = .trapped(.tableOutOfBounds); break dispatch }
                 let chunk = min(count, Execution.bulkChunkBytes / 8)
                 (table.pointee.elements + destination).update(repeating: value, count: chunk)
                 if chunk < count {
                     fp[A(w)] = UInt64(destination &+ chunk); fp[C(w)] = UInt64(count &- chunk)
                     pc -= 1
-                    fuel &-= 1; if fuel <= 0 || interrupt.pointee != 0 { exit = .safePoint; break dispatch }
+                    fuel &-= 1; if fuel <= 0 || interruptFlag.pointee != 0 { self.exit = .safePoint; break dispatch }
                 } else {
                     pc += 1
                 }
@@ -986,7 +978,7 @@ extension Execution {
                 let target = context.pointee.tables[Int(truncatingIfNeeded: tables & 0xFFFF_FFFF)]
                 let origin = context.pointee.tables[Int(truncatingIfNeeded: tables >> 32)]
                 let destination = Int(u32(fp[A(w)])), source = Int(u32(fp[B(w)])), count = Int(u32(fp[C(w)]))
-                guard destination &+ count <= target.pointee.count, source &+ count <= origin.pointee.count else { exit = .trapped(.tableOutOfBounds); break dispatch }
+                guard destination &+ count <= target.pointee.count, source &+ count <= origin.pointee.count else { self.exit = .trapped(.tableOutOfBounds); break dispatch }
                 (target.pointee.elements + destination).update(from: origin.pointee.elements + source, count: count)
             case .tableInit:
                 let operands = pc.pointee
@@ -995,7 +987,7 @@ extension Execution {
                 let owner = context.pointee.owner.takeUnretainedValue()
                 let segment = Int(truncatingIfNeeded: operands >> 32)
                 let destination = Int(u32(fp[A(w)])), source = Int(u32(fp[B(w)])), count = Int(u32(fp[C(w)]))
-                guard destination &+ count <= table.pointee.count, source &+ count <= owner.elementSegments[segment].count else { exit = .trapped(.tableOutOfBounds); break dispatch }
+                guard destination &+ count <= table.pointee.count, source &+ count <= owner.elementSegments[segment].count else { self.exit = .trapped(.tableOutOfBounds); break dispatch }
                 owner.elementSegments[segment].withUnsafeBufferPointer { items in
                     (table.pointee.elements + destination).update(from: items.baseAddress! + source, count: count)
                 }
@@ -1005,8 +997,6 @@ extension Execution {
         }
         self.pc = pc
         self.fp = fp
-        self.function = function
-        self.frameCount = frameCount
-        return exit
+        return self.exit
     }
 }
