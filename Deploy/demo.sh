@@ -1,22 +1,46 @@
 #!/usr/bin/env bash
-# The README's main job. Today: build fireball and walk a typed key-value message through encode,
-# decode and a refused corruption. It grows into the local multi-node cluster demo.
+# The README's main job. Today: build fireball, run real wasm built by clang in 300 µs kernel
+# slices, show a trap and a refused module, and walk a typed key-value message through
+# encode/decode. It grows into the local multi-node cluster demo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 Deploy/setup.sh
-echo "== building fireball" >&2
-swift build --product fireball 2>&1 | grep -E "error|warning: |Compiling|Build complete" >&2 || true
-fireball="$(swift build --show-bin-path)/fireball"
+echo "== building fireball (release)" >&2
+swift build -c release --product fireball 2>&1 | grep -E "error|warning: |Build complete" >&2 || true
+fireball="$(swift build -c release --show-bin-path)/fireball"
+bench=../shared/bench
 
 "$fireball" version
 echo
-echo "== encode: a sensor reading with a dictionary key, as a guest would send it"
+echo "== CoreMark and SHA-256 (clang -O2 wasm32) on the resumable interpreter, in 300 µs slices"
+for program in "coremark 1000 119616" "sha256 1 4490266013855788995"; do
+  set -- $program
+  start=$(date +%s%N)
+  result=$("$fireball" run "$bench/$1.wasm" --invoke run "$2" --slice-microseconds 300 2>/tmp/fireball-demo-slices)
+  end=$(date +%s%N)
+  echo "$1 run($2) = $result (expected i64:$3) in $(( (end - start) / 1000000 )) ms, $(cat /tmp/fireball-demo-slices)"
+done
+echo
+echo "== a trap is a value: the guest's call ends, with the reason and the function"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cat > "$tmp/div.c" <<'C'
+__attribute__((noinline)) static int divide(int a, int b) { return a / b; }
+__attribute__((export_name("ratio"))) int ratio(int a, int b) { return divide(a, b); }
+C
+clang --target=wasm32 -O2 -nostdlib -Wl,--no-entry -o "$tmp/div.wasm" "$tmp/div.c"
+"$fireball" run "$tmp/div.wasm" --invoke ratio 84 2
+"$fireball" run "$tmp/div.wasm" --invoke ratio 1 0 || echo "(exit $?)"
+echo
+echo "== a board without an FPU refuses a float module at load"
+echo '__attribute__((export_name("scale"))) float scale(float x) { return x * 1.5f; }' > "$tmp/scale.c"
+clang --target=wasm32 -O2 -nostdlib -Wl,--no-entry -o "$tmp/scale.wasm" "$tmp/scale.c"
+"$fireball" run "$tmp/scale.wasm" --invoke scale 2.5
+"$fireball" run "$tmp/scale.wasm" --invoke scale 2.5 --no-float || echo "(exit $?)"
+echo
+echo "== a typed key-value message, as a guest would send it"
 "$fireball" message encode --dictionary temperature,humidity 1=u32:42 @temperature=f32:21.5 @humidity=i32:55 2=shm:7
 hex=$("$fireball" message encode --compact --dictionary temperature,humidity 1=u32:42 @temperature=f32:21.5 @humidity=i32:55 2=shm:7)
-echo
-echo "== decode on the receiving side, keys found by binary search over the sorted index"
-"$fireball" message decode --dictionary temperature,humidity "$hex"
-echo
-echo "== the same bytes with the sorted index swapped: the receiver refuses them and says where"
+echo "decoded: $("$fireball" message decode --dictionary temperature,humidity "$hex")"
 bad="${hex:0:$((${#hex} - 8))}$(echo "${hex: -8}" | sed -E 's/^(..)(..)/\2\1/')"
-"$fireball" message decode --dictionary temperature,humidity "$bad" || echo "(exit $?: refused as it should be)"
+"$fireball" message decode --dictionary temperature,humidity "$bad" 2>&1 || echo "(exit $?: refused as it should be)"
