@@ -1,0 +1,101 @@
+// co_csp: Hoare CSP rendezvous channels, the kernel's only synchronisation object.
+// A send completes only when a receiver has taken the message; one message waits in the
+// channel's one-entry buffer while its sender is blocked.
+
+/// Fixed error numbers of the guest ABI (Docs/guest-abi.md); they cross into guests as return values.
+public enum KernelError: Int32, Error, Sendable, CustomStringConvertible {
+    case invalidArgument = -1
+    case badHandle = -2
+    case closed = -3
+    case noMemory = -4
+    case denied = -5
+    case noSuchService = -6
+    case timedOut = -7
+    case messageTooLarge = -8
+    case badMessage = -9
+    case notOwner = -10
+
+    public var description: String {
+        switch self {
+        case .invalidArgument: "invalid argument"
+        case .badHandle: "bad handle"
+        case .closed: "channel closed"
+        case .noMemory: "out of memory"
+        case .denied: "denied"
+        case .noSuchService: "no such service"
+        case .timedOut: "timed out"
+        case .messageTooLarge: "message too large"
+        case .badMessage: "bad message"
+        case .notOwner: "not the owner"
+        }
+    }
+}
+
+public struct ChannelID: Hashable, Comparable, Sendable, CustomStringConvertible {
+    public let raw: Int
+    public static func < (a: ChannelID, b: ChannelID) -> Bool { a.raw < b.raw }
+    public var description: String { "channel \(raw)" }
+}
+
+/// How a blocked operation ends; the kernel turns it into the task's wake-up.
+enum Completion: Equatable {
+    case sent
+    case received(Message, channelIndex: Int)
+    case failed(KernelError)
+}
+
+/// A task waiting on a channel: to send a message, or to receive (possibly as one arm of an ALT).
+struct Waiter {
+    let task: TaskID
+    /// Identifies one blocking operation; an ALT registers the same ticket on several channels.
+    let ticket: Int
+    /// For ALT: which arm this channel is.
+    let index: Int
+}
+
+final class Channel {
+    let id: ChannelID
+    let uri: String?
+    private(set) var isClosed = false
+    /// The one-entry buffer: the message of the sender at the head of `senders`.
+    private(set) var senders: [(waiter: Waiter, message: Message)] = []
+    private(set) var receivers: [Waiter] = []
+
+    init(id: ChannelID, uri: String?) {
+        self.id = id
+        self.uri = uri
+    }
+
+    var hasMessage: Bool { !senders.isEmpty }
+
+    /// A send: handed straight to a waiting receiver (returned so the kernel can wake it), or
+    /// buffered with its sender blocked. Throws `closed` on a closed channel.
+    func send(_ message: Message, from waiter: Waiter) throws(KernelError) -> Waiter? {
+        guard !isClosed else { throw .closed }
+        if !receivers.isEmpty { return receivers.removeFirst() }
+        senders.append((waiter, message))
+        return nil
+    }
+
+    /// A receive: the buffered message and the sender to wake, or nil (the caller blocks).
+    func takeMessage() -> (message: Message, sender: Waiter)? {
+        guard !senders.isEmpty else { return nil }
+        let (sender, message) = senders.removeFirst()
+        return (message, sender)
+    }
+
+    func addReceiver(_ waiter: Waiter) { receivers.append(waiter) }
+
+    /// Removes every registration of `ticket` (an ALT arm that lost, or a task that died).
+    func cancel(ticket: Int) {
+        receivers.removeAll { $0.ticket == ticket }
+        senders.removeAll { $0.waiter.ticket == ticket }
+    }
+
+    /// Closes the channel; returns the waiters to fail (senders) and to wake with "none" (receivers).
+    func close() -> (senders: [Waiter], receivers: [Waiter]) {
+        isClosed = true
+        defer { senders = []; receivers = [] }
+        return (senders.map(\.waiter), receivers)
+    }
+}

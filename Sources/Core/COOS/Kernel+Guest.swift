@@ -1,0 +1,271 @@
+// Guests: untrusted wasm tasks, each in its own store, reaching the kernel only through the
+// guest ABI (Docs/guest-abi.md). A blocking call suspends the guest's execution, never the thread.
+
+extension Kernel {
+    /// Why a guest could not be started.
+    public struct SpawnError: Error, CustomStringConvertible {
+        public let detail: String
+        public var description: String { detail }
+    }
+
+    /// Instantiates `module` as a new guest task and makes it runnable. It starts at its exported
+    /// `_start` (a WASI command) or `run`, which take no arguments.
+    public func spawnGuest(_ module: LoadedModule, name: String, role: TaskRole = .guest) throws -> TaskID {
+        let record = newTask(name: name, role: role)
+        let store = Store()
+        let imports = guestImports(for: record, in: store)
+        let instance: Instance
+        do {
+            instance = try store.instantiate(module) { moduleName, field in imports[moduleName]?[field] }
+        } catch {
+            tasks[record.id] = nil
+            throw SpawnError(detail: "\(name): \(error)")
+        }
+        guard let entry = instance.exportedFunction("_start") ?? instance.exportedFunction("run") else {
+            tasks[record.id] = nil
+            throw SpawnError(detail: "\(name): exports neither _start nor run")
+        }
+        guard store.type(of: entry).parameters.isEmpty else {
+            tasks[record.id] = nil
+            throw SpawnError(detail: "\(name): its entry function must take no arguments, it takes \(store.type(of: entry).parameters)")
+        }
+        let execution = try Execution(store: store, function: entry, arguments: [], limits: configuration.executionLimits)
+        record.guest = GuestRuntime(store: store, instance: instance, execution: execution)
+        makeRunnable(record)
+        note("spawn \(name) as \(record.id)")
+        return record.id
+    }
+
+    func runGuest(_ record: TaskRecord) {
+        guard let guest = record.guest else { return }
+        if let wake = record.wake {
+            record.wake = nil
+            deliver(wake, to: guest)
+        }
+        note("run \(record.name)")
+        switch guest.execution.run(configuration.slice) {
+        case .completed:
+            finish(record, .completed)
+        case .trapped(let trap):
+            if let code = guest.exitCode { finish(record, .exited(code: code)) } else { finish(record, .trapped(trap)) }
+        case .yielded:
+            makeRunnable(record)
+        case .suspended:
+            // The host function set the state: blocked or sleeping, or runnable for a yield.
+            if record.state == .runnable { runQueue.append(record.id) }
+        }
+    }
+
+    /// Hands a finished operation to a suspended guest: results, and a received message into its memory.
+    func deliver(_ wake: Wake, to guest: GuestRuntime) {
+        switch wake {
+        case .resumeEmpty, .serviceEvent:
+            guest.execution.resume(results: [])
+        case .completion(.sent):
+            guest.execution.resume(results: [.i32(0)])
+        case .completion(.failed(let error)):
+            guest.execution.resume(results: [.i32(UInt32(bitPattern: error.rawValue))])
+        case .completion(.received(let message, let index)):
+            let result = write(message, channelIndex: index, into: guest)
+            guest.execution.resume(results: [.i32(UInt32(bitPattern: result))])
+        }
+    }
+
+    /// Writes a received message where the guest asked; the length, or an error code.
+    func write(_ message: Message, channelIndex: Int, into guest: GuestRuntime) -> Int32 {
+        guard let target = guest.receiveTarget, let memory = guest.instance.memory else { return KernelError.invalidArgument.rawValue }
+        guest.receiveTarget = nil
+        let bytes = message.encoded()
+        guard bytes.count <= target.capacity else { return KernelError.messageTooLarge.rawValue }
+        guard memory.write(bytes, at: target.buffer) else { return KernelError.invalidArgument.rawValue }
+        if let address = target.indexAddress {
+            guard memory.write(withUnsafeBytes(of: UInt32(channelIndex).littleEndian, Array.init), at: address) else {
+                return KernelError.invalidArgument.rawValue
+            }
+        }
+        return Int32(bytes.count)
+    }
+
+    // MARK: the ABI
+
+    func guestImports(for record: TaskRecord, in store: Store) -> [String: [String: ExternalValue]] {
+        var fireball: [String: ExternalValue] = [:]
+        var wasi: [String: ExternalValue] = [:]
+        let i32 = ValueType.i32, i64 = ValueType.i64
+        func define(_ table: inout [String: ExternalValue], _ name: String, _ parameters: [ValueType], _ results: [ValueType],
+                    _ body: @escaping (inout HostCall, GuestRuntime) -> HostOutcome) {
+            let address = store.addHostFunction(name, type: FunctionType(parameters: parameters, results: results)) { [unowned record] call in
+                guard let guest = record.guest else { return .trap(Trap(.host("guest runtime gone"))) }
+                return body(&call, guest)
+            }
+            table[name] = .function(address)
+        }
+        /// Ends a host call with an i32 result.
+        func answer(_ call: inout HostCall, _ value: Int32) -> HostOutcome {
+            call.setI32(0, UInt32(bitPattern: value))
+            return .returned
+        }
+        func string(_ call: HostCall, _ pointer: Int, _ length: Int) -> String? {
+            guard let bytes = call.memory?.read(at: Int(call.i32(pointer)), count: Int(call.i32(length))) else { return nil }
+            return String(validating: bytes, as: UTF8.self)
+        }
+        func channel(_ guest: GuestRuntime, _ handle: UInt32) -> ChannelID? {
+            Int(handle) < guest.handles.count ? guest.handles[Int(handle)] : nil
+        }
+        /// A channel operation's outcome for the guest: an answer now, or a suspension.
+        func finishOperation(_ call: inout HostCall, _ guest: GuestRuntime, _ completion: Completion?) -> HostOutcome {
+            switch completion {
+            case nil:
+                record.state = .blocked
+                return .suspend
+            case .sent?:
+                return answer(&call, 0)
+            case .failed(let error)?:
+                guest.receiveTarget = nil
+                return answer(&call, error.rawValue)
+            case .received(let message, let index)?:
+                return answer(&call, write(message, channelIndex: index, into: guest))
+            }
+        }
+        func registerHandle(_ call: inout HostCall, _ guest: GuestRuntime, _ open: (String) throws(KernelError) -> ChannelID) -> HostOutcome {
+            guard let uri = string(call, 0, 1) else { return answer(&call, KernelError.invalidArgument.rawValue) }
+            do {
+                let id = try open(uri)
+                guest.handles.append(id)
+                return answer(&call, Int32(guest.handles.count - 1))
+            } catch {
+                note("\(record.name) cannot use \(uri): \(error)")
+                return answer(&call, error.rawValue)
+            }
+        }
+
+        define(&fireball, "channel_serve", [i32, i32], [i32]) { call, guest in
+            registerHandle(&call, guest) { (uri) throws(KernelError) in try self.serve(uri) }
+        }
+        define(&fireball, "channel_open", [i32, i32], [i32]) { call, guest in
+            registerHandle(&call, guest) { (uri) throws(KernelError) in try self.open(uri) }
+        }
+        define(&fireball, "channel_send", [i32, i32, i32], [i32]) { call, guest in
+            guard let id = channel(guest, call.i32(0)) else { return answer(&call, KernelError.badHandle.rawValue) }
+            guard let bytes = call.memory?.read(at: Int(call.i32(1)), count: Int(call.i32(2))) else {
+                return answer(&call, KernelError.invalidArgument.rawValue)
+            }
+            guard let message = try? Message(decoding: bytes) else { return answer(&call, KernelError.badMessage.rawValue) }
+            return finishOperation(&call, guest, self.send(message, on: id, by: record))
+        }
+        define(&fireball, "channel_recv", [i32, i32, i32], [i32]) { call, guest in
+            guard let id = channel(guest, call.i32(0)) else { return answer(&call, KernelError.badHandle.rawValue) }
+            let buffer = Int(call.i32(1)), capacity = Int(call.i32(2))
+            guard call.memory?.bytes(at: buffer, count: capacity) != nil else { return answer(&call, KernelError.invalidArgument.rawValue) }
+            guest.receiveTarget = (buffer, capacity, nil)
+            return finishOperation(&call, guest, self.receive(on: [id], by: record, timeout: nil))
+        }
+        define(&fireball, "channel_alt", [i32, i32, i64, i32, i32, i32], [i32]) { call, guest in
+            let count = Int(call.i32(1))
+            guard count > 0, count <= 64, let raw = call.memory?.read(at: Int(call.i32(0)), count: count * 4) else {
+                return answer(&call, KernelError.invalidArgument.rawValue)
+            }
+            var ids: [ChannelID] = []
+            for k in 0..<count {
+                let handle = UInt32(raw[4 * k]) | UInt32(raw[4 * k + 1]) << 8 | UInt32(raw[4 * k + 2]) << 16 | UInt32(raw[4 * k + 3]) << 24
+                guard let id = channel(guest, handle) else { return answer(&call, KernelError.badHandle.rawValue) }
+                ids.append(id)
+            }
+            let buffer = Int(call.i32(3)), capacity = Int(call.i32(4)), indexAddress = Int(call.i32(5))
+            guard call.memory?.bytes(at: buffer, count: capacity) != nil, call.memory?.bytes(at: indexAddress, count: 4) != nil else {
+                return answer(&call, KernelError.invalidArgument.rawValue)
+            }
+            let timeout = Int64(bitPattern: call.i64(2))
+            guest.receiveTarget = (buffer, capacity, indexAddress)
+            return finishOperation(&call, guest, self.receive(on: ids, by: record, timeout: timeout < 0 ? nil : UInt64(timeout)))
+        }
+        define(&fireball, "channel_close", [i32], [i32]) { call, guest in
+            guard let id = channel(guest, call.i32(0)) else { return answer(&call, KernelError.badHandle.rawValue) }
+            do throws(KernelError) { try self.close(id) } catch { return answer(&call, error.rawValue) }
+            return answer(&call, 0)
+        }
+        define(&fireball, "yield", [], []) { _, _ in
+            record.wake = .resumeEmpty
+            return .suspend
+        }
+        define(&fireball, "sleep", [i64], []) { call, _ in
+            record.state = .sleeping
+            record.wake = .resumeEmpty
+            record.deadline = self.clock.nanoseconds &+ call.i64(0)
+            return .suspend
+        }
+        define(&fireball, "clock_ns", [], [i64]) { call, _ in
+            call.setI64(0, self.clock.nanoseconds)
+            return .returned
+        }
+        define(&fireball, "log", [i32, i32, i32], []) { call, _ in
+            let levels = ["TRACE", "DEBUG", "INFO", "ERROR", "FATAL"]
+            let level = Int(call.i32(0))
+            let text = string(call, 1, 2) ?? "<invalid log text>"
+            self.console("[\(record.name)] \(level < levels.count ? levels[level] : "LEVEL\(level)") \(text)")
+            return .returned
+        }
+
+        // WASI preview 1, the subset C programs need to print and exit.
+        let success: UInt32 = 0, badFileNumber: UInt32 = 8, fault: UInt32 = 21
+        var lineBuffer: [UInt8] = []
+        define(&wasi, "fd_write", [i32, i32, i32, i32], [i32]) { call, _ in
+            let fd = call.i32(0)
+            guard fd == 1 || fd == 2 else { call.setI32(0, badFileNumber); return .returned }
+            guard let memory = call.memory, let vectors = memory.read(at: Int(call.i32(1)), count: Int(call.i32(2)) * 8) else {
+                call.setI32(0, fault); return .returned
+            }
+            var written = 0
+            for k in 0..<Int(call.i32(2)) {
+                let base = vectors[(8 * k)..<(8 * k + 8)].enumerated().reduce(into: (UInt32(0), UInt32(0))) { sum, item in
+                    if item.offset < 4 { sum.0 |= UInt32(item.element) << (8 * UInt32(item.offset)) } else { sum.1 |= UInt32(item.element) << (8 * UInt32(item.offset - 4)) }
+                }
+                guard let bytes = memory.read(at: Int(base.0), count: Int(base.1)) else { call.setI32(0, fault); return .returned }
+                lineBuffer += bytes
+                written += bytes.count
+            }
+            while let newline = lineBuffer.firstIndex(of: 10) {
+                self.console("[\(record.name)] " + String(decoding: lineBuffer[..<newline], as: UTF8.self))
+                lineBuffer.removeSubrange(...newline)
+            }
+            guard memory.write(withUnsafeBytes(of: UInt32(written).littleEndian, Array.init), at: Int(call.i32(3))) else {
+                call.setI32(0, fault); return .returned
+            }
+            call.setI32(0, success)
+            return .returned
+        }
+        define(&wasi, "proc_exit", [i32], []) { call, guest in
+            if !lineBuffer.isEmpty { self.console("[\(record.name)] " + String(decoding: lineBuffer, as: UTF8.self)); lineBuffer = [] }
+            guest.exitCode = Int32(bitPattern: call.i32(0))
+            return .trap(Trap(.host("proc_exit(\(Int32(bitPattern: call.i32(0))))")))
+        }
+        define(&wasi, "clock_time_get", [i32, i64, i32], [i32]) { call, _ in
+            let time = self.clock.nanoseconds
+            let ok = call.memory?.write(withUnsafeBytes(of: time.littleEndian, Array.init), at: Int(call.i32(2))) ?? false
+            call.setI32(0, ok ? success : fault)
+            return .returned
+        }
+        define(&wasi, "random_get", [i32, i32], [i32]) { call, _ in
+            var generator = SystemRandomNumberGenerator()
+            let bytes = (0..<Int(call.i32(1))).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            let ok = call.memory?.write(bytes, at: Int(call.i32(0))) ?? false
+            call.setI32(0, ok ? success : fault)
+            return .returned
+        }
+        for name in ["args_sizes_get", "environ_sizes_get"] {
+            define(&wasi, name, [i32, i32], [i32]) { call, _ in
+                let zero = [UInt8](repeating: 0, count: 4)
+                let ok = (call.memory?.write(zero, at: Int(call.i32(0))) ?? false) && (call.memory?.write(zero, at: Int(call.i32(1))) ?? false)
+                call.setI32(0, ok ? success : fault)
+                return .returned
+            }
+        }
+        for name in ["args_get", "environ_get"] {
+            define(&wasi, name, [i32, i32], [i32]) { call, _ in
+                call.setI32(0, success)
+                return .returned
+            }
+        }
+        return ["fireball": fireball, "wasi_snapshot_preview1": wasi]
+    }
+}

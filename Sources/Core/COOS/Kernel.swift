@@ -1,0 +1,370 @@
+// COOS: the cooperative, single-threaded kernel. Round-robin over runnable tasks; a guest runs
+// until its slice ends, it blocks on a channel, or it exits. Nothing here blocks the thread: an
+// event loop calls `runUntilIdle` and sleeps until `nextDeadline` or an outside event.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The kernel's time source, injected so that tests replay exactly.
+public protocol KernelClock: AnyObject {
+    var nanoseconds: UInt64 { get }
+}
+
+/// CLOCK_MONOTONIC.
+public final class SystemClock: KernelClock {
+    public init() {}
+    public var nanoseconds: UInt64 { Execution.nowNanoseconds() }
+}
+
+/// A clock that moves only when told: for deterministic runs.
+public final class ManualClock: KernelClock {
+    public var nanoseconds: UInt64
+    public init(start: UInt64 = 0) { nanoseconds = start }
+    public func advance(by delta: UInt64) { nanoseconds &+= delta }
+}
+
+public struct TaskID: Hashable, Comparable, Sendable, CustomStringConvertible {
+    public let raw: Int
+    public static func < (a: TaskID, b: TaskID) -> Bool { a.raw < b.raw }
+    public var description: String { "task \(raw)" }
+}
+
+/// Roles are fixed when a task is created (DESIGN.md §6).
+public enum TaskRole: String, Sendable, CaseIterable {
+    case guest, service, hal, logging, router
+}
+
+public enum ExitReason: Sendable, Equatable, CustomStringConvertible {
+    case completed
+    /// `proc_exit(code)` from a WASI guest.
+    case exited(code: Int32)
+    case trapped(Trap)
+    case killed
+    /// The kernel ended it: what it did wrong (or which partition ran out).
+    case fault(String)
+
+    public var description: String {
+        switch self {
+        case .completed: "completed"
+        case .exited(let code): "exited with code \(code)"
+        case .trapped(let trap): "\(trap)"
+        case .killed: "killed"
+        case .fault(let why): "fault: \(why)"
+        }
+    }
+}
+
+public enum TaskState: Sendable, Equatable {
+    case runnable
+    case blocked
+    case sleeping
+    case exited(ExitReason)
+}
+
+/// How the kernel runs slices.
+public struct KernelConfiguration: Sendable {
+    /// A guest's slice: `.standard` (300 µs) on a board, `.safePoints(n)` for deterministic runs.
+    public var slice: SliceBudget
+    /// Record one line per scheduling event in `trace` (tests compare runs with it).
+    public var tracing: Bool
+    public var executionLimits: ExecutionLimits
+    public init(slice: SliceBudget = .standard, tracing: Bool = false, executionLimits: ExecutionLimits = ExecutionLimits(slots: 1 << 14, frames: 1_000)) {
+        self.slice = slice
+        self.tracing = tracing
+        self.executionLimits = executionLimits
+    }
+}
+
+/// What `runUntilIdle` found when it stopped.
+public enum KernelIdle: Equatable, Sendable {
+    /// Every task has exited.
+    case allExited
+    /// Tasks wait on channels or timers; the earliest timer, if any (clock nanoseconds).
+    case waiting(nextDeadline: UInt64?)
+    /// `maxSlices` ran out with tasks still runnable.
+    case sliceLimit
+}
+
+/// The kernel of one node.
+public final class Kernel {
+    public let clock: KernelClock
+    public let configuration: KernelConfiguration
+    var tasks: [TaskID: TaskRecord] = [:]
+    var runQueue = RingQueue<TaskID>()
+    var channels: [ChannelID: Channel] = [:]
+    var registry: [String: ChannelID] = [:]
+    var nextTaskID = 1
+    var nextChannelID = 1
+    var nextTicket = 1
+    /// Console lines (a guest's stdout/stderr and log), prefixed with its name.
+    public var console: (String) -> Void = { print($0) }
+    public private(set) var trace: [String] = []
+    /// Context switches so far (slices run).
+    public private(set) var switches = 0
+
+    public init(clock: KernelClock = SystemClock(), configuration: KernelConfiguration = KernelConfiguration()) {
+        self.clock = clock
+        self.configuration = configuration
+    }
+
+    // MARK: tasks
+
+    /// The state of `task`, or nil if the kernel never had it.
+    public func state(of task: TaskID) -> TaskState? { tasks[task]?.state }
+    public func name(of task: TaskID) -> String? { tasks[task]?.name }
+    public var taskIDs: [TaskID] { tasks.keys.sorted() }
+    /// The task running now (nil between slices).
+    public private(set) var currentTask: TaskID?
+
+    func newTask(name: String, role: TaskRole) -> TaskRecord {
+        let id = TaskID(raw: nextTaskID)
+        nextTaskID += 1
+        let record = TaskRecord(id: id, name: name, role: role)
+        tasks[id] = record
+        return record
+    }
+
+    func makeRunnable(_ record: TaskRecord) {
+        record.state = .runnable
+        record.deadline = nil
+        runQueue.append(record.id)
+    }
+
+    func note(_ line: @autoclosure () -> String) {
+        if configuration.tracing { trace.append("\(clock.nanoseconds) " + line()) }
+    }
+
+    /// Runs slices until no task is runnable, or `maxSlices` have run.
+    @discardableResult
+    public func runUntilIdle(maxSlices: Int = .max) -> KernelIdle {
+        var slices = 0
+        while true {
+            fireTimers()
+            guard let id = runQueue.popFirst() else { break }
+            guard let record = tasks[id], record.state == .runnable else { continue }
+            if slices == maxSlices {
+                runQueue.prepend(id)
+                return .sliceLimit
+            }
+            slices += 1
+            switches += 1
+            currentTask = id
+            runSlice(record)
+            currentTask = nil
+        }
+        if tasks.values.allSatisfy({ if case .exited = $0.state { true } else { false } }) { return .allExited }
+        return .waiting(nextDeadline: tasks.values.compactMap(\.deadline).min())
+    }
+
+    /// Runs until every task exits or blocks for good, sleeping the thread for timers; for
+    /// `fireball run` and tests (a node's event loop does this itself).
+    public func runToCompletion(timeoutNanoseconds: UInt64 = .max) -> KernelIdle {
+        let start = clock.nanoseconds
+        while true {
+            let idle = runUntilIdle()
+            guard case .waiting(let deadline?) = idle, clock.nanoseconds &- start < timeoutNanoseconds else { return idle }
+            if let manual = clock as? ManualClock {
+                manual.nanoseconds = max(manual.nanoseconds, deadline)
+            } else {
+                let now = clock.nanoseconds
+                if deadline > now { var pause = timespec(tv_sec: Int((deadline - now) / 1_000_000_000), tv_nsec: Int((deadline - now) % 1_000_000_000)); nanosleep(&pause, nil) }
+            }
+        }
+    }
+
+    func fireTimers() {
+        let now = clock.nanoseconds
+        for record in tasks.values.sorted(by: { $0.id < $1.id }) {
+            guard let deadline = record.deadline, deadline <= now else { continue }
+            record.deadline = nil
+            switch record.state {
+            case .sleeping:
+                note("\(record.name) wakes")
+                record.wake = .resumeEmpty
+                makeRunnable(record)
+            case .blocked:
+                cancelRegistrations(of: record)
+                note("\(record.name) times out")
+                record.wake = .completion(.failed(.timedOut))
+                makeRunnable(record)
+            default:
+                break
+            }
+        }
+    }
+
+    func runSlice(_ record: TaskRecord) {
+        if let service = record.service {
+            runService(record, service)
+        } else {
+            runGuest(record)
+        }
+    }
+
+    /// Ends a task: its channel registrations go, its co_values are freed, its memory returns.
+    public func kill(_ task: TaskID, reason: ExitReason = .killed) {
+        guard let record = tasks[task] else { return }
+        finish(record, reason)
+    }
+
+    func finish(_ record: TaskRecord, _ reason: ExitReason) {
+        if case .exited = record.state { return }
+        cancelRegistrations(of: record)
+        record.state = .exited(reason)
+        record.deadline = nil
+        record.release()
+        note("\(record.name) exits: \(reason)")
+        if case .completed = reason {} else if case .exited(0) = reason {} else {
+            console("[\(record.name)] \(reason)")
+        }
+    }
+
+    // MARK: channels
+
+    /// Registers `uri` as served by a new channel (the registry only grows).
+    public func serve(_ uri: String) throws(KernelError) -> ChannelID {
+        guard ServiceURI(uri) != nil else { throw .invalidArgument }
+        guard registry[uri] == nil else { throw .denied }
+        let id = makeChannel(uri: uri)
+        registry[uri] = id
+        return id
+    }
+
+    /// The channel serving `uri`.
+    public func open(_ uri: String) throws(KernelError) -> ChannelID {
+        guard ServiceURI(uri) != nil else { throw .invalidArgument }
+        guard let id = registry[uri] else { throw .noSuchService }
+        return id
+    }
+
+    /// A channel with no URI, for wiring two tasks directly.
+    public func makeChannel(uri: String? = nil) -> ChannelID {
+        let id = ChannelID(raw: nextChannelID)
+        nextChannelID += 1
+        channels[id] = Channel(id: id, uri: uri)
+        return id
+    }
+
+    /// Closes a channel: blocked senders fail with `closed`, blocked receivers get "none".
+    public func close(_ id: ChannelID) throws(KernelError) {
+        guard let channel = channels[id] else { throw .badHandle }
+        let (senders, receivers) = channel.close()
+        for waiter in senders + receivers { complete(waiter, .failed(.closed)) }
+    }
+
+    func takeTicket() -> Int {
+        nextTicket += 1
+        return nextTicket
+    }
+
+    /// A send by `record`: done at once if a receiver waits, else the task blocks.
+    func send(_ message: Message, on id: ChannelID, by record: TaskRecord) -> Completion? {
+        guard let channel = channels[id] else { return .failed(.badHandle) }
+        let waiter = Waiter(task: record.id, ticket: takeTicket(), index: 0)
+        do {
+            if let receiver = try channel.send(message, from: waiter) {
+                note("\(record.name) -> \(name(of: receiver.task) ?? "?") on \(id)")
+                complete(receiver, .received(message, channelIndex: receiver.index))
+                return .sent
+            }
+        } catch {
+            return .failed(error)
+        }
+        record.ticket = waiter.ticket
+        record.waitingOn = [id]
+        return nil
+    }
+
+    /// A receive on one or more channels (ALT): the first ready one, fair among ready ones.
+    func receive(on ids: [ChannelID], by record: TaskRecord, timeout: UInt64?) -> Completion? {
+        var open = 0
+        let start = ids.isEmpty ? 0 : record.altRotation % ids.count
+        record.altRotation &+= 1
+        for k in 0..<ids.count {
+            let index = (start + k) % ids.count
+            guard let channel = channels[ids[index]] else { return .failed(.badHandle) }
+            if let (message, sender) = channel.takeMessage() {
+                note("\(record.name) <- \(name(of: sender.task) ?? "?") on \(ids[index])")
+                complete(sender, .sent)
+                return .received(message, channelIndex: index)
+            }
+            if !channel.isClosed { open += 1 }
+        }
+        guard open > 0 else { return .failed(.closed) }
+        if timeout == 0 { return .failed(.timedOut) }
+        let ticket = takeTicket()
+        for (index, id) in ids.enumerated() where !channels[id]!.isClosed {
+            channels[id]!.addReceiver(Waiter(task: record.id, ticket: ticket, index: index))
+        }
+        record.ticket = ticket
+        record.waitingOn = ids
+        if let timeout { record.deadline = clock.nanoseconds &+ timeout }
+        return nil
+    }
+
+    /// Wakes the task behind `waiter` with `completion` (if that operation is still what it waits for).
+    func complete(_ waiter: Waiter, _ completion: Completion) {
+        guard let record = tasks[waiter.task], record.ticket == waiter.ticket, record.state == .blocked else { return }
+        cancelRegistrations(of: record)
+        record.wake = .completion(completion)
+        makeRunnable(record)
+    }
+
+    func cancelRegistrations(of record: TaskRecord) {
+        for id in record.waitingOn { channels[id]?.cancel(ticket: record.ticket) }
+        record.waitingOn = []
+        record.ticket = 0
+    }
+}
+
+/// A parsed `fireball://<service>/<stream>`.
+public struct ServiceURI: Hashable, Sendable {
+    public let service: String
+    public let stream: String
+    public init?(_ text: String) {
+        guard text.hasPrefix("fireball://") else { return nil }
+        let parts = text.dropFirst("fireball://".count).split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty,
+              parts.allSatisfy({ $0.allSatisfy { $0.isLetter || $0.isNumber || "-_.".contains($0) } }) else { return nil }
+        service = String(parts[0])
+        stream = String(parts[1])
+    }
+}
+
+/// A bounded-growth FIFO without the O(n) `removeFirst` of an array.
+struct RingQueue<Element> {
+    private var storage: [Element?] = []
+    private var head = 0
+    private(set) var count = 0
+
+    mutating func append(_ element: Element) {
+        if count == storage.count { grow() }
+        storage[(head + count) % storage.count] = element
+        count += 1
+    }
+
+    mutating func prepend(_ element: Element) {
+        if count == storage.count { grow() }
+        head = (head - 1 + storage.count) % storage.count
+        storage[head] = element
+        count += 1
+    }
+
+    mutating func popFirst() -> Element? {
+        guard count > 0 else { return nil }
+        let element = storage[head]
+        storage[head] = nil
+        head = (head + 1) % storage.count
+        count -= 1
+        return element
+    }
+
+    private mutating func grow() {
+        var bigger = [Element?](repeating: nil, count: max(8, storage.count * 2))
+        for i in 0..<count { bigger[i] = storage[(head + i) % storage.count] }
+        storage = bigger
+        head = 0
+    }
+}

@@ -1,0 +1,60 @@
+// One task's kernel-side record: identity, state, what it waits for, and its runtime.
+
+/// What a task finds when it runs again after blocking.
+enum Wake {
+    /// A channel operation finished.
+    case completion(Completion)
+    /// A yield or sleep is over: resume with no results.
+    case resumeEmpty
+    /// A service that used up its slice continues with this event.
+    case serviceEvent(ServiceEvent)
+}
+
+/// A guest's runtime: its own store (nothing shared with other guests), instance and call.
+final class GuestRuntime {
+    let store: Store
+    let instance: Instance
+    let execution: Execution
+    /// Guest channel handles → kernel channels.
+    var handles: [ChannelID] = []
+    /// Where a pending receive writes its message: buffer, capacity, and the ALT index slot.
+    var receiveTarget: (buffer: Int, capacity: Int, indexAddress: Int?)?
+    /// Set by `proc_exit`: the trap that follows ends the task with this code.
+    var exitCode: Int32?
+
+    init(store: Store, instance: Instance, execution: Execution) {
+        self.store = store
+        self.instance = instance
+        self.execution = execution
+    }
+}
+
+final class TaskRecord {
+    let id: TaskID
+    let name: String
+    let role: TaskRole
+    var state: TaskState = .runnable
+    var wake: Wake?
+    /// The blocking operation the task is in (0: none); completions for other tickets are stale.
+    var ticket = 0
+    var waitingOn: [ChannelID] = []
+    /// A sleep's end or a receive's timeout, in clock nanoseconds.
+    var deadline: UInt64?
+    /// Rotates the starting arm of ALT so that ready channels are served fairly.
+    var altRotation = 0
+    var guest: GuestRuntime?
+    var service: KernelService?
+
+    init(id: TaskID, name: String, role: TaskRole) {
+        self.id = id
+        self.name = name
+        self.role = role
+    }
+
+    /// Drops the runtime (its store, memory and stacks) when the task exits.
+    func release() {
+        guest = nil
+        service = nil
+        wake = nil
+    }
+}

@@ -1,0 +1,149 @@
+import Testing
+@testable import Core
+
+/// Guests in the text format, talking over `fireball://pong/echo`.
+enum KernelTestGuests {
+    static let imports = """
+        (import "fireball" "channel_serve" (func $serve (param i32 i32) (result i32)))
+        (import "fireball" "channel_open" (func $open (param i32 i32) (result i32)))
+        (import "fireball" "channel_send" (func $send (param i32 i32 i32) (result i32)))
+        (import "fireball" "channel_recv" (func $recv (param i32 i32 i32) (result i32)))
+        (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+        """
+    /// A one-entry message f:7 = i32 at bytes 32…44; its value is at byte 40.
+    static let data = """
+        (memory 1 1)
+        (data (i32.const 0) "fireball://pong/echo")
+        (data (i32.const 32) "\\01\\01\\00\\00\\01\\07\\00\\00\\00\\00\\00\\00\\00")
+        """
+    /// Sends 0…n-1, adds up the replies, exits with the sum.
+    static func ping(_ n: Int) -> String {
+        """
+        (module \(imports) \(data)
+          (func (export "run") (local $ch i32) (local $i i32) (local $sum i32)
+            (local.set $ch (call $open (i32.const 0) (i32.const 20)))
+            (loop $next
+              (i32.store (i32.const 40) (local.get $i))
+              (if (i32.ne (call $send (local.get $ch) (i32.const 32) (i32.const 13)) (i32.const 0)) (then (call $exit (i32.const 255))))
+              (if (i32.ne (call $recv (local.get $ch) (i32.const 64) (i32.const 292)) (i32.const 13)) (then (call $exit (i32.const 254))))
+              (local.set $sum (i32.add (local.get $sum) (i32.load (i32.const 72))))
+              (local.set $i (i32.add (local.get $i) (i32.const 1)))
+              (br_if $next (i32.lt_u (local.get $i) (i32.const \(n)))))
+            (call $exit (local.get $sum))))
+        """
+    }
+    /// Serves the URI and echoes every message with its value doubled, until the channel closes.
+    static let pong = """
+        (module \(imports) \(data)
+          (func (export "run") (local $ch i32) (local $n i32)
+            (local.set $ch (call $serve (i32.const 0) (i32.const 20)))
+            (loop $next
+              (local.set $n (call $recv (local.get $ch) (i32.const 64) (i32.const 292)))
+              (if (i32.lt_s (local.get $n) (i32.const 0)) (then (call $exit (i32.sub (i32.const 0) (local.get $n)))))
+              (i32.store (i32.const 72) (i32.mul (i32.load (i32.const 72)) (i32.const 2)))
+              (drop (call $send (local.get $ch) (i32.const 64) (local.get $n)))
+              (br $next))))
+        """
+}
+
+@Suite struct KernelTests {
+    func boot(tracing: Bool = false) -> Kernel {
+        let kernel = Kernel(clock: ManualClock(), configuration: KernelConfiguration(slice: .safePoints(50), tracing: tracing))
+        kernel.console = { _ in }
+        return kernel
+    }
+
+    @Test func guestsRendezvousOverAServedURI() throws {
+        let kernel = boot()
+        let pong = try kernel.spawnGuest(try LoadedModule.load(try WasmTestSupport.wat(KernelTestGuests.pong)), name: "pong")
+        let ping = try kernel.spawnGuest(try LoadedModule.load(try WasmTestSupport.wat(KernelTestGuests.ping(10))), name: "ping")
+        let idle = kernel.runUntilIdle()
+        #expect(kernel.state(of: ping) == .exited(.exited(code: 90)), "2 × (0+…+9) echoed back")
+        #expect(kernel.state(of: pong) == .blocked, "pong waits for the next message")
+        #expect(idle == .waiting(nextDeadline: nil))
+        // Closing the channel wakes the blocked receiver with "none" (FB_ECLOSED = -3).
+        try kernel.close(try kernel.open("fireball://pong/echo"))
+        #expect(kernel.runUntilIdle() == .allExited)
+        #expect(kernel.state(of: pong) == .exited(.exited(code: 3)))
+    }
+
+    @Test func sameGuestsGiveTheSameInterleaving() throws {
+        func trace() throws -> [String] {
+            let kernel = boot(tracing: true)
+            _ = try kernel.spawnGuest(try LoadedModule.load(try WasmTestSupport.wat(KernelTestGuests.pong)), name: "pong")
+            _ = try kernel.spawnGuest(try LoadedModule.load(try WasmTestSupport.wat(KernelTestGuests.ping(25))), name: "ping")
+            kernel.runUntilIdle()
+            return kernel.trace
+        }
+        let first = try trace()
+        #expect(first.count > 50)
+        #expect(try trace() == first)
+    }
+
+    @Test func sendOnAClosedChannelFailsAndOpenOfUnknownServiceIsAnError() throws {
+        let kernel = boot()
+        let channel = try kernel.serve("fireball://sensor/readings")
+        #expect(throws: KernelError.denied) { try kernel.serve("fireball://sensor/readings") }
+        #expect(throws: KernelError.noSuchService) { try kernel.open("fireball://nobody/here") }
+        #expect(throws: KernelError.invalidArgument) { try kernel.open("http://sensor/readings") }
+        try kernel.close(channel)
+        let sender = kernel.newTask(name: "sender", role: .guest)
+        guard case .failed(.closed)? = kernel.send(Message(), on: channel, by: sender) else { Issue.record("send on a closed channel must fail"); return }
+    }
+
+    /// A service that echoes every message back on the channel it came from.
+    final class EchoService: KernelService {
+        let channel: ChannelID
+        var count = 0
+        init(channel: ChannelID) { self.channel = channel }
+        func handle(_ event: ServiceEvent, kernel: Kernel) -> ServiceAction {
+            switch event {
+            case .received(let message, _):
+                count += 1
+                var builder = MessageBuilder()
+                for entry in message.entries {
+                    if entry.type == .int32 { try? builder.add(entry.key, Int32(messageBits: entry.bits) * 2) } else { try? builder.add(entry) }
+                }
+                return .send(builder.build(), to: channel)
+            default:
+                return .receive([channel], timeoutNanoseconds: nil)
+            }
+        }
+    }
+
+    @Test func kernelServiceAndGuestRoundTrips() throws {
+        let kernel = boot()
+        let channel = try kernel.serve("fireball://pong/echo")
+        let service = EchoService(channel: channel)
+        _ = kernel.spawnService(service, name: "echo")
+        let ping = try kernel.spawnGuest(try LoadedModule.load(try WasmTestSupport.wat(KernelTestGuests.ping(10))), name: "ping")
+        kernel.runUntilIdle()
+        #expect(kernel.state(of: ping) == .exited(.exited(code: 90)))
+        #expect(service.count == 10)
+    }
+
+    @Test func altTakesWhicheverChannelIsReadyAndTimesOut() throws {
+        let kernel = boot()
+        let a = kernel.makeChannel(), b = kernel.makeChannel()
+        let receiver = kernel.newTask(name: "receiver", role: .service)
+        let sender = kernel.newTask(name: "sender", role: .service)
+        receiver.state = .blocked
+        sender.state = .blocked
+        #expect(kernel.send(Message(), on: b, by: sender) == nil, "no receiver yet: the sender blocks")
+        guard case .received(_, let index)? = kernel.receive(on: [a, b], by: receiver, timeout: nil) else { Issue.record("b is ready"); return }
+        #expect(index == 1)
+        #expect(sender.state == .runnable, "the rendezvous completed the send")
+        receiver.state = .blocked
+        #expect(kernel.receive(on: [a, b], by: receiver, timeout: 1_000) == nil)
+        (kernel.clock as! ManualClock).advance(by: 1_000)
+        kernel.fireTimers()
+        guard case .completion(.failed(.timedOut))? = receiver.wake else { Issue.record("expected a timeout"); return }
+    }
+
+    @Test func unknownImportsFailAtSpawnNamingThem() throws {
+        let kernel = boot()
+        let module = try LoadedModule.load(try WasmTestSupport.wat("(module (import \"fireball\" \"teleport\" (func)) (func (export \"run\")))"))
+        let error = #expect(throws: Kernel.SpawnError.self) { try kernel.spawnGuest(module, name: "bad") }
+        #expect(error?.description.contains("fireball.teleport") == true)
+    }
+}
