@@ -124,7 +124,7 @@ enum KernelTestGuests {
 
     @Test func altTakesWhicheverChannelIsReadyAndTimesOut() throws {
         let kernel = boot()
-        let a = kernel.makeChannel(), b = kernel.makeChannel()
+        let a = try kernel.makeChannel(), b = try kernel.makeChannel()
         let receiver = kernel.newTask(name: "receiver", role: .service)
         let sender = kernel.newTask(name: "sender", role: .service)
         receiver.state = .blocked
@@ -145,5 +145,78 @@ enum KernelTestGuests {
         let module = try LoadedModule.load(try WasmTestSupport.wat("(module (import \"fireball\" \"teleport\" (func)) (func (export \"run\")))"))
         let error = #expect(throws: Kernel.SpawnError.self) { try kernel.spawnGuest(module, name: "bad") }
         #expect(error?.description.contains("fireball.teleport") == true)
+    }
+}
+
+@Suite struct KernelPartitionTests {
+    func boot(_ table: PartitionTable) -> Kernel {
+        let configuration = KernelConfiguration(slice: .safePoints(50), executionLimits: ExecutionLimits(slots: 1024, frames: 0))
+        let kernel = Kernel(clock: ManualClock(), configuration: configuration, partitions: table)
+        kernel.console = { _ in }
+        return kernel
+    }
+
+    static let small = PartitionTable(bytes: [.kernel: 4096, .runtime: 4096, .subsystem: 4096, .tier1: 8192,
+                                              .guest: 512 * 1024, .stacks: 4 * 1024], stackSlotBytes: 1024)
+
+    @Test func exitedAndKilledGuestsReturnEveryPartitionByte() throws {
+        let kernel = boot(Self.small)
+        let before = Dictionary(uniqueKeysWithValues: PartitionKind.allCases.map { ($0, kernel.partition($0).usedBytes) })
+        let pongModule = try LoadedModule.load(try WasmTestSupport.wat(KernelTestGuests.pong))
+        let pong = try kernel.spawnGuest(pongModule, name: "pong")
+        let ping = try kernel.spawnGuest(try LoadedModule.load(try WasmTestSupport.wat(KernelTestGuests.ping(5))), name: "ping")
+        kernel.runUntilIdle()
+        #expect(kernel.state(of: ping) == .exited(.exited(code: 20)))
+        kernel.kill(pong)
+        for kind in [PartitionKind.guest, .stacks, .runtime, .tier1] {
+            #expect(kernel.partition(kind).usedBytes == before[kind], "\(kind) partition leaks")
+        }
+        // A restarted guest is a new task with fresh memory; the URI it served stays registered.
+        let again = try kernel.spawnGuest(pongModule, name: "pong")
+        #expect(again != pong)
+        #expect(kernel.partition(.guest).checkConsistency() == nil)
+    }
+
+    @Test func stackSlotsLimitTheNumberOfTasks() throws {
+        let kernel = boot(Self.small)
+        // Each task's call frames fill one 1 KiB slot (whole frames, plus an 8-byte block header).
+        let slotBytes = (1024 / ExecutionLimits.frameBytes) * ExecutionLimits.frameBytes + 8
+        let fitting = (4096 - 16) / slotBytes
+        let module = try LoadedModule.load(try WasmTestSupport.wat("(module (memory 1 1) (func (export \"run\")))"))
+        var started = 0
+        var refusal: String?
+        for i in 0..<10 {
+            do { _ = try kernel.spawnGuest(module, name: "g\(i)"); started += 1 } catch { refusal = "\(error)"; break }
+        }
+        #expect(started == fitting && fitting == 4)
+        #expect(refusal?.contains("stack slot") == true, "\(refusal ?? "")")
+    }
+
+    @Test func kernelPartitionExhaustionIsAPanicNamingTheAllocation() throws {
+        let kernel = boot(Self.small)
+        var channels = 0
+        while (try? kernel.makeChannel()) != nil { channels += 1 }
+        #expect(channels >= 8 && channels < 20)
+        #expect(kernel.panicReport?.partition == .kernel)
+        #expect(kernel.panicReport?.description.contains("channel #\(channels + 1)") == true)
+        #expect(kernel.runUntilIdle() == .panicked)
+    }
+
+    @Test func guestMemoryComesFromTheGuestPartitionAndGrowthStopsAtItsEnd() throws {
+        let kernel = boot(Self.small)
+        let grower = try LoadedModule.load(try WasmTestSupport.wat("""
+            (module (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32))) (memory 1)
+              (func (export "run") (local $pages i32)
+                (loop $more (if (i32.ne (memory.grow (i32.const 1)) (i32.const -1)) (then
+                  (local.set $pages (i32.add (local.get $pages) (i32.const 1))) (br $more))))
+                (call $exit (local.get $pages))))
+            """))
+        let task = try kernel.spawnGuest(grower, name: "grower")
+        kernel.runUntilIdle()
+        guard case .exited(.exited(let pages))? = kernel.state(of: task) else { Issue.record("grower did not exit"); return }
+        // 512 KiB less an 8 KiB value stack: a growing block moves (old and new coexist while it
+        // is copied) unless the space after it is free, so 3 to 6 more pages fit, never 8.
+        #expect(pages >= 3 && pages < 7, "grew \(pages) pages")
+        #expect(kernel.partition(.guest).usedBytes < 64, "the exited guest gave its memory back")
     }
 }

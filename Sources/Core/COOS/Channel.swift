@@ -54,16 +54,21 @@ struct Waiter {
 }
 
 final class Channel {
+    /// Kernel-partition bytes per channel: the one-entry buffer (the largest message) and its record.
+    static let kernelBytes = Message.encodedBytesMax + 64
     let id: ChannelID
     let uri: String?
+    /// This channel's block in the kernel partition (freed by the kernel when it closes).
+    let kernelBlock: UnsafeMutableRawPointer
     private(set) var isClosed = false
     /// The one-entry buffer: the message of the sender at the head of `senders`.
     private(set) var senders: [(waiter: Waiter, message: Message)] = []
     private(set) var receivers: [Waiter] = []
 
-    init(id: ChannelID, uri: String?) {
+    init(id: ChannelID, uri: String?, kernelBlock: UnsafeMutableRawPointer) {
         self.id = id
         self.uri = uri
+        self.kernelBlock = kernelBlock
     }
 
     var hasMessage: Bool { !senders.isEmpty }

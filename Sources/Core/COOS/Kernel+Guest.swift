@@ -2,6 +2,9 @@
 // guest ABI (Docs/guest-abi.md). A blocking call suspends the guest's execution, never the thread.
 
 extension Kernel {
+    /// Runtime-partition bytes for one guest's execution context (registers, handle table).
+    static let executionContextBytes = 256
+
     /// Why a guest could not be started.
     public struct SpawnError: Error, CustomStringConvertible {
         public let detail: String
@@ -12,7 +15,10 @@ extension Kernel {
     /// `_start` (a WASI command) or `run`, which take no arguments.
     public func spawnGuest(_ module: LoadedModule, name: String, role: TaskRole = .guest) throws -> TaskID {
         let record = newTask(name: name, role: role)
-        let store = Store()
+        // A guest's memory and value stack come from the guest partition (tier-1 services from
+        // theirs); its call frames fill its stack slot; its execution context is runtime memory.
+        let heap = partition(role == .service ? .tier1 : .guest)
+        let store = Store(memoryProvider: heap)
         let imports = guestImports(for: record, in: store)
         let instance: Instance
         do {
@@ -29,8 +35,23 @@ extension Kernel {
             tasks[record.id] = nil
             throw SpawnError(detail: "\(name): its entry function must take no arguments, it takes \(store.type(of: entry).parameters)")
         }
-        let execution = try Execution(store: store, function: entry, arguments: [], limits: configuration.executionLimits)
+        var limits = configuration.executionLimits
+        limits.frames = partitionTable.stackSlotBytes / ExecutionLimits.frameBytes
+        guard let context = allocateOrPanic(.runtime, Self.executionContextBytes, for: "execution context of \(name)") else {
+            tasks[record.id] = nil
+            throw SpawnError(detail: "\(name): \(panicReport?.description ?? "runtime partition full")")
+        }
+        let execution: Execution
+        do {
+            execution = try Execution(store: store, function: entry, arguments: [], limits: limits, slotProvider: heap, frameProvider: partition(.stacks))
+        } catch {
+            partition(.runtime).free(context)
+            tasks[record.id] = nil
+            let stacks = partition(.stacks)
+            throw SpawnError(detail: "\(name): no room for its stacks (\(limits.slots * 8) bytes of \(heap.kind) partition, \(heap.freeBytes) free; a \(partitionTable.stackSlotBytes)-byte stack slot, \(stacks.freeBytes) of \(stacks.capacity) free)")
+        }
         record.guest = GuestRuntime(store: store, instance: instance, execution: execution)
+        record.runtimeBlock = context
         makeRunnable(record)
         note("spawn \(name) as \(record.id)")
         return record.id

@@ -85,6 +85,8 @@ public enum KernelIdle: Equatable, Sendable {
     case waiting(nextDeadline: UInt64?)
     /// `maxSlices` ran out with tasks still runnable.
     case sliceLimit
+    /// A kernel or runtime partition ran out (see `Kernel.panicReport`).
+    case panicked
 }
 
 /// The kernel of one node.
@@ -95,6 +97,8 @@ public final class Kernel {
     var runQueue = RingQueue<TaskID>()
     var channels: [ChannelID: Channel] = [:]
     var registry: [String: ChannelID] = [:]
+    /// Registry entries' bytes in the subsystem partition (the registry only grows until shutdown).
+    var registryBlocks: [UnsafeMutableRawPointer] = []
     var nextTaskID = 1
     var nextChannelID = 1
     var nextTicket = 1
@@ -103,10 +107,35 @@ public final class Kernel {
     public private(set) var trace: [String] = []
     /// Context switches so far (slices run).
     public private(set) var switches = 0
+    /// The six partitions, allocated once at boot.
+    public let partitions: [PartitionKind: Partition]
+    /// Set when a kernel or runtime partition ran out; the kernel runs nothing after it.
+    public private(set) var panicReport: KernelPanic?
 
-    public init(clock: KernelClock = SystemClock(), configuration: KernelConfiguration = KernelConfiguration()) {
+    public init(clock: KernelClock = SystemClock(), configuration: KernelConfiguration = KernelConfiguration(),
+                partitions table: PartitionTable = .host) {
         self.clock = clock
         self.configuration = configuration
+        var partitions: [PartitionKind: Partition] = [:]
+        for kind in PartitionKind.allCases { partitions[kind] = Partition(kind: kind, bytes: max(table[kind], 64)) }
+        self.partitions = partitions
+        self.partitionTable = table
+    }
+
+    public let partitionTable: PartitionTable
+
+    public func partition(_ kind: PartitionKind) -> Partition { partitions[kind]! }
+
+    /// Allocates kernel-owned bytes; a failure in the kernel or runtime partition is a panic.
+    func allocateOrPanic(_ kind: PartitionKind, _ bytes: Int, for allocation: @autoclosure () -> String) -> UnsafeMutableRawPointer? {
+        if let block = partition(kind).allocate(bytes) { return block }
+        if kind == .kernel || kind == .runtime, panicReport == nil {
+            let report = KernelPanic(partition: kind, allocation: allocation(), bytes: bytes, freeBytes: partition(kind).freeBytes)
+            panicReport = report
+            console(report.description)
+            for record in tasks.values { finish(record, .fault("kernel panic")) }
+        }
+        return nil
     }
 
     // MARK: tasks
@@ -140,7 +169,7 @@ public final class Kernel {
     @discardableResult
     public func runUntilIdle(maxSlices: Int = .max) -> KernelIdle {
         var slices = 0
-        while true {
+        while panicReport == nil {
             fireTimers()
             guard let id = runQueue.popFirst() else { break }
             guard let record = tasks[id], record.state == .runnable else { continue }
@@ -154,6 +183,7 @@ public final class Kernel {
             runSlice(record)
             currentTask = nil
         }
+        if panicReport != nil { return .panicked }
         if tasks.values.allSatisfy({ if case .exited = $0.state { true } else { false } }) { return .allExited }
         return .waiting(nextDeadline: tasks.values.compactMap(\.deadline).min())
     }
@@ -215,6 +245,10 @@ public final class Kernel {
         record.state = .exited(reason)
         record.deadline = nil
         record.release()
+        if let block = record.runtimeBlock {
+            partition(.runtime).free(block)
+            record.runtimeBlock = nil
+        }
         note("\(record.name) exits: \(reason)")
         if case .completed = reason {} else if case .exited(0) = reason {} else {
             console("[\(record.name)] \(reason)")
@@ -227,7 +261,11 @@ public final class Kernel {
     public func serve(_ uri: String) throws(KernelError) -> ChannelID {
         guard ServiceURI(uri) != nil else { throw .invalidArgument }
         guard registry[uri] == nil else { throw .denied }
-        let id = makeChannel(uri: uri)
+        // The registry entry lives in the subsystem partition: when it is full, IPC stops
+        // growing with an error and the node goes on.
+        guard let entry = partition(.subsystem).allocate(uri.utf8.count + 16) else { throw .noMemory }
+        registryBlocks.append(entry)
+        let id = try makeChannel(uri: uri)
         registry[uri] = id
         return id
     }
@@ -239,11 +277,15 @@ public final class Kernel {
         return id
     }
 
-    /// A channel with no URI, for wiring two tasks directly.
-    public func makeChannel(uri: String? = nil) -> ChannelID {
+    /// A channel with no URI, for wiring two tasks directly. Its one-entry buffer and record come
+    /// from the kernel partition; if that is full the kernel panics and this throws `noMemory`.
+    public func makeChannel(uri: String? = nil) throws(KernelError) -> ChannelID {
+        guard let buffer = allocateOrPanic(.kernel, Channel.kernelBytes, for: "channel \(uri ?? "#\(nextChannelID)")") else {
+            throw .noMemory
+        }
         let id = ChannelID(raw: nextChannelID)
         nextChannelID += 1
-        channels[id] = Channel(id: id, uri: uri)
+        channels[id] = Channel(id: id, uri: uri, kernelBlock: buffer)
         return id
     }
 

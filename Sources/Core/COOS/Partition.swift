@@ -25,7 +25,7 @@ public enum PartitionKind: String, Sendable, CaseIterable, Codable {
 
 /// A fixed arena with a TLSF allocator. Block headers live in the arena (8 bytes each), so the
 /// free space a partition reports is exact: what a guest can still get.
-public final class Partition {
+public final class Partition: MemoryProvider {
     public let kind: PartitionKind
     public let capacity: Int
     let arena: UnsafeMutableRawPointer

@@ -44,6 +44,8 @@ final class TaskRecord {
     var altRotation = 0
     var guest: GuestRuntime?
     var service: KernelService?
+    /// The task's execution context in the runtime partition.
+    var runtimeBlock: UnsafeMutableRawPointer?
 
     init(id: TaskID, name: String, role: TaskRole) {
         self.id = id

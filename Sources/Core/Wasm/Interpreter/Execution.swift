@@ -45,6 +45,8 @@ public struct ExecutionLimits: Sendable {
     }
     /// Bytes these stacks take, to charge to a partition.
     public var bytes: Int { slots * 8 + frames * MemoryLayout<CallFrame>.stride }
+    /// Bytes of one call frame, to size a stack slot.
+    public static var frameBytes: Int { MemoryLayout<CallFrame>.stride }
 }
 
 @usableFromInline
@@ -86,8 +88,16 @@ public final class Execution {
     /// Bytes one step of a bulk memory operation handles before passing a safe point.
     static let bulkChunkBytes = 1 << 16
 
-    /// Prepares a call of `function` with `arguments`; throws a trap if they do not match its type.
-    public init(store: Store, function address: FunctionAddress, arguments: [WasmValue], limits: ExecutionLimits = ExecutionLimits()) throws(Trap) {
+    /// Where the slot stack and the frame stack came from; they go back there.
+    let slotProvider: MemoryProvider
+    let frameProvider: MemoryProvider
+
+    /// Prepares a call; the value slots come from `slotProvider` and the call frames from
+    /// `frameProvider` (a kernel charges them to the guest and stack partitions). Throws a trap if
+    /// the arguments do not match, or if there is no room for the stacks (`callStackExhausted`).
+    public init(store: Store, function address: FunctionAddress, arguments: [WasmValue], limits: ExecutionLimits = ExecutionLimits(),
+                slotProvider: MemoryProvider = SystemMemoryProvider.shared,
+                frameProvider: MemoryProvider = SystemMemoryProvider.shared) throws(Trap) {
         self.store = store
         self.limits = limits
         let entry = store.functions[address.index]
@@ -100,8 +110,17 @@ public final class Execution {
         }
         self.entry = entry
         self.resultTypes = type.results
-        slots = .allocate(capacity: limits.slots)
-        frames = .allocate(capacity: max(limits.frames, 1))
+        guard let slotBytes = slotProvider.allocate(limits.slots * 8) else {
+            throw Trap(.callStackExhausted)
+        }
+        guard let frameBytes = frameProvider.allocate(max(limits.frames, 1) * MemoryLayout<CallFrame>.stride) else {
+            slotProvider.free(slotBytes)
+            throw Trap(.callStackExhausted)
+        }
+        self.slotProvider = slotProvider
+        self.frameProvider = frameProvider
+        slots = slotBytes.bindMemory(to: UInt64.self, capacity: limits.slots)
+        frames = frameBytes.bindMemory(to: CallFrame.self, capacity: max(limits.frames, 1))
         interruptFlag = .allocate(capacity: 1)
         interruptFlag.initialize(to: 0)
         for (i, argument) in arguments.enumerated() { slots[i] = store.bits(argument) }
@@ -114,8 +133,8 @@ public final class Execution {
     }
 
     deinit {
-        slots.deallocate()
-        frames.deallocate()
+        slotProvider.free(UnsafeMutableRawPointer(slots))
+        frameProvider.free(UnsafeMutableRawPointer(frames))
         interruptFlag.deallocate()
     }
 

@@ -10,30 +10,50 @@ import Darwin
 /// makes `memory.grow` / `table.grow` return -1, as the spec allows.
 public typealias GrowthLimiter = @Sendable (_ current: Int, _ requested: Int) -> Bool
 
+/// Where linear memories get their bytes: the system heap, or a kernel partition.
+public protocol MemoryProvider: AnyObject {
+    /// Uninitialized bytes, or nil when the provider is out of room.
+    func allocate(_ bytes: Int) -> UnsafeMutableRawPointer?
+    /// Grows a block (moving it if needed, keeping its contents), or nil with the block untouched.
+    func reallocate(_ pointer: UnsafeMutableRawPointer, to bytes: Int) -> UnsafeMutableRawPointer?
+    func free(_ pointer: UnsafeMutableRawPointer)
+}
+
+/// The process heap (malloc): for tools and tests outside a kernel.
+public final class SystemMemoryProvider: MemoryProvider, Sendable {
+    public static let shared = SystemMemoryProvider()
+    public func allocate(_ bytes: Int) -> UnsafeMutableRawPointer? { malloc(max(bytes, 8)) }
+    public func reallocate(_ pointer: UnsafeMutableRawPointer, to bytes: Int) -> UnsafeMutableRawPointer? { realloc(pointer, max(bytes, 8)) }
+    public func free(_ pointer: UnsafeMutableRawPointer) { Glibc.free(pointer) }
+}
+
 /// A linear memory. Its state block has a stable address; `base` moves when it grows.
 public final class LinearMemory {
     let state: UnsafeMutablePointer<MemoryState>
     public let type: MemoryType
     /// Consulted before every growth; nil allows growth up to the declared maximum.
     public var limiter: GrowthLimiter?
+    let provider: MemoryProvider
 
-    init(type: MemoryType, limiter: GrowthLimiter?) throws(WasmError) {
+    init(type: MemoryType, limiter: GrowthLimiter?, provider: MemoryProvider) throws(WasmError) {
         self.type = type
         self.limiter = limiter
+        self.provider = provider
         let pagesMax = Int(min(type.limits.max ?? MemoryType.pagesMax, MemoryType.pagesMax))
         let bytes = Int(type.limits.min) * MemoryType.pageBytes
         if let limiter, bytes > 0, !limiter(0, bytes) {
             throw WasmError(.uninstantiable, section: "memory", "initial memory of \(bytes) bytes refused by the partition limiter")
         }
-        guard let base = calloc(max(bytes, 8), 1) else {
+        guard let base = provider.allocate(max(bytes, 8)) else {
             throw WasmError(.uninstantiable, section: "memory", "cannot allocate \(bytes) bytes of linear memory")
         }
+        base.initializeMemory(as: UInt8.self, repeating: 0, count: max(bytes, 8))
         state = .allocate(capacity: 1)
         state.initialize(to: MemoryState(base: base, byteCount: bytes, pagesMax: pagesMax))
     }
 
     deinit {
-        free(state.pointee.base)
+        provider.free(state.pointee.base)
         state.deallocate()
     }
 
@@ -48,7 +68,7 @@ public final class LinearMemory {
         let oldBytes = state.pointee.byteCount
         let newBytes = (old + pages) * MemoryType.pageBytes
         if let limiter, !limiter(oldBytes, newBytes) { return nil }
-        guard let base = realloc(state.pointee.base, newBytes) else { return nil }
+        guard let base = provider.reallocate(state.pointee.base, to: newBytes) else { return nil }
         memset(base + oldBytes, 0, newBytes - oldBytes)
         state.pointee.base = base
         state.pointee.byteCount = newBytes

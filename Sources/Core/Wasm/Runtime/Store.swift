@@ -55,8 +55,12 @@ public final class Store {
     public var memoryLimiter: GrowthLimiter?
     /// Applied to every table created from now on.
     public var tableLimiter: GrowthLimiter?
+    /// Where memories created from now on get their bytes.
+    public let memoryProvider: MemoryProvider
 
-    public init() {}
+    public init(memoryProvider: MemoryProvider = SystemMemoryProvider.shared) {
+        self.memoryProvider = memoryProvider
+    }
 
     deinit {
         for entry in functions { entry.deallocate() }
@@ -86,7 +90,7 @@ public final class Store {
     }
 
     public func addMemory(_ type: MemoryType) throws(WasmError) -> MemoryAddress {
-        memories.append(try LinearMemory(type: type, limiter: memoryLimiter))
+        memories.append(try LinearMemory(type: type, limiter: memoryLimiter, provider: memoryProvider))
         return MemoryAddress(index: memories.count - 1)
     }
 
