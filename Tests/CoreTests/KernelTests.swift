@@ -220,3 +220,17 @@ enum KernelTestGuests {
         #expect(kernel.partition(.guest).usedBytes < 64, "the exited guest gave its memory back")
     }
 }
+
+@Suite struct KernelLifetimeTests {
+    @Test func aKernelWithBlockedGuestsIsFreedWhenDropped() throws {
+        weak var weakKernel: Kernel?
+        do {
+            let kernel = Kernel(clock: ManualClock(), configuration: KernelConfiguration(slice: .safePoints(50)))
+            kernel.console = { _ in }
+            _ = try kernel.spawnGuest(try LoadedModule.load(try WasmTestSupport.wat(KernelTestGuests.pong)), name: "pong")
+            kernel.runUntilIdle()
+            weakKernel = kernel
+        }
+        #expect(weakKernel == nil, "host functions must not keep the kernel alive")
+    }
+}

@@ -109,13 +109,16 @@ extension Kernel {
 
     // MARK: the ABI
 
-    func guestImports(for record: TaskRecord, in store: Store) -> [String: [String: ExternalValue]] {
+    func guestImports(for owner: TaskRecord, in store: Store) -> [String: [String: ExternalValue]] {
+        // The store's host functions must not own the kernel or the task: both own the store.
+        unowned let kernel = self
+        unowned let record = owner
         var fireball: [String: ExternalValue] = [:]
         var wasi: [String: ExternalValue] = [:]
         let i32 = ValueType.i32, i64 = ValueType.i64
         func define(_ table: inout [String: ExternalValue], _ name: String, _ parameters: [ValueType], _ results: [ValueType],
                     _ body: @escaping (inout HostCall, GuestRuntime) -> HostOutcome) {
-            let address = store.addHostFunction(name, type: FunctionType(parameters: parameters, results: results)) { [unowned record] call in
+            let address = store.addHostFunction(name, type: FunctionType(parameters: parameters, results: results)) { call in
                 guard let guest = record.guest else { return .trap(Trap(.host("guest runtime gone"))) }
                 return body(&call, guest)
             }
@@ -145,7 +148,7 @@ extension Kernel {
                 guest.receiveTarget = nil
                 return answer(&call, error.rawValue)
             case .received(let message, let index)?:
-                return answer(&call, write(message, channelIndex: index, into: guest))
+                return answer(&call, kernel.write(message, channelIndex: index, into: guest))
             }
         }
         func registerHandle(_ call: inout HostCall, _ guest: GuestRuntime, _ open: (String) throws(KernelError) -> ChannelID) -> HostOutcome {
@@ -155,16 +158,16 @@ extension Kernel {
                 guest.handles.append(id)
                 return answer(&call, Int32(guest.handles.count - 1))
             } catch {
-                note("\(record.name) cannot use \(uri): \(error)")
+                kernel.note("\(record.name) cannot use \(uri): \(error)")
                 return answer(&call, error.rawValue)
             }
         }
 
         define(&fireball, "channel_serve", [i32, i32], [i32]) { call, guest in
-            registerHandle(&call, guest) { (uri) throws(KernelError) in try self.serve(uri) }
+            registerHandle(&call, guest) { (uri) throws(KernelError) in try kernel.serve(uri) }
         }
         define(&fireball, "channel_open", [i32, i32], [i32]) { call, guest in
-            registerHandle(&call, guest) { (uri) throws(KernelError) in try self.open(uri) }
+            registerHandle(&call, guest) { (uri) throws(KernelError) in try kernel.open(uri) }
         }
         define(&fireball, "channel_send", [i32, i32, i32], [i32]) { call, guest in
             guard let id = channel(guest, call.i32(0)) else { return answer(&call, KernelError.badHandle.rawValue) }
@@ -172,14 +175,14 @@ extension Kernel {
                 return answer(&call, KernelError.invalidArgument.rawValue)
             }
             guard let message = try? Message(decoding: bytes) else { return answer(&call, KernelError.badMessage.rawValue) }
-            return finishOperation(&call, guest, self.send(message, on: id, by: record))
+            return finishOperation(&call, guest, kernel.send(message, on: id, by: record))
         }
         define(&fireball, "channel_recv", [i32, i32, i32], [i32]) { call, guest in
             guard let id = channel(guest, call.i32(0)) else { return answer(&call, KernelError.badHandle.rawValue) }
             let buffer = Int(call.i32(1)), capacity = Int(call.i32(2))
             guard call.memory?.bytes(at: buffer, count: capacity) != nil else { return answer(&call, KernelError.invalidArgument.rawValue) }
             guest.receiveTarget = (buffer, capacity, nil)
-            return finishOperation(&call, guest, self.receive(on: [id], by: record, timeout: nil))
+            return finishOperation(&call, guest, kernel.receive(on: [id], by: record, timeout: nil))
         }
         define(&fireball, "channel_alt", [i32, i32, i64, i32, i32, i32], [i32]) { call, guest in
             let count = Int(call.i32(1))
@@ -198,11 +201,11 @@ extension Kernel {
             }
             let timeout = Int64(bitPattern: call.i64(2))
             guest.receiveTarget = (buffer, capacity, indexAddress)
-            return finishOperation(&call, guest, self.receive(on: ids, by: record, timeout: timeout < 0 ? nil : UInt64(timeout)))
+            return finishOperation(&call, guest, kernel.receive(on: ids, by: record, timeout: timeout < 0 ? nil : UInt64(timeout)))
         }
         define(&fireball, "channel_close", [i32], [i32]) { call, guest in
             guard let id = channel(guest, call.i32(0)) else { return answer(&call, KernelError.badHandle.rawValue) }
-            do throws(KernelError) { try self.close(id) } catch { return answer(&call, error.rawValue) }
+            do throws(KernelError) { try kernel.close(id) } catch { return answer(&call, error.rawValue) }
             return answer(&call, 0)
         }
         define(&fireball, "yield", [], []) { _, _ in
@@ -212,18 +215,18 @@ extension Kernel {
         define(&fireball, "sleep", [i64], []) { call, _ in
             record.state = .sleeping
             record.wake = .resumeEmpty
-            record.deadline = self.clock.nanoseconds &+ call.i64(0)
+            record.deadline = kernel.clock.nanoseconds &+ call.i64(0)
             return .suspend
         }
         define(&fireball, "clock_ns", [], [i64]) { call, _ in
-            call.setI64(0, self.clock.nanoseconds)
+            call.setI64(0, kernel.clock.nanoseconds)
             return .returned
         }
         define(&fireball, "log", [i32, i32, i32], []) { call, _ in
             let levels = ["TRACE", "DEBUG", "INFO", "ERROR", "FATAL"]
             let level = Int(call.i32(0))
             let text = string(call, 1, 2) ?? "<invalid log text>"
-            self.console("[\(record.name)] \(level < levels.count ? levels[level] : "LEVEL\(level)") \(text)")
+            kernel.console("[\(record.name)] \(level < levels.count ? levels[level] : "LEVEL\(level)") \(text)")
             return .returned
         }
 
@@ -246,7 +249,7 @@ extension Kernel {
                 written += bytes.count
             }
             while let newline = lineBuffer.firstIndex(of: 10) {
-                self.console("[\(record.name)] " + String(decoding: lineBuffer[..<newline], as: UTF8.self))
+                kernel.console("[\(record.name)] " + String(decoding: lineBuffer[..<newline], as: UTF8.self))
                 lineBuffer.removeSubrange(...newline)
             }
             guard memory.write(withUnsafeBytes(of: UInt32(written).littleEndian, Array.init), at: Int(call.i32(3))) else {
@@ -256,12 +259,12 @@ extension Kernel {
             return .returned
         }
         define(&wasi, "proc_exit", [i32], []) { call, guest in
-            if !lineBuffer.isEmpty { self.console("[\(record.name)] " + String(decoding: lineBuffer, as: UTF8.self)); lineBuffer = [] }
+            if !lineBuffer.isEmpty { kernel.console("[\(record.name)] " + String(decoding: lineBuffer, as: UTF8.self)); lineBuffer = [] }
             guest.exitCode = Int32(bitPattern: call.i32(0))
             return .trap(Trap(.host("proc_exit(\(Int32(bitPattern: call.i32(0))))")))
         }
         define(&wasi, "clock_time_get", [i32, i64, i32], [i32]) { call, _ in
-            let time = self.clock.nanoseconds
+            let time = kernel.clock.nanoseconds
             let ok = call.memory?.write(withUnsafeBytes(of: time.littleEndian, Array.init), at: Int(call.i32(2))) ?? false
             call.setI32(0, ok ? success : fault)
             return .returned
