@@ -55,8 +55,8 @@ enum KernelTestGuests {
 
     @Test func guestsRendezvousOverAServedURI() throws {
         let kernel = boot()
-        let pong = try kernel.spawnGuest(try LoadedModule.load(try WasmTestSupport.wat(KernelTestGuests.pong)), name: "pong")
-        let ping = try kernel.spawnGuest(try LoadedModule.load(try WasmTestSupport.wat(KernelTestGuests.ping(10))), name: "ping")
+        let pong = try kernel.spawnGuest(try LoadedModule.load(try WasmTestSupport.wat(KernelTestGuests.pong)), name: "pong", capability: ProcessCapability())
+        let ping = try kernel.spawnGuest(try LoadedModule.load(try WasmTestSupport.wat(KernelTestGuests.ping(10))), name: "ping", capability: ProcessCapability())
         let idle = kernel.runUntilIdle()
         #expect(kernel.state(of: ping) == .exited(.exited(code: 90)), "2 × (0+…+9) echoed back")
         #expect(kernel.state(of: pong) == .blocked, "pong waits for the next message")
@@ -70,8 +70,8 @@ enum KernelTestGuests {
     @Test func sameGuestsGiveTheSameInterleaving() throws {
         func trace() throws -> [String] {
             let kernel = boot(tracing: true)
-            _ = try kernel.spawnGuest(try LoadedModule.load(try WasmTestSupport.wat(KernelTestGuests.pong)), name: "pong")
-            _ = try kernel.spawnGuest(try LoadedModule.load(try WasmTestSupport.wat(KernelTestGuests.ping(25))), name: "ping")
+            _ = try kernel.spawnGuest(try LoadedModule.load(try WasmTestSupport.wat(KernelTestGuests.pong)), name: "pong", capability: ProcessCapability())
+            _ = try kernel.spawnGuest(try LoadedModule.load(try WasmTestSupport.wat(KernelTestGuests.ping(25))), name: "ping", capability: ProcessCapability())
             kernel.runUntilIdle()
             return kernel.trace
         }
@@ -115,8 +115,8 @@ enum KernelTestGuests {
         let kernel = boot()
         let channel = try kernel.serve("fireball://pong/echo")
         let service = EchoService(channel: channel)
-        _ = kernel.spawnService(service, name: "echo")
-        let ping = try kernel.spawnGuest(try LoadedModule.load(try WasmTestSupport.wat(KernelTestGuests.ping(10))), name: "ping")
+        _ = kernel.spawnService(service, name: "echo", capability: ProcessCapability())
+        let ping = try kernel.spawnGuest(try LoadedModule.load(try WasmTestSupport.wat(KernelTestGuests.ping(10))), name: "ping", capability: ProcessCapability())
         kernel.runUntilIdle()
         #expect(kernel.state(of: ping) == .exited(.exited(code: 90)))
         #expect(service.count == 10)
@@ -143,7 +143,7 @@ enum KernelTestGuests {
     @Test func unknownImportsFailAtSpawnNamingThem() throws {
         let kernel = boot()
         let module = try LoadedModule.load(try WasmTestSupport.wat("(module (import \"fireball\" \"teleport\" (func)) (func (export \"run\")))"))
-        let error = #expect(throws: Kernel.SpawnError.self) { try kernel.spawnGuest(module, name: "bad") }
+        let error = #expect(throws: Kernel.SpawnError.self) { try kernel.spawnGuest(module, name: "bad", capability: ProcessCapability()) }
         #expect(error?.description.contains("fireball.teleport") == true)
     }
 }
@@ -163,16 +163,16 @@ enum KernelTestGuests {
         let kernel = boot(Self.small)
         let before = Dictionary(uniqueKeysWithValues: PartitionKind.allCases.map { ($0, kernel.partition($0).usedBytes) })
         let pongModule = try LoadedModule.load(try WasmTestSupport.wat(KernelTestGuests.pong))
-        let pong = try kernel.spawnGuest(pongModule, name: "pong")
-        let ping = try kernel.spawnGuest(try LoadedModule.load(try WasmTestSupport.wat(KernelTestGuests.ping(5))), name: "ping")
+        let pong = try kernel.spawnGuest(pongModule, name: "pong", capability: ProcessCapability())
+        let ping = try kernel.spawnGuest(try LoadedModule.load(try WasmTestSupport.wat(KernelTestGuests.ping(5))), name: "ping", capability: ProcessCapability())
         kernel.runUntilIdle()
         #expect(kernel.state(of: ping) == .exited(.exited(code: 20)))
-        kernel.kill(pong)
+        kernel.kill(pong, capability: ProcessCapability())
         for kind in [PartitionKind.guest, .stacks, .runtime, .tier1] {
             #expect(kernel.partition(kind).usedBytes == before[kind], "\(kind) partition leaks")
         }
         // A restarted guest is a new task with fresh memory; the URI it served stays registered.
-        let again = try kernel.spawnGuest(pongModule, name: "pong")
+        let again = try kernel.spawnGuest(pongModule, name: "pong", capability: ProcessCapability())
         #expect(again != pong)
         #expect(kernel.partition(.guest).checkConsistency() == nil)
     }
@@ -186,7 +186,7 @@ enum KernelTestGuests {
         var started = 0
         var refusal: String?
         for i in 0..<10 {
-            do { _ = try kernel.spawnGuest(module, name: "g\(i)"); started += 1 } catch { refusal = "\(error)"; break }
+            do { _ = try kernel.spawnGuest(module, name: "g\(i)", capability: ProcessCapability()); started += 1 } catch { refusal = "\(error)"; break }
         }
         #expect(started == fitting && fitting == 4)
         #expect(refusal?.contains("stack slot") == true, "\(refusal ?? "")")
@@ -211,7 +211,7 @@ enum KernelTestGuests {
                   (local.set $pages (i32.add (local.get $pages) (i32.const 1))) (br $more))))
                 (call $exit (local.get $pages))))
             """))
-        let task = try kernel.spawnGuest(grower, name: "grower")
+        let task = try kernel.spawnGuest(grower, name: "grower", capability: ProcessCapability())
         kernel.runUntilIdle()
         guard case .exited(.exited(let pages))? = kernel.state(of: task) else { Issue.record("grower did not exit"); return }
         // 512 KiB less an 8 KiB value stack: a growing block moves (old and new coexist while it
@@ -227,10 +227,45 @@ enum KernelTestGuests {
         do {
             let kernel = Kernel(clock: ManualClock(), configuration: KernelConfiguration(slice: .safePoints(50)))
             kernel.console = { _ in }
-            _ = try kernel.spawnGuest(try LoadedModule.load(try WasmTestSupport.wat(KernelTestGuests.pong)), name: "pong")
+            _ = try kernel.spawnGuest(try LoadedModule.load(try WasmTestSupport.wat(KernelTestGuests.pong)), name: "pong", capability: ProcessCapability())
             kernel.runUntilIdle()
             weakKernel = kernel
         }
         #expect(weakKernel == nil, "host functions must not keep the kernel alive")
+    }
+}
+
+@Suite struct CapabilityTests {
+    @Test func capabilitiesAreMintedOnceAndASecondMintTraps() async {
+        await #expect(processExitsWith: .failure) {
+            let kernel = Kernel(clock: ManualClock())
+            let first = kernel.mintCapabilities()
+            _ = first
+            let second = kernel.mintCapabilities()   // traps: one-time initialisation ran twice
+            _ = second
+        }
+    }
+
+    @Test func oneTimeInitialisationTrapsWhenRunTwice() async {
+        await #expect(processExitsWith: .failure) {
+            var cell = OnceCell<Int>()
+            cell.initialize(1, "test component")
+            cell.initialize(2, "test component")
+        }
+    }
+}
+
+@Suite struct RolePolicyTests {
+    @Test func loggingOnlyReceivesAndDenialsAreLogged() throws {
+        let kernel = Kernel(clock: ManualClock())
+        var lines: [String] = []
+        kernel.console = { lines.append($0) }
+        let capabilities = kernel.mintCapabilities()
+        _ = try kernel.serve("fireball://log/lines", systemRole: .logging, capability: capabilities.systemRole)
+        _ = try kernel.serve("fireball://sensor/readings")
+        #expect(throws: KernelError.denied) { try kernel.serve("fireball://hal/gpio", role: .hal) }
+        #expect(try kernel.open("fireball://log/lines", as: .guest) == kernel.open("fireball://log/lines", as: .service))
+        #expect(throws: KernelError.denied) { try kernel.open("fireball://sensor/readings", as: .logging, by: "logger") }
+        #expect(lines.contains { $0.contains("denied") && $0.contains("logger") && $0.contains("fireball://sensor/readings") })
     }
 }

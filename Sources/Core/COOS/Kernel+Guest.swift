@@ -13,7 +13,8 @@ extension Kernel {
 
     /// Instantiates `module` as a new guest task and makes it runnable. It starts at its exported
     /// `_start` (a WASI command) or `run`, which take no arguments.
-    public func spawnGuest(_ module: LoadedModule, name: String, role: TaskRole = .guest) throws -> TaskID {
+    public func spawnGuest(_ module: LoadedModule, name: String, role: TaskRole = .guest,
+                           capability: borrowing ProcessCapability) throws -> TaskID {
         let record = newTask(name: name, role: role)
         // A guest's memory and value stack come from the guest partition (tier-1 services from
         // theirs); its call frames fill its stack slot; its execution context is runtime memory.
@@ -164,10 +165,10 @@ extension Kernel {
         }
 
         define(&fireball, "channel_serve", [i32, i32], [i32]) { call, guest in
-            registerHandle(&call, guest) { (uri) throws(KernelError) in try kernel.serve(uri) }
+            registerHandle(&call, guest) { (uri) throws(KernelError) in try kernel.serve(uri, role: record.role) }
         }
         define(&fireball, "channel_open", [i32, i32], [i32]) { call, guest in
-            registerHandle(&call, guest) { (uri) throws(KernelError) in try kernel.open(uri) }
+            registerHandle(&call, guest) { (uri) throws(KernelError) in try kernel.open(uri, as: record.role, by: record.name) }
         }
         define(&fireball, "channel_send", [i32, i32, i32], [i32]) { call, guest in
             guard let id = channel(guest, call.i32(0)) else { return answer(&call, KernelError.badHandle.rawValue) }

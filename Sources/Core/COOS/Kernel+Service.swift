@@ -26,7 +26,8 @@ public protocol KernelService: AnyObject {
 
 extension Kernel {
     /// Starts a service task. Services are trusted code wired in by the node; guests cannot create them.
-    public func spawnService(_ service: KernelService, name: String, role: TaskRole = .service) -> TaskID {
+    public func spawnService(_ service: KernelService, name: String, role: TaskRole = .service,
+                             capability: borrowing ProcessCapability) -> TaskID {
         let record = newTask(name: name, role: role)
         record.service = service
         record.wake = nil

@@ -96,7 +96,9 @@ public final class Kernel {
     var tasks: [TaskID: TaskRecord] = [:]
     var runQueue = RingQueue<TaskID>()
     var channels: [ChannelID: Channel] = [:]
-    var registry: [String: ChannelID] = [:]
+    var registry: [String: (channel: ChannelID, role: TaskRole)] = [:]
+    /// Who may open whose channels; fixed at boot.
+    public let rolePolicy: RolePolicy
     /// Registry entries' bytes in the subsystem partition (the registry only grows until shutdown).
     var registryBlocks: [UnsafeMutableRawPointer] = []
     var nextTaskID = 1
@@ -113,8 +115,9 @@ public final class Kernel {
     public private(set) var panicReport: KernelPanic?
 
     public init(clock: KernelClock = SystemClock(), configuration: KernelConfiguration = KernelConfiguration(),
-                partitions table: PartitionTable = .host) {
+                partitions table: PartitionTable = .host, rolePolicy: RolePolicy = .upstream) {
         self.clock = clock
+        self.rolePolicy = rolePolicy
         self.configuration = configuration
         var partitions: [PartitionKind: Partition] = [:]
         for kind in PartitionKind.allCases { partitions[kind] = Partition(kind: kind, bytes: max(table[kind], 64)) }
@@ -123,6 +126,7 @@ public final class Kernel {
     }
 
     public let partitionTable: PartitionTable
+    var capabilitiesMinted = OnceCell<Bool>()
 
     public func partition(_ kind: PartitionKind) -> Partition { partitions[kind]! }
 
@@ -234,7 +238,7 @@ public final class Kernel {
     }
 
     /// Ends a task: its channel registrations go, its co_values are freed, its memory returns.
-    public func kill(_ task: TaskID, reason: ExitReason = .killed) {
+    public func kill(_ task: TaskID, reason: ExitReason = .killed, capability: borrowing ProcessCapability) {
         guard let record = tasks[task] else { return }
         finish(record, reason)
     }
@@ -257,8 +261,18 @@ public final class Kernel {
 
     // MARK: channels
 
-    /// Registers `uri` as served by a new channel (the registry only grows).
-    public func serve(_ uri: String) throws(KernelError) -> ChannelID {
+    /// Registers `uri` as served by a new channel of a guest or service (the registry only grows).
+    public func serve(_ uri: String, role: TaskRole = .guest) throws(KernelError) -> ChannelID {
+        guard role == .guest || role == .service else { throw .denied }
+        return try register(uri, role: role)
+    }
+
+    /// Registers `uri` under a system role (hal, logging, router): privileged.
+    public func serve(_ uri: String, systemRole role: TaskRole, capability: borrowing SystemRoleCapability) throws(KernelError) -> ChannelID {
+        try register(uri, role: role)
+    }
+
+    func register(_ uri: String, role: TaskRole) throws(KernelError) -> ChannelID {
         guard ServiceURI(uri) != nil else { throw .invalidArgument }
         guard registry[uri] == nil else { throw .denied }
         // The registry entry lives in the subsystem partition: when it is full, IPC stops
@@ -266,14 +280,18 @@ public final class Kernel {
         guard let entry = partition(.subsystem).allocate(uri.utf8.count + 16) else { throw .noMemory }
         registryBlocks.append(entry)
         let id = try makeChannel(uri: uri)
-        registry[uri] = id
+        registry[uri] = (id, role)
         return id
     }
 
-    /// The channel serving `uri`.
-    public func open(_ uri: String) throws(KernelError) -> ChannelID {
+    /// The channel serving `uri`, if the role policy lets `role` open it. A denied open is logged.
+    public func open(_ uri: String, as role: TaskRole = .guest, by client: String = "kernel") throws(KernelError) -> ChannelID {
         guard ServiceURI(uri) != nil else { throw .invalidArgument }
-        guard let id = registry[uri] else { throw .noSuchService }
+        guard let (id, serverRole) = registry[uri] else { throw .noSuchService }
+        guard rolePolicy.allows(client: role, server: serverRole) else {
+            console("[router] denied: \(client) (\(role)) may not open \(uri) served by a \(serverRole)")
+            throw .denied
+        }
         return id
     }
 
