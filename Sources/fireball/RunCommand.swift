@@ -6,17 +6,25 @@ import Foundation
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
-        abstract: "Run an exported function of a wasm module and print its results.",
-        discussion: "Arguments are parsed by the function's parameter types (i32/i64 decimal or 0x hex, f32/f64 decimal). Traps go to stderr with exit code 2.")
+        abstract: "Run guests on one node's kernel, or call one exported function.",
+        discussion: """
+            With --invoke: load one module and call the export with ARGS (parsed by its parameter types: \
+            i32/i64 decimal or 0x hex, f32/f64 decimal); traps go to stderr with exit code 2.
+            Without --invoke: boot a kernel and run every MODULE as a guest task (entry: _start or run), \
+            wired by the URIs they serve and open; their UART/log lines are printed with their names.
+            """)
 
-    @Argument(help: "The .wasm module.") var module: String
-    @Option(help: "The exported function to call.") var invoke: String
-    @Argument(help: "Arguments for the function.") var arguments: [String] = []
+    @Argument(help: "The .wasm module(s); with --invoke, the module and then the function's arguments.") var modulesAndArguments: [String]
+    @Option(help: "The exported function to call (single-module mode).") var invoke: String?
+    @Option(help: "Kernel mode: stop after this many seconds if guests are still running.") var timeout: Double = 30
     @Flag(help: "Refuse modules that use floating point, as a board without an FPU does.") var noFloat = false
     @Option(help: "Slice length in microseconds: the call runs in slices, as under the kernel (0: one unlimited run).")
     var sliceMicroseconds = 0
 
     func run() throws {
+        guard let invoke else { return try runKernel() }
+        guard let module = modulesAndArguments.first else { throw ValidationError("no module given") }
+        let arguments = Array(modulesAndArguments.dropFirst())
         guard let data = FileManager.default.contents(atPath: module) else {
             throw ValidationError("cannot read \(module)")
         }
@@ -65,5 +73,41 @@ struct RunCommand: ParsableCommand {
                 throw ExitCode(2)
             }
         }
+    }
+
+    /// Boots a kernel with the host partition table and runs every module as a guest.
+    func runKernel() throws {
+        guard !modulesAndArguments.isEmpty else { throw ValidationError("no module given") }
+        let kernel = Kernel(configuration: KernelConfiguration(slice: sliceMicroseconds > 0 ? .microseconds(sliceMicroseconds) : .standard))
+        let capabilities = kernel.mintCapabilities()
+        var guests: [(TaskID, String)] = []
+        for path in modulesAndArguments {
+            guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("cannot read \(path)") }
+            let name = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
+            do {
+                let loaded = try LoadedModule.load([UInt8](data), options: LoadOptions(allowFloat: !noFloat))
+                guests.append((try kernel.spawnGuest(loaded, name: name, capability: capabilities.process), name))
+            } catch {
+                FileHandle.standardError.write(Data("\(path): \(error)\n".utf8))
+                throw ExitCode(1)
+            }
+        }
+        let idle = kernel.runToCompletion(timeoutNanoseconds: UInt64(timeout * 1e9))
+        fflush(stdout)
+        var failed = false
+        for (task, name) in guests {
+            let state = kernel.state(of: task).map { "\($0)" } ?? "gone"
+            if case .exited(let reason)? = kernel.state(of: task) {
+                if case .completed = reason {} else if case .exited(0) = reason {} else { failed = true }
+            }
+            FileHandle.standardError.write(Data("\(name) (\(task)): \(state)\n".utf8))
+        }
+        switch idle {
+        case .allExited: break
+        case .waiting: FileHandle.standardError.write(Data("kernel idle: remaining guests wait on channels nobody will use\n".utf8))
+        case .sliceLimit: break
+        case .panicked: failed = true
+        }
+        if failed { throw ExitCode(2) }
     }
 }

@@ -277,6 +277,26 @@ extension Kernel {
             call.setI32(0, ok ? success : fault)
             return .returned
         }
+        // The standard streams are character devices that cannot seek or close; other fds do not exist.
+        define(&wasi, "fd_close", [i32], [i32]) { call, _ in
+            call.setI32(0, call.i32(0) <= 2 ? success : badFileNumber)
+            return .returned
+        }
+        define(&wasi, "fd_seek", [i32, i64, i32, i32], [i32]) { call, _ in
+            let illegalSeek: UInt32 = 70
+            call.setI32(0, call.i32(0) <= 2 ? illegalSeek : badFileNumber)
+            return .returned
+        }
+        define(&wasi, "fd_fdstat_get", [i32, i32], [i32]) { call, _ in
+            guard call.i32(0) <= 2 else { call.setI32(0, badFileNumber); return .returned }
+            // struct fdstat: filetype u8 (2 = character device), flags u16, rights_base u64, rights_inheriting u64.
+            var stat = [UInt8](repeating: 0, count: 24)
+            stat[0] = 2
+            stat[8] = 0x40   // right to write (fd_write)
+            let ok = call.memory?.write(stat, at: Int(call.i32(1))) ?? false
+            call.setI32(0, ok ? success : fault)
+            return .returned
+        }
         for name in ["args_sizes_get", "environ_sizes_get"] {
             define(&wasi, name, [i32, i32], [i32]) { call, _ in
                 let zero = [UInt8](repeating: 0, count: 4)
