@@ -93,7 +93,7 @@ struct RunCommand: ParsableCommand {
             }
         }
         let idle = kernel.runToCompletion(timeoutNanoseconds: UInt64(timeout * 1e9))
-        fflush(stdout)
+        fflush(nil)   // guest lines (stdout) before the status lines (stderr)
         var failed = false
         for (task, name) in guests {
             let state = kernel.state(of: task).map { "\($0)" } ?? "gone"
