@@ -19,6 +19,8 @@ let package = Package(
         .target(name: "Core", swiftSettings: [
             // Let LLVM copy the dispatch jump into every handler (threaded dispatch), see Docs/interpreter.md.
             .unsafeFlags(["-Xllvm", "-tail-dup-pred-size=1000", "-Xllvm", "-tail-dup-succ-size=1000"], .when(configuration: .release)),
+            // The kernel is single-threaded and owns its objects: runtime exclusivity checks buy nothing.
+            .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
         ]),
         // Boards and simulated devices; sees only Core's interfaces.
         .target(name: "HAL", dependencies: ["Core"]),

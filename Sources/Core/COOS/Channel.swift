@@ -40,7 +40,8 @@ public struct ChannelID: Hashable, Comparable, Sendable, CustomStringConvertible
 /// How a blocked operation ends; the kernel turns it into the task's wake-up.
 enum Completion: Equatable {
     case sent
-    case received(Message, channelIndex: Int)
+    /// The message itself waits in the receiver's `TaskRecord.inbox` (it is large: copy it once).
+    case received(channelIndex: Int)
     case failed(KernelError)
 }
 
@@ -82,11 +83,11 @@ final class Channel {
         return nil
     }
 
-    /// A receive: the buffered message and the sender to wake, or nil (the caller blocks).
-    func takeMessage() -> (message: Message, sender: Waiter)? {
+    /// A receive: moves the buffered message into `inbox` and returns the sender to wake, or nil (the caller blocks).
+    func takeMessage(into inbox: inout Message) -> Waiter? {
         guard !senders.isEmpty else { return nil }
-        let (sender, message) = senders.removeFirst()
-        return (message, sender)
+        inbox = senders[0].message
+        return senders.removeFirst().waiter
     }
 
     func addReceiver(_ waiter: Waiter) { receivers.append(waiter) }

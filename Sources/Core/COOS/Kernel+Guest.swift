@@ -51,7 +51,7 @@ extension Kernel {
             let stacks = partition(.stacks)
             throw SpawnError(detail: "\(name): no room for its stacks (\(limits.slots * 8) bytes of \(heap.kind) partition, \(heap.freeBytes) free; a \(partitionTable.stackSlotBytes)-byte stack slot, \(stacks.freeBytes) of \(stacks.capacity) free)")
         }
-        record.guest = GuestRuntime(store: store, instance: instance, execution: execution)
+        record.guest = GuestRuntime(record: record, store: store, instance: instance, execution: execution)
         record.runtimeBlock = context
         makeRunnable(record)
         note("spawn \(name) as \(record.id)")
@@ -87,25 +87,27 @@ extension Kernel {
             guest.execution.resume(results: [.i32(0)])
         case .completion(.failed(let error)):
             guest.execution.resume(results: [.i32(UInt32(bitPattern: error.rawValue))])
-        case .completion(.received(let message, let index)):
-            let result = write(message, channelIndex: index, into: guest)
+        case .completion(.received(let index)):
+            let result = write(channelIndex: index, into: guest)
             guest.execution.resume(results: [.i32(UInt32(bitPattern: result))])
         }
     }
 
     /// Writes a received message where the guest asked; the length, or an error code.
-    func write(_ message: Message, channelIndex: Int, into guest: GuestRuntime) -> Int32 {
+    func write(channelIndex: Int, into guest: GuestRuntime) -> Int32 {
+        let message = guest.record.inbox
         guard let target = guest.receiveTarget, let memory = guest.instance.memory else { return KernelError.invalidArgument.rawValue }
         guest.receiveTarget = nil
-        let bytes = message.encoded()
-        guard bytes.count <= target.capacity else { return KernelError.messageTooLarge.rawValue }
-        guard memory.write(bytes, at: target.buffer) else { return KernelError.invalidArgument.rawValue }
+        let size = message.encodedByteCount
+        guard size <= target.capacity else { return KernelError.messageTooLarge.rawValue }
+        guard let destination = memory.bytes(at: target.buffer, count: size) else { return KernelError.invalidArgument.rawValue }
+        message.encode(into: destination)
         if let address = target.indexAddress {
             guard memory.write(withUnsafeBytes(of: UInt32(channelIndex).littleEndian, Array.init), at: address) else {
                 return KernelError.invalidArgument.rawValue
             }
         }
-        return Int32(bytes.count)
+        return Int32(size)
     }
 
     // MARK: the ABI
@@ -148,8 +150,8 @@ extension Kernel {
             case .failed(let error)?:
                 guest.receiveTarget = nil
                 return answer(&call, error.rawValue)
-            case .received(let message, let index)?:
-                return answer(&call, kernel.write(message, channelIndex: index, into: guest))
+            case .received(let index)?:
+                return answer(&call, kernel.write(channelIndex: index, into: guest))
             }
         }
         func registerHandle(_ call: inout HostCall, _ guest: GuestRuntime, _ open: (String) throws(KernelError) -> ChannelID) -> HostOutcome {
@@ -172,10 +174,11 @@ extension Kernel {
         }
         define(&fireball, "channel_send", [i32, i32, i32], [i32]) { call, guest in
             guard let id = channel(guest, call.i32(0)) else { return answer(&call, KernelError.badHandle.rawValue) }
-            guard let bytes = call.memory?.read(at: Int(call.i32(1)), count: Int(call.i32(2))) else {
+            guard let bytes = call.memory?.bytes(at: Int(call.i32(1)), count: Int(call.i32(2))) else {
                 return answer(&call, KernelError.invalidArgument.rawValue)
             }
-            guard let message = try? Message(decoding: bytes) else { return answer(&call, KernelError.badMessage.rawValue) }
+            // Decoded straight from guest memory: the kernel keeps a validated copy, never a pointer.
+            guard let message = try? Message(decoding: UnsafeRawBufferPointer(bytes)) else { return answer(&call, KernelError.badMessage.rawValue) }
             return finishOperation(&call, guest, kernel.send(message, on: id, by: record))
         }
         define(&fireball, "channel_recv", [i32, i32, i32], [i32]) { call, guest in
@@ -216,7 +219,8 @@ extension Kernel {
         define(&fireball, "sleep", [i64], []) { call, _ in
             record.state = .sleeping
             record.wake = .resumeEmpty
-            record.deadline = kernel.clock.nanoseconds &+ call.i64(0)
+            // ns <= 0 is a yield; a negative value must not wrap into a near-endless sleep.
+            record.deadline = kernel.clock.nanoseconds &+ UInt64(max(0, Int64(bitPattern: call.i64(0))))
             return .suspend
         }
         define(&fireball, "clock_ns", [], [i64]) { call, _ in

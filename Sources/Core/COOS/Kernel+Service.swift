@@ -44,7 +44,7 @@ extension Kernel {
         switch record.wake {
         case nil: event = .start
         case .resumeEmpty?: event = .resumed
-        case .completion(let completion)?: event = Self.event(completion)
+        case .completion(let completion)?: event = self.event(completion, record)
         case .serviceEvent(let pending)?: event = pending
         }
         record.wake = nil
@@ -72,17 +72,17 @@ extension Kernel {
                 record.state = .blocked
                 return
             }
-            event = Self.event(immediate)
+            event = self.event(immediate, record)
         }
         // Still busy after a full slice: continue with the same event next time round.
         record.wake = .serviceEvent(event)
         makeRunnable(record)
     }
 
-    static func event(_ completion: Completion) -> ServiceEvent {
+    func event(_ completion: Completion, _ record: TaskRecord) -> ServiceEvent {
         switch completion {
         case .sent: .sent
-        case .received(let message, let index): .received(message, channelIndex: index)
+        case .received(let index): .received(record.inbox, channelIndex: index)
         case .failed(let error): .failed(error)
         }
     }

@@ -93,9 +93,11 @@ public enum KernelIdle: Equatable, Sendable {
 public final class Kernel {
     public let clock: KernelClock
     public let configuration: KernelConfiguration
-    var tasks: [TaskID: TaskRecord] = [:]
+    /// Tasks by id (ids are dense, from 1): index = raw id.
+    var tasks = TaskTable()
     var runQueue = RingQueue<TaskID>()
-    var channels: [ChannelID: Channel] = [:]
+    /// Channels by id (dense, from 1).
+    var channels = ChannelTable()
     var registry: [String: (channel: ChannelID, role: TaskRole)] = [:]
     /// Who may open whose channels; fixed at boot.
     public let rolePolicy: RolePolicy
@@ -104,6 +106,8 @@ public final class Kernel {
     var nextTaskID = 1
     var nextChannelID = 1
     var nextTicket = 1
+    /// No timer is due before this; spares `fireTimers` a walk over all tasks on every slice.
+    var nextDeadlineHint: UInt64 = 0
     /// Console lines (a guest's stdout/stderr and log), prefixed with its name.
     public var console: (String) -> Void = { print($0) }
     public private(set) var trace: [String] = []
@@ -137,7 +141,7 @@ public final class Kernel {
             let report = KernelPanic(partition: kind, allocation: allocation(), bytes: bytes, freeBytes: partition(kind).freeBytes)
             panicReport = report
             console(report.description)
-            for record in tasks.values { finish(record, .fault("kernel panic")) }
+            for record in tasks.all { finish(record, .fault("kernel panic")) }
         }
         return nil
     }
@@ -147,15 +151,15 @@ public final class Kernel {
     /// The state of `task`, or nil if the kernel never had it.
     public func state(of task: TaskID) -> TaskState? { tasks[task]?.state }
     public func name(of task: TaskID) -> String? { tasks[task]?.name }
-    public var taskIDs: [TaskID] { tasks.keys.sorted() }
+    public var taskIDs: [TaskID] { tasks.all.map(\.id) }
     /// The task running now (nil between slices).
     public private(set) var currentTask: TaskID?
 
     func newTask(name: String, role: TaskRole) -> TaskRecord {
         let id = TaskID(raw: nextTaskID)
         nextTaskID += 1
-        let record = TaskRecord(id: id, name: name, role: role)
-        tasks[id] = record
+        let record = TaskRecord(id: id, name: name, role: role, kernel: self)
+        tasks.insert(record)
         return record
     }
 
@@ -188,8 +192,8 @@ public final class Kernel {
             currentTask = nil
         }
         if panicReport != nil { return .panicked }
-        if tasks.values.allSatisfy({ if case .exited = $0.state { true } else { false } }) { return .allExited }
-        return .waiting(nextDeadline: tasks.values.compactMap(\.deadline).min())
+        if tasks.all.allSatisfy({ if case .exited = $0.state { true } else { false } }) { return .allExited }
+        return .waiting(nextDeadline: tasks.all.compactMap(\.deadline).min())
     }
 
     /// Runs until every task exits or blocks for good, sleeping the thread for timers; for
@@ -210,8 +214,11 @@ public final class Kernel {
 
     func fireTimers() {
         let now = clock.nanoseconds
-        for record in tasks.values.sorted(by: { $0.id < $1.id }) {
-            guard let deadline = record.deadline, deadline <= now else { continue }
+        guard nextDeadlineHint <= now else { return }
+        nextDeadlineHint = .max
+        for record in tasks.all {
+            guard let deadline = record.deadline else { continue }
+            guard deadline <= now else { nextDeadlineHint = min(nextDeadlineHint, deadline); continue }
             record.deadline = nil
             switch record.state {
             case .sleeping:
@@ -303,7 +310,7 @@ public final class Kernel {
         }
         let id = ChannelID(raw: nextChannelID)
         nextChannelID += 1
-        channels[id] = Channel(id: id, uri: uri, kernelBlock: buffer)
+        channels.insert(Channel(id: id, uri: uri, kernelBlock: buffer))
         return id
     }
 
@@ -326,7 +333,8 @@ public final class Kernel {
         do {
             if let receiver = try channel.send(message, from: waiter) {
                 note("\(record.name) -> \(name(of: receiver.task) ?? "?") on \(id)")
-                complete(receiver, .received(message, channelIndex: receiver.index))
+                if let target = tasks[receiver.task], target.ticket == receiver.ticket { target.inbox = message }
+                complete(receiver, .received(channelIndex: receiver.index))
                 return .sent
             }
         } catch {
@@ -345,10 +353,10 @@ public final class Kernel {
         for k in 0..<ids.count {
             let index = (start + k) % ids.count
             guard let channel = channels[ids[index]] else { return .failed(.badHandle) }
-            if let (message, sender) = channel.takeMessage() {
+            if let sender = channel.takeMessage(into: &record.inbox) {
                 note("\(record.name) <- \(name(of: sender.task) ?? "?") on \(ids[index])")
                 complete(sender, .sent)
-                return .received(message, channelIndex: index)
+                return .received(channelIndex: index)
             }
             if !channel.isClosed { open += 1 }
         }
@@ -426,5 +434,32 @@ struct RingQueue<Element> {
         for i in 0..<count { bigger[i] = storage[(head + i) % storage.count] }
         storage = bigger
         head = 0
+    }
+}
+
+/// Tasks indexed by their dense ids; removal leaves a hole (ids are never reused).
+struct TaskTable {
+    private var storage: [TaskRecord?] = [nil]
+    subscript(id: TaskID) -> TaskRecord? {
+        get { id.raw < storage.count ? storage[id.raw] : nil }
+        set {
+            precondition(newValue == nil || newValue!.id == id)
+            if id.raw < storage.count { storage[id.raw] = newValue }
+        }
+    }
+    mutating func insert(_ record: TaskRecord) {
+        precondition(record.id.raw == storage.count, "task ids are dense")
+        storage.append(record)
+    }
+    var all: [TaskRecord] { storage.compactMap { $0 } }
+}
+
+/// Channels indexed by their dense ids.
+struct ChannelTable {
+    private var storage: [Channel?] = [nil]
+    subscript(id: ChannelID) -> Channel? { id.raw > 0 && id.raw < storage.count ? storage[id.raw] : nil }
+    mutating func insert(_ channel: Channel) {
+        precondition(channel.id.raw == storage.count, "channel ids are dense")
+        storage.append(channel)
     }
 }

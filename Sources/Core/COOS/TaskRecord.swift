@@ -22,7 +22,10 @@ final class GuestRuntime {
     /// Set by `proc_exit`: the trap that follows ends the task with this code.
     var exitCode: Int32?
 
-    init(store: Store, instance: Instance, execution: Execution) {
+    unowned let record: TaskRecord
+
+    init(record: TaskRecord, store: Store, instance: Instance, execution: Execution) {
+        self.record = record
         self.store = store
         self.instance = instance
         self.execution = execution
@@ -35,11 +38,16 @@ final class TaskRecord {
     let role: TaskRole
     var state: TaskState = .runnable
     var wake: Wake?
+    /// The message of a completed receive, until the task runs and takes it.
+    var inbox = Message()
     /// The blocking operation the task is in (0: none); completions for other tickets are stale.
     var ticket = 0
     var waitingOn: [ChannelID] = []
     /// A sleep's end or a receive's timeout, in clock nanoseconds.
-    var deadline: UInt64?
+    var deadline: UInt64? {
+        didSet { if let deadline { kernel.nextDeadlineHint = min(kernel.nextDeadlineHint, deadline) } }
+    }
+    unowned let kernel: Kernel
     /// Rotates the starting arm of ALT so that ready channels are served fairly.
     var altRotation = 0
     var guest: GuestRuntime?
@@ -47,7 +55,8 @@ final class TaskRecord {
     /// The task's execution context in the runtime partition.
     var runtimeBlock: UnsafeMutableRawPointer?
 
-    init(id: TaskID, name: String, role: TaskRole) {
+    init(id: TaskID, name: String, role: TaskRole, kernel: Kernel) {
+        self.kernel = kernel
         self.id = id
         self.name = name
         self.role = role

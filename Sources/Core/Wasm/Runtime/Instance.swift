@@ -43,8 +43,8 @@ public final class Instance {
     }
 
     /// The instance's memory, if it has one.
-    public var memory: LinearMemory? { memoryAddress.flatMap { memoryStore?.memories[$0.index] } }
-    weak var memoryStore: Store?
+    /// The instance's memory, if it has one (imported or its own).
+    public internal(set) var memory: LinearMemory?
 
     func functionName(_ index: Int) -> String {
         module.module.functionNames[UInt32(index)] ?? "function \(index)"
@@ -66,7 +66,6 @@ extension Store {
     public func instantiate(_ loaded: LoadedModule, resolve: ImportResolver) throws(WasmError) -> Instance {
         let module = loaded.module
         let instance = Instance(module: loaded)
-        instance.memoryStore = self
         var functionEntries: [UnsafeMutablePointer<FunctionEntry>] = []
         var tableStates: [UnsafeMutablePointer<TableState>] = []
         var globalCells: [UnsafeMutablePointer<UInt64>] = []
@@ -101,6 +100,7 @@ extension Store {
                 }
                 memory = linear.state
                 instance.memoryAddress = address
+                instance.memory = linear
             case (.global(let expected), .global(let address)):
                 guard globals[address.index].type == expected else { throw incompatible("global type differs") }
                 globalCells.append(globals[address.index].cell)
@@ -156,6 +156,7 @@ extension Store {
             let address = try addMemory(type)
             memory = memories[address.index].state
             instance.memoryAddress = address
+            instance.memory = memories[address.index]
         }
 
         let globalAddresses: [GlobalAddress] = globalCells.map { cell in
