@@ -113,9 +113,11 @@ extension Kernel {
     // MARK: the ABI
 
     func guestImports(for owner: TaskRecord, in store: Store) -> [String: [String: ExternalValue]] {
-        // The store's host functions must not own the kernel or the task: both own the store.
-        unowned let kernel = self
-        unowned let record = owner
+        // The store's host functions must not own the kernel or the task: both own the store,
+        // so both outlive every call into these closures (unowned(unsafe): no reference counting
+        // on the IPC path).
+        unowned(unsafe) let kernel = self
+        unowned(unsafe) let record = owner
         var fireball: [String: ExternalValue] = [:]
         var wasi: [String: ExternalValue] = [:]
         let i32 = ValueType.i32, i64 = ValueType.i64

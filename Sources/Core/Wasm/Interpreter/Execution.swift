@@ -166,13 +166,13 @@ public final class Execution {
             return runHostEntry()
         }
         var fuel: Int
+        // A time slice starts its clock at the first check, 256 safe points in (a few µs): a
+        // guest that blocks sooner, as on every IPC round trip, never pays for a clock read.
         var deadline: UInt64 = 0
         switch budget {
         case .unlimited: fuel = Int.max
         case .safePoints(let count): fuel = max(count, 1)
-        case .microseconds(let microseconds):
-            deadline = Self.nowNanoseconds() &+ UInt64(max(microseconds, 0)) &* 1000
-            fuel = Self.clockCheckSafePoints
+        case .microseconds: fuel = Self.clockCheckSafePoints
         }
         while true {
             let startFuel = fuel
@@ -194,9 +194,13 @@ public final class Execution {
                     interruptFlag.pointee = 0
                     return .yielded(.interrupt)
                 }
-                if case .microseconds = budget, Self.nowNanoseconds() < deadline {
-                    fuel = Self.clockCheckSafePoints
-                    continue
+                if case .microseconds(let microseconds) = budget {
+                    let now = Self.nowNanoseconds()
+                    if deadline == 0 { deadline = now &+ UInt64(max(microseconds, 0)) &* 1000 }
+                    if now < deadline {
+                        fuel = Self.clockCheckSafePoints
+                        continue
+                    }
                 }
                 return .yielded(.sliceEnded)
             }
@@ -225,11 +229,10 @@ public final class Execution {
     @inline(never)
     func callHost(_ callee: UnsafeMutablePointer<FunctionEntry>, arguments: UnsafeMutablePointer<UInt64>,
                   context: UnsafeMutablePointer<InstanceContext>) -> HostOutcome {
-        let host = store.hostFunctions[callee.pointee.hostIndex]
         let owner = context.pointee.owner.takeUnretainedValue()
         var call = HostCall(slots: arguments, parameterCount: callee.pointee.parameterCount, resultCount: callee.pointee.resultCount,
                             memory: owner.memory, execution: self)
-        let outcome = host.body(&call)
+        let outcome = store.hostBodies[callee.pointee.hostIndex](&call)
         if case .suspend = outcome {
             state = .suspended(results: arguments, count: callee.pointee.resultCount)
         }

@@ -8,9 +8,10 @@ public struct HostCall {
     public let parameterCount: Int
     public let resultCount: Int
     /// The caller's memory, for arguments that are pointers (nil if the caller has none).
-    public let memory: LinearMemory?
+    /// A HostCall lives only for the call, while its instance and execution are alive.
+    public unowned(unsafe) let memory: LinearMemory?
     /// The execution making the call; a host function that suspends keeps it to resume later.
-    public unowned let execution: Execution
+    public unowned(unsafe) let execution: Execution
 
     public func i32(_ index: Int) -> UInt32 { UInt32(truncatingIfNeeded: slots[index]) }
     public func i64(_ index: Int) -> UInt64 { slots[index] }
@@ -44,6 +45,8 @@ struct HostFunction {
 public final class Store {
     var functions: [UnsafeMutablePointer<FunctionEntry>] = []
     var hostFunctions: [HostFunction] = []
+    /// The bodies alone, so that a call retains one closure and no strings.
+    var hostBodies: ContiguousArray<HostFunctionBody> = []
     var memories: [LinearMemory] = []
     var tables: [Table] = []
     var globals: [(cell: UnsafeMutablePointer<UInt64>, type: GlobalType)] = []
@@ -85,6 +88,7 @@ public final class Store {
                                            frameSlots: max(type.parameters.count, type.results.count), typeID: typeID(type),
                                            instance: nil, storeIndex: functions.count, hostIndex: hostFunctions.count, moduleIndex: 0))
         hostFunctions.append(HostFunction(type: type, name: name, body: body))
+        hostBodies.append(body)
         functions.append(entry)
         return FunctionAddress(index: functions.count - 1)
     }
