@@ -213,6 +213,7 @@ public final class Kernel {
     }
 
     func fireTimers() {
+        guard nextDeadlineHint != .max else { return }   // no timer at all: no clock read either
         let now = clock.nanoseconds
         guard nextDeadlineHint <= now else { return }
         nextDeadlineHint = .max
