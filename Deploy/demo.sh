@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The README's main job. Today: build fireball, run real wasm built by clang in 300 µs kernel
-# slices, show a trap and a refused module, and walk a typed key-value message through
-# encode/decode. It grows into the local multi-node cluster demo.
+# The README's main job. Today: one node's kernel running C guests that talk over CSP channels,
+# the interpreter on real benchmarks in 300 µs slices, a trap and a refused module, and a typed
+# key-value message on the wire. It grows into the local multi-node cluster demo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 Deploy/setup.sh
@@ -11,6 +11,14 @@ fireball="$(swift build -c release --show-bin-path)/fireball"
 bench=../shared/bench
 
 "$fireball" version
+examples=Deploy/examples
+echo
+echo "== one node, four guests (C built with clang): ping/pong rendezvous and a sensor pipeline over fireball:// channels"
+"$fireball" run "$examples/pong.wasm" "$examples/ping.wasm" "$examples/consumer.wasm" "$examples/producer.wasm" 2>&1 \
+  | grep -E "ping: (echo ok (1|10)$|10 of)|pong: channel closed|producer: (sent #(1|40) |done)|consumer: (#(1|40) |done)|task" || true
+echo
+echo "== a WASI guest (wasi-libc printf) on the same kernel"
+"$fireball" run "$examples/hello.wasm"
 echo
 echo "== CoreMark and SHA-256 (clang -O2 wasm32) on the resumable interpreter, in 300 µs slices"
 for program in "coremark 1000 119616" "sha256 1 4490266013855788995"; do
