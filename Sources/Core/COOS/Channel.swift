@@ -98,10 +98,11 @@ final class Channel {
         senders.removeAll { $0.waiter.ticket == ticket }
     }
 
-    /// Closes the channel; returns the waiters to fail (senders) and to wake with "none" (receivers).
-    func close() -> (senders: [Waiter], receivers: [Waiter]) {
+    /// Closes the channel; returns the senders to fail (with their undelivered messages) and the
+    /// receivers to wake with "none".
+    func close() -> (senders: [(waiter: Waiter, message: Message)], receivers: [Waiter]) {
         isClosed = true
         defer { senders = []; receivers = [] }
-        return (senders.map(\.waiter), receivers)
+        return (senders, receivers)
     }
 }

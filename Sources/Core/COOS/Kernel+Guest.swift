@@ -99,7 +99,11 @@ extension Kernel {
         guard let target = guest.receiveTarget, let memory = guest.instance.memory else { return KernelError.invalidArgument.rawValue }
         guest.receiveTarget = nil
         let size = message.encodedByteCount
-        guard size <= target.capacity else { return KernelError.messageTooLarge.rawValue }
+        guard size <= target.capacity else {
+            // Dropped: the co_values it carried would have no handle anywhere, so they go.
+            for id in sharedIDs(message) { try? freeValue(SharedMemoryID(UInt32(id)), by: guest.record.id) }
+            return KernelError.messageTooLarge.rawValue
+        }
         guard let destination = memory.bytes(at: target.buffer, count: size) else { return KernelError.invalidArgument.rawValue }
         message.encode(into: destination)
         if let address = target.indexAddress {
@@ -213,6 +217,31 @@ extension Kernel {
             guard let id = channel(guest, call.i32(0)) else { return answer(&call, KernelError.badHandle.rawValue) }
             do throws(KernelError) { try kernel.close(id) } catch { return answer(&call, error.rawValue) }
             return answer(&call, 0)
+        }
+        define(&fireball, "value_alloc", [i32], [i32]) { call, _ in
+            do throws(KernelError) {
+                return answer(&call, Int32(try kernel.allocateValue(Int(call.i32(0)), for: record).raw))
+            } catch { return answer(&call, error.rawValue) }
+        }
+        /// value_write / value_read: copy between guest memory and a value the guest owns.
+        func transfer(_ call: inout HostCall, toValue: Bool) -> HostOutcome {
+            do throws(KernelError) {
+                let block = try kernel.valueBytes(SharedMemoryID(call.i32(0)), for: record.id)
+                let offset = Int(call.i32(1)), length = Int(call.i32(3))
+                guard offset <= block.count, length <= block.count - offset,
+                      let memory = call.memory?.bytes(at: Int(call.i32(2)), count: length) else { throw .invalidArgument }
+                let inBlock = UnsafeMutableRawBufferPointer(rebasing: block[offset..<offset + length])
+                if toValue { inBlock.copyMemory(from: UnsafeRawBufferPointer(memory)) } else { memory.copyMemory(from: UnsafeRawBufferPointer(inBlock)) }
+                return answer(&call, 0)
+            } catch { return answer(&call, error.rawValue) }
+        }
+        define(&fireball, "value_write", [i32, i32, i32, i32], [i32]) { call, _ in transfer(&call, toValue: true) }
+        define(&fireball, "value_read", [i32, i32, i32, i32], [i32]) { call, _ in transfer(&call, toValue: false) }
+        define(&fireball, "value_free", [i32], [i32]) { call, _ in
+            do throws(KernelError) {
+                try kernel.freeValue(SharedMemoryID(call.i32(0)), by: record.id)
+                return answer(&call, 0)
+            } catch { return answer(&call, error.rawValue) }
         }
         define(&fireball, "yield", [], []) { _, _ in
             record.wake = .resumeEmpty

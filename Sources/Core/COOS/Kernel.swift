@@ -106,6 +106,9 @@ public final class Kernel {
     var nextTaskID = 1
     var nextChannelID = 1
     var nextTicket = 1
+    /// co_values by handle (Kernel+Value.swift); freed entries keep their number.
+    var values: [ValueRecord] = []
+    var liveValueCount = 0
     /// No timer is due before this; spares `fireTimers` a walk over all tasks on every slice.
     var nextDeadlineHint: UInt64 = 0
     /// Console lines (a guest's stdout/stderr and log), prefixed with its name.
@@ -254,6 +257,7 @@ public final class Kernel {
     func finish(_ record: TaskRecord, _ reason: ExitReason) {
         if case .exited = record.state { return }
         cancelRegistrations(of: record)
+        releaseValues(of: record.id)
         record.state = .exited(reason)
         record.deadline = nil
         record.release()
@@ -319,7 +323,11 @@ public final class Kernel {
     public func close(_ id: ChannelID) throws(KernelError) {
         guard let channel = channels[id] else { throw .badHandle }
         let (senders, receivers) = channel.close()
-        for waiter in senders + receivers { complete(waiter, .failed(.closed)) }
+        for (waiter, message) in senders {
+            returnValues(in: message)
+            complete(waiter, .failed(.closed))
+        }
+        for waiter in receivers { complete(waiter, .failed(.closed)) }
     }
 
     func takeTicket() -> Int {
@@ -332,13 +340,20 @@ public final class Kernel {
         guard let channel = channels[id] else { return .failed(.badHandle) }
         let waiter = Waiter(task: record.id, ticket: takeTicket(), index: 0)
         do {
+            try takeValues(in: message, from: record.id)
+        } catch {
+            return .failed(error)
+        }
+        do {
             if let receiver = try channel.send(message, from: waiter) {
                 note("\(record.name) -> \(name(of: receiver.task) ?? "?") on \(id)")
                 if let target = tasks[receiver.task], target.ticket == receiver.ticket { target.inbox = message }
+                deliverValues(in: message, to: receiver.task)
                 complete(receiver, .received(channelIndex: receiver.index))
                 return .sent
             }
         } catch {
+            returnValues(in: message)
             return .failed(error)
         }
         record.ticket = waiter.ticket
@@ -355,6 +370,7 @@ public final class Kernel {
             let index = (start + k) % ids.count
             guard let channel = channels[ids[index]] else { return .failed(.badHandle) }
             if let sender = channel.takeMessage(into: &record.inbox) {
+                deliverValues(in: record.inbox, to: record.id)
                 note("\(record.name) <- \(name(of: sender.task) ?? "?") on \(ids[index])")
                 complete(sender, .sent)
                 return .received(channelIndex: index)
