@@ -269,3 +269,41 @@ enum KernelTestGuests {
         #expect(lines.contains { $0.contains("denied") && $0.contains("logger") && $0.contains("fireball://sensor/readings") })
     }
 }
+
+@Suite struct RestartPolicyTests {
+    /// Traps on every start, unless it finds the mark an earlier life left in memory.
+    static let crasher = """
+        (module (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32))) (memory 1 1)
+          (func (export "run")
+            (if (i32.eq (i32.load (i32.const 100)) (i32.const 0xC0FFEE)) (then (call $exit (i32.const 99))))
+            (i32.store (i32.const 100) (i32.const 0xC0FFEE))
+            unreachable))
+        """
+
+    @Test func restartsGiveNewTasksWithFreshMemoryUpToTheLimit() throws {
+        let kernel = Kernel(clock: ManualClock(), configuration: KernelConfiguration(slice: .safePoints(50)))
+        var lines: [String] = []
+        kernel.console = { lines.append($0) }
+        let module = try LoadedModule.load(try WasmTestSupport.wat(Self.crasher))
+        var task = try kernel.spawnGuest(module, name: "crasher", restart: .restartUpTo(count: 3, withinNanoseconds: 1_000_000_000),
+                                         capability: ProcessCapability())
+        kernel.runUntilIdle()
+        var lives: [TaskID] = [task]
+        while let next = kernel.successor(of: task) { lives.append(next); task = next }
+        #expect(lives.count == 4, "the first start and three restarts")
+        #expect(Set(lives).count == 4, "every restart is a new task id")
+        for life in lives {
+            guard case .exited(.trapped(let trap))? = kernel.state(of: life) else { Issue.record("\(life) should trap, not see old memory"); continue }
+            #expect(trap.reason == .unreachable)
+        }
+        #expect(lines.contains { $0.contains("not restarted: 3 restarts") })
+    }
+
+    @Test func stopPolicyLeavesTheGuestStopped() throws {
+        let kernel = Kernel(clock: ManualClock(), configuration: KernelConfiguration(slice: .safePoints(50)))
+        kernel.console = { _ in }
+        let task = try kernel.spawnGuest(try LoadedModule.load(try WasmTestSupport.wat(Self.crasher)), name: "crasher", capability: ProcessCapability())
+        kernel.runUntilIdle()
+        #expect(kernel.successor(of: task) == nil)
+    }
+}

@@ -13,9 +13,16 @@ extension Kernel {
 
     /// Instantiates `module` as a new guest task and makes it runnable. It starts at its exported
     /// `_start` (a WASI command) or `run`, which take no arguments.
-    public func spawnGuest(_ module: LoadedModule, name: String, role: TaskRole = .guest,
+    public func spawnGuest(_ module: LoadedModule, name: String, role: TaskRole = .guest, restart: RestartPolicy = .stop,
                            capability: borrowing ProcessCapability) throws -> TaskID {
+        try startGuest(module, name: name, role: role, restart: restart, history: [])
+    }
+
+    func startGuest(_ module: LoadedModule, name: String, role: TaskRole, restart: RestartPolicy, history: [UInt64]) throws -> TaskID {
         let record = newTask(name: name, role: role)
+        record.module = module
+        record.restartPolicy = restart
+        record.restartHistory = history
         // A guest's memory and value stack come from the guest partition (tier-1 services from
         // theirs); its call frames fill its stack slot; its execution context is runtime memory.
         let heap = partition(role == .service ? .tier1 : .guest)

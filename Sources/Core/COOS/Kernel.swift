@@ -269,6 +269,7 @@ public final class Kernel {
         if case .completed = reason {} else if case .exited(0) = reason {} else {
             console("[\(record.name)] \(reason)")
         }
+        restartIfPolicyAllows(record, after: reason)
     }
 
     // MARK: channels

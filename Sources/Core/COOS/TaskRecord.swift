@@ -54,6 +54,12 @@ final class TaskRecord {
     var service: KernelService?
     /// The task's execution context in the runtime partition.
     var runtimeBlock: UnsafeMutableRawPointer?
+    /// For guests: what to start again, and when earlier restarts happened (clock nanoseconds).
+    var module: LoadedModule?
+    var restartPolicy = RestartPolicy.stop
+    var restartHistory: [UInt64] = []
+    /// The task that replaced this one after a restart.
+    var successor: TaskID?
 
     init(id: TaskID, name: String, role: TaskRole, kernel: Kernel) {
         self.kernel = kernel

@@ -1,0 +1,48 @@
+// Fault policies (after Tock's): what the kernel does when a guest faults.
+
+/// Applies when a guest traps or the kernel ends it for a fault; not when it completes, exits by
+/// itself or is killed. A restarted guest is a new task (new id) with fresh memory: none of the
+/// old state survives.
+public enum RestartPolicy: Sendable, Equatable {
+    /// Leave it stopped.
+    case stop
+    /// Start it again, every time.
+    case restart
+    /// Start it again unless it already restarted `count` times within the window.
+    case restartUpTo(count: Int, withinNanoseconds: UInt64)
+}
+
+extension Kernel {
+    /// The task that replaced `task` after a restart, if any (follow the chain for later ones).
+    public func successor(of task: TaskID) -> TaskID? { tasks[task]?.successor }
+
+    func restartIfPolicyAllows(_ record: TaskRecord, after reason: ExitReason) {
+        switch reason {
+        case .trapped, .fault: break
+        default: return
+        }
+        guard panicReport == nil, let module = record.module else { return }
+        let now = clock.nanoseconds
+        var history = record.restartHistory
+        switch record.restartPolicy {
+        case .stop:
+            return
+        case .restart:
+            break
+        case .restartUpTo(let count, let window):
+            history = history.filter { now &- $0 <= window }
+            guard history.count < count else {
+                console("[\(record.name)] not restarted: \(count) restarts within \(window / 1_000_000) ms")
+                return
+            }
+        }
+        history.append(now)
+        do {
+            let successor = try startGuest(module, name: record.name, role: record.role, restart: record.restartPolicy, history: history)
+            record.successor = successor
+            note("\(record.name) restarts as \(successor)")
+        } catch {
+            console("[\(record.name)] restart failed: \(error)")
+        }
+    }
+}
