@@ -89,6 +89,9 @@ FB_IMPORT("clock_ns") int64_t fb_clock_ns(void);
 
 /* Logging: level FB_TRACE..FB_FATAL, text of `len` bytes (UTF-8, no NUL needed). */
 FB_IMPORT("log") void fb_log(int32_t level, const char *text, uint32_t len);
+/* A dictionary log record: an encoded message with one dictionary-scope entry naming a text of the
+   node's dictionary and functional entries filling its "{}" in key order. 0 or FB_EBADMSG. */
+FB_IMPORT("log_message") int32_t fb_log_message(int32_t level, const void *message, uint32_t len);
 
 /* ---------------------------------------------------------------------------------------------
    devices (HAL) — RESERVED: not yet provided by the kernel. A module that calls one of these

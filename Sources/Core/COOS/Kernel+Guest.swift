@@ -266,11 +266,22 @@ extension Kernel {
             return .returned
         }
         define(&fireball, "log", [i32, i32, i32], []) { call, _ in
-            let levels = ["TRACE", "DEBUG", "INFO", "ERROR", "FATAL"]
-            let level = Int(call.i32(0))
-            let text = string(call, 1, 2) ?? "<invalid log text>"
-            kernel.console("[\(record.name)] \(level < levels.count ? levels[level] : "LEVEL\(level)") \(text)")
+            let level = LogLevel(rawValue: min(call.i32(0), LogLevel.fatal.rawValue)) ?? .fatal
+            kernel.logger.log(level, text: string(call, 1, 2) ?? "<invalid log text>", from: record.name)
             return .returned
+        }
+        define(&fireball, "log_message", [i32, i32, i32], [i32]) { call, _ in
+            let level = LogLevel(rawValue: min(call.i32(0), LogLevel.fatal.rawValue)) ?? .fatal
+            guard let bytes = call.memory?.bytes(at: Int(call.i32(1)), count: Int(call.i32(2))) else {
+                return answer(&call, KernelError.invalidArgument.rawValue)
+            }
+            do {
+                let message = try Message(decoding: UnsafeRawBufferPointer(bytes), dictionary: kernel.logger.dictionary)
+                try kernel.logger.log(level, message, from: record.name)
+                return answer(&call, 0)
+            } catch {
+                return answer(&call, KernelError.badMessage.rawValue)
+            }
         }
 
         // WASI preview 1, the subset C programs need to print and exit.

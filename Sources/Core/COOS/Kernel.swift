@@ -70,10 +70,14 @@ public struct KernelConfiguration: Sendable {
     /// Record one line per scheduling event in `trace` (tests compare runs with it).
     public var tracing: Bool
     public var executionLimits: ExecutionLimits
-    public init(slice: SliceBudget = .standard, tracing: Bool = false, executionLimits: ExecutionLimits = ExecutionLimits(slots: 1 << 14, frames: 1_000)) {
+    /// The node's predefined log texts (after `Logger.kernelTexts`); guests name them by offset.
+    public var logTexts: [String]
+    public init(slice: SliceBudget = .standard, tracing: Bool = false, executionLimits: ExecutionLimits = ExecutionLimits(slots: 1 << 14, frames: 1_000),
+                logTexts: [String] = []) {
         self.slice = slice
         self.tracing = tracing
         self.executionLimits = executionLimits
+        self.logTexts = logTexts
     }
 }
 
@@ -111,8 +115,10 @@ public final class Kernel {
     var liveValueCount = 0
     /// No timer is due before this; spares `fireTimers` a walk over all tasks on every slice.
     var nextDeadlineHint: UInt64 = 0
-    /// Console lines (a guest's stdout/stderr and log), prefixed with its name.
+    /// Console lines (a guest's stdout/stderr, and the logger's output), prefixed with its name.
     public var console: (String) -> Void = { print($0) }
+    /// The logging subsystem; its lines go to `console`.
+    public private(set) var logger: Logger!
     public private(set) var trace: [String] = []
     /// Context switches so far (slices run).
     public private(set) var switches = 0
@@ -130,6 +136,11 @@ public final class Kernel {
         for kind in PartitionKind.allCases { partitions[kind] = Partition(kind: kind, bytes: max(table[kind], 64)) }
         self.partitions = partitions
         self.partitionTable = table
+        do {
+            logger = try Logger(texts: configuration.logTexts, clock: clock) { [unowned self] in self.console($0) }
+        } catch {
+            preconditionFailure("log texts of the kernel configuration: \(error)")
+        }
     }
 
     public let partitionTable: PartitionTable
@@ -302,7 +313,7 @@ public final class Kernel {
         guard ServiceURI(uri) != nil else { throw .invalidArgument }
         guard let (id, serverRole) = registry[uri] else { throw .noSuchService }
         guard rolePolicy.allows(client: role, server: serverRole) else {
-            console("[router] denied: \(client) (\(role)) may not open \(uri) served by a \(serverRole)")
+            logger.log(.error, text: "denied: \(client) (\(role)) may not open \(uri) served by a \(serverRole)", from: "router")
             throw .denied
         }
         return id

@@ -1,0 +1,93 @@
+// The logging subsystem: dictionary messages (predefined texts, values filled in), five levels each
+// switchable, timestamps added here. A log record on the wire is a key-value message whose
+// dictionary-scope entry names the text and whose functional entries fill its `{}` in key order.
+
+public enum LogLevel: UInt32, Sendable, CaseIterable, Comparable, CustomStringConvertible {
+    case trace = 0, debug = 1, info = 2, error = 3, fatal = 4
+    public static func < (a: LogLevel, b: LogLevel) -> Bool { a.rawValue < b.rawValue }
+    public var description: String {
+        switch self {
+        case .trace: "TRACE"
+        case .debug: "DEBUG"
+        case .info: "INFO"
+        case .error: "ERROR"
+        case .fatal: "FATAL"
+        }
+    }
+}
+
+/// Formats dictionary log messages and hands the lines to a sink.
+public final class Logger {
+    /// The node's predefined texts; a guest names one by its offset (a dictionary-scope key).
+    public let dictionary: MessageDictionary
+    /// Levels that are printed; the others are counted and dropped.
+    public var enabled: Set<LogLevel> = [.info, .error, .fatal]
+    public var sink: (String) -> Void
+    public private(set) var dropped = 0
+    let clock: KernelClock
+
+    /// The kernel's own texts, always in the dictionary (guests may use them too).
+    public static let kernelTexts = [
+        "task {} started", "task {} exited: {}", "open of {} denied", "kernel panic in partition {}",
+        "reading {}", "value {} of {}",
+    ]
+
+    public init(texts: [String] = [], clock: KernelClock, sink: @escaping (String) -> Void) throws(MessageError) {
+        dictionary = try MessageDictionary(strings: Self.kernelTexts + texts)
+        self.clock = clock
+        self.sink = sink
+    }
+
+    /// Logs a dictionary message from `source`. Throws if the message names no text of the
+    /// dictionary or has the wrong number of values; nothing is printed then.
+    public func log(_ level: LogLevel, _ message: Message, from source: String) throws(MessageError) {
+        guard let line = try format(message) else { return }
+        emit(level, line, from: source)
+    }
+
+    /// Logs plain text (the convenience path for guests without a dictionary).
+    public func log(_ level: LogLevel, text: String, from source: String) {
+        emit(level, text, from: source)
+    }
+
+    func emit(_ level: LogLevel, _ text: String, from source: String) {
+        guard enabled.contains(level) else { dropped += 1; return }
+        let nanoseconds = clock.nanoseconds
+        let stamp = "\(nanoseconds / 1_000_000_000).\(String(nanoseconds / 1_000 % 1_000_000).leftPadded(to: 6))"
+        sink("\(stamp) [\(source)] \(level) \(text)")
+    }
+
+    /// The text with its `{}` filled by the functional entries in key order.
+    public func format(_ message: Message) throws(MessageError) -> String? {
+        let entries = message.entriesByKey
+        guard let textEntry = entries.first(where: { $0.key.scope == .dictionary }),
+              let text = dictionary.string(at: textEntry.key.raw) else {
+            throw MessageError(.dictionaryOffsetOutOfRange, detail: "a log message must name one text of the dictionary")
+        }
+        let values = entries.filter { $0.key.scope == .functional }
+        let pieces = text.split(separator: "{}", omittingEmptySubsequences: false).map(String.init)
+        guard pieces.count - 1 == values.count else {
+            throw MessageError(.unknownType, detail: "text \"\(text)\" takes \(pieces.count - 1) values, the message has \(values.count)")
+        }
+        var line = pieces[0]
+        for (value, piece) in zip(values, pieces.dropFirst()) {
+            line += Self.render(value) + piece
+        }
+        return line
+    }
+
+    static func render(_ entry: MessageEntry) -> String {
+        switch entry.type {
+        case .int32: "\(Int32(messageBits: entry.bits))"
+        case .uint32: "\(entry.bits)"
+        case .float32: "\(Float(messageBits: entry.bits))"
+        case .sharedMemory: "\(SharedMemoryID(entry.bits))"
+        }
+    }
+}
+
+extension String {
+    func leftPadded(to width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
+    }
+}
