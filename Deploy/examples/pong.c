@@ -5,20 +5,7 @@
 
 /* Logs "pong: <what>[ <number>][: <error>]"; number < 0 and code FB_OK are left out. */
 static void report(int32_t level, const char *what, int64_t number, int32_t code) {
-    char line[96];
-    fb_text t;
-    fb_text_init(&t, line, sizeof line);
-    fb_text_str(&t, "pong: ");
-    fb_text_str(&t, what);
-    if (number >= 0) {
-        fb_text_char(&t, ' ');
-        fb_text_u64(&t, (uint64_t)number);
-    }
-    if (code != FB_OK) {
-        fb_text_str(&t, ": ");
-        fb_text_str(&t, fb_strerror(code));
-    }
-    fb_log_text(level, &t);
+    fb_log_report(level, "pong: ", what, number, code);
 }
 
 FB_EXPORT("run") void run(void) {

@@ -487,6 +487,25 @@ static inline void fb_text_f32(fb_text *t, float v, uint32_t decimals) {
 
 static inline void fb_log_text(int32_t level, const fb_text *t) { fb_log(level, t->buf, t->len); }
 
+/* Logs "<prefix><what>[ <number>][: <error>]"; a negative number and FB_OK are left out. The
+   progress-and-error line every example guest writes. */
+static inline void fb_log_report(int32_t level, const char *prefix, const char *what, int64_t number, int32_t code) {
+    char line[96];
+    fb_text t;
+    fb_text_init(&t, line, sizeof line);
+    fb_text_str(&t, prefix);
+    fb_text_str(&t, what);
+    if (number >= 0) {
+        fb_text_char(&t, ' ');
+        fb_text_u64(&t, (uint64_t)number);
+    }
+    if (code != FB_OK) {
+        fb_text_str(&t, ": ");
+        fb_text_str(&t, fb_strerror(code));
+    }
+    fb_log_text(level, &t);
+}
+
 #ifdef __cplusplus
 }
 #endif
