@@ -307,3 +307,28 @@ enum KernelTestGuests {
         #expect(kernel.successor(of: task) == nil)
     }
 }
+
+@Suite struct ServerExitTests {
+    @Test func peersOfAnEndedServerFailInsteadOfWaitingAndARestartServesAgain() throws {
+        let kernel = Kernel(clock: ManualClock(), configuration: KernelConfiguration(slice: .safePoints(50)))
+        kernel.console = { _ in }
+        // A server that takes one message and then spins without answering.
+        let mute = try kernel.spawnGuest(try LoadedModule.load(try WasmTestSupport.wat("""
+            (module \(KernelTestGuests.imports) \(KernelTestGuests.data)
+              (func (export "run") (local $ch i32)
+                (local.set $ch (call $serve (i32.const 0) (i32.const 20)))
+                (drop (call $recv (local.get $ch) (i32.const 64) (i32.const 292)))
+                (loop $forever (br $forever))))
+            """)), name: "mute", capability: ProcessCapability())
+        let ping = try kernel.spawnGuest(try LoadedModule.load(try WasmTestSupport.wat(KernelTestGuests.ping(3))), name: "ping", capability: ProcessCapability())
+        kernel.runUntilIdle(maxSlices: 20)
+        #expect(kernel.state(of: ping) == .blocked, "ping waits for a reply that will not come")
+        kernel.kill(mute, capability: ProcessCapability())
+        kernel.runUntilIdle()
+        #expect(kernel.state(of: ping) == .exited(.exited(code: 254)), "its receive failed with ECLOSED")
+        // The URI can be served again (a restart), on a fresh channel.
+        let again = try kernel.spawnGuest(try LoadedModule.load(try WasmTestSupport.wat(KernelTestGuests.pong)), name: "pong", capability: ProcessCapability())
+        kernel.runUntilIdle()
+        #expect(kernel.state(of: again) == .blocked, "serving again worked: it waits for messages")
+    }
+}

@@ -180,7 +180,7 @@ extension Kernel {
         }
 
         define(&fireball, "channel_serve", [i32, i32], [i32]) { call, guest in
-            registerHandle(&call, guest) { (uri) throws(KernelError) in try kernel.serve(uri, role: record.role) }
+            registerHandle(&call, guest) { (uri) throws(KernelError) in try kernel.serve(uri, by: record) }
         }
         define(&fireball, "channel_open", [i32, i32], [i32]) { call, guest in
             registerHandle(&call, guest) { (uri) throws(KernelError) in try kernel.open(uri, as: record.role, by: record.name) }

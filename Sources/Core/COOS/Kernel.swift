@@ -270,6 +270,9 @@ public final class Kernel {
         cancelRegistrations(of: record)
         releaseValues(of: record.id)
         record.state = .exited(reason)
+        // Peers blocked on what it served fail with ECLOSED instead of waiting forever.
+        for id in record.served { try? close(id) }
+        record.served = []
         record.deadline = nil
         record.release()
         if let block = record.runtimeBlock {
@@ -291,20 +294,35 @@ public final class Kernel {
         return try register(uri, role: role)
     }
 
+    /// A task serves `uri`: when it ends, the channel closes so that no peer waits forever.
+    func serve(_ uri: String, by record: TaskRecord) throws(KernelError) -> ChannelID {
+        guard record.role == .guest || record.role == .service else { throw .denied }
+        return try register(uri, role: record.role, server: record)
+    }
+
     /// Registers `uri` under a system role (hal, logging, router): privileged.
     public func serve(_ uri: String, systemRole role: TaskRole, capability: borrowing SystemRoleCapability) throws(KernelError) -> ChannelID {
         try register(uri, role: role)
     }
 
-    func register(_ uri: String, role: TaskRole) throws(KernelError) -> ChannelID {
+    func register(_ uri: String, role: TaskRole, server: TaskRecord? = nil) throws(KernelError) -> ChannelID {
         guard ServiceURI(uri) != nil else { throw .invalidArgument }
-        guard registry[uri] == nil else { throw .denied }
+        // The registry only grows; a URI whose server ended (its channel closed) may be served
+        // again — by the restarted guest — on a fresh channel that peers reopen.
+        if let existing = registry[uri] {
+            guard channels[existing.channel]?.isClosed == true, existing.role == role else { throw .denied }
+            let id = try makeChannel(uri: uri)
+            registry[uri] = (id, role)
+            server?.served.append(id)
+            return id
+        }
         // The registry entry lives in the subsystem partition: when it is full, IPC stops
         // growing with an error and the node goes on.
         guard let entry = partition(.subsystem).allocate(uri.utf8.count + 16) else { throw .noMemory }
         registryBlocks.append(entry)
         let id = try makeChannel(uri: uri)
         registry[uri] = (id, role)
+        server?.served.append(id)
         return id
     }
 

@@ -60,6 +60,8 @@ final class TaskRecord {
     var restartHistory: [UInt64] = []
     /// The task that replaced this one after a restart.
     var successor: TaskID?
+    /// Channels this task serves; they close when it ends.
+    var served: [ChannelID] = []
 
     init(id: TaskID, name: String, role: TaskRole, kernel: Kernel) {
         self.kernel = kernel
