@@ -324,9 +324,9 @@ extension Kernel {
             return .returned
         }
         define(&wasi, "random_get", [i32, i32], [i32]) { call, _ in
-            var generator = SystemRandomNumberGenerator()
-            let bytes = (0..<Int(call.i32(1))).map { _ in UInt8.random(in: 0...255, using: &generator) }
-            let ok = call.memory?.write(bytes, at: Int(call.i32(0))) ?? false
+            let count = Int(call.i32(1))
+            guard count <= 1 << 20 else { call.setI32(0, fault); return .returned }
+            let ok = call.memory?.write(kernel.random.bytes(count), at: Int(call.i32(0))) ?? false
             call.setI32(0, ok ? success : fault)
             return .returned
         }

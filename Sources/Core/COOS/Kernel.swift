@@ -72,6 +72,8 @@ public struct KernelConfiguration: Sendable {
     public var executionLimits: ExecutionLimits
     /// The node's predefined log texts (after `Logger.kernelTexts`); guests name them by offset.
     public var logTexts: [String]
+    /// Seeds the guests' random source (WASI `random_get`) for replayable runs; nil: the system's.
+    public var randomSeed: UInt64? = nil
     public init(slice: SliceBudget = .standard, tracing: Bool = false, executionLimits: ExecutionLimits = ExecutionLimits(slots: 1 << 14, frames: 1_000),
                 logTexts: [String] = []) {
         self.slice = slice
@@ -119,6 +121,8 @@ public final class Kernel {
     public var console: (String) -> Void = { print($0) }
     /// The logging subsystem; its lines go to `console`.
     public private(set) var logger: Logger!
+    /// Random bytes for guests: injected (seeded) in deterministic runs.
+    var random: KernelRandom
     public private(set) var trace: [String] = []
     /// Context switches so far (slices run).
     public private(set) var switches = 0
@@ -136,6 +140,7 @@ public final class Kernel {
         for kind in PartitionKind.allCases { partitions[kind] = Partition(kind: kind, bytes: max(table[kind], 64)) }
         self.partitions = partitions
         self.partitionTable = table
+        random = KernelRandom(seed: configuration.randomSeed)
         do {
             logger = try Logger(texts: configuration.logTexts, clock: clock) { [unowned self] in self.console($0) }
         } catch {
@@ -508,5 +513,28 @@ struct ChannelTable {
     mutating func insert(_ channel: Channel) {
         precondition(channel.id.raw == storage.count, "channel ids are dense")
         storage.append(channel)
+    }
+}
+
+/// SplitMix64 when seeded (the same bytes every run), the system generator otherwise.
+struct KernelRandom {
+    private var state: UInt64?
+    init(seed: UInt64?) { state = seed }
+    mutating func next() -> UInt64 {
+        guard var z = state else {
+            var system = SystemRandomNumberGenerator()
+            return system.next()
+        }
+        z &+= 0x9E37_79B9_7F4A_7C15
+        state = z
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    mutating func bytes(_ count: Int) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(count + 8)
+        while out.count < count { withUnsafeBytes(of: next().littleEndian) { out += $0 } }
+        return Array(out.prefix(count))
     }
 }
