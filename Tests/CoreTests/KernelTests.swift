@@ -332,3 +332,40 @@ enum KernelTestGuests {
         #expect(kernel.state(of: again) == .blocked, "serving again worked: it waits for messages")
     }
 }
+
+@Suite struct ExhaustionEffectTests {
+    static let table = PartitionTable(bytes: [.kernel: 64 * 1024, .runtime: 8 * 1024, .subsystem: 1024, .tier1: 160 * 1024,
+                                              .guest: 512 * 1024, .stacks: 16 * 1024], stackSlotBytes: 1024)
+
+    func boot() -> Kernel {
+        let kernel = Kernel(clock: ManualClock(), configuration: KernelConfiguration(slice: .safePoints(50), executionLimits: ExecutionLimits(slots: 1024, frames: 0)),
+                            partitions: Self.table)
+        kernel.console = { _ in }
+        return kernel
+    }
+
+    @Test func tierOneExhaustionEndsOnlyThatService() throws {
+        let kernel = boot()
+        // A tier-1 service that needs three pages cannot fit 160 KiB; guests are not affected.
+        let big = try LoadedModule.load(try WasmTestSupport.wat("(module (memory 3 3) (func (export \"run\")))"))
+        #expect(throws: Kernel.SpawnError.self) { try kernel.spawnGuest(big, name: "service", role: .service, capability: ProcessCapability()) }
+        #expect(kernel.partition(.guest).usedBytes < 64)
+        _ = try kernel.spawnGuest(try LoadedModule.load(try WasmTestSupport.wat(KernelTestGuests.pong)), name: "pong", capability: ProcessCapability())
+        let ping = try kernel.spawnGuest(try LoadedModule.load(try WasmTestSupport.wat(KernelTestGuests.ping(5))), name: "ping", capability: ProcessCapability())
+        kernel.runUntilIdle()
+        #expect(kernel.state(of: ping) == .exited(.exited(code: 20)))
+    }
+
+    @Test func subsystemExhaustionStopsNewRegistrationsAndTheNodeGoesOn() throws {
+        let kernel = boot()
+        var served = 0
+        var failure: KernelError?
+        for i in 0..<100 {
+            do { _ = try kernel.serve("fireball://svc\(i)/stream"); served += 1 } catch { failure = error; break }
+        }
+        #expect(failure == .noMemory)
+        #expect(served > 5 && served < 100)
+        #expect(kernel.panicReport == nil, "the subsystem partition running out is not a panic")
+        _ = try kernel.open("fireball://svc0/stream")   // what was registered keeps working
+    }
+}
