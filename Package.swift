@@ -13,6 +13,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // The kernel: COOS, the wasm vSoC, the router and the wire message. Depends on nothing of ours.
@@ -23,7 +24,7 @@ let package = Package(
             .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
         ]),
         // Boards and simulated devices; sees only Core's interfaces.
-        .target(name: "HAL", dependencies: ["Core"]),
+        .target(name: "HAL", dependencies: ["Core", .product(name: "Yams", package: "Yams")]),
         // C shims: only Transport imports them.
         .systemLibrary(name: "CLibUV", pkgConfig: "libuv", providers: [.apt(["libuv1-dev"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
@@ -41,6 +42,7 @@ let package = Package(
         ]),
         .testTarget(name: "CoreTests", dependencies: ["Core"]),
         .testTarget(name: "TransportTests", dependencies: ["Transport"]),
+        .testTarget(name: "HALTests", dependencies: ["HAL", "Core"]),
         // The official wasm spec suite (../shared/wasm-testsuite), converted by wast2json at test time.
         .testTarget(name: "SpecTests", dependencies: ["Core"]),
     ],

@@ -1,5 +1,7 @@
-// Boards are data (Deploy/boards/*.yaml, issue 5); this names the CPU families they come in.
+// Boards are data: `Deploy/boards/*.yaml` gives the chip, its RAM split into the six partitions,
+// whether it has an FPU, and its time slice. A node boots its kernel from one.
 import Core
+import Foundation
 
 /// The CPU families of the upstream targets (DESIGN.md §9).
 public enum CPUFamily: String, Sendable, CaseIterable {
@@ -7,4 +9,109 @@ public enum CPUFamily: String, Sendable, CaseIterable {
     case cortexM4F = "cortex-m4f"
     case riscV32 = "riscv32"
     case x86_64 = "x86_64"
+}
+
+/// A board definition, validated.
+public struct Board: Sendable, Equatable {
+    public let name: String
+    public let description: String
+    public let cpu: CPUFamily
+    public let clockMHz: Int
+    public let ramBytes: Int
+    public let flashBytes: Int
+    public let hasFPU: Bool
+    public let sliceMicroseconds: Int
+    public let partitions: PartitionTable
+    /// Each guest's interpreter value stack (locals and operands), from the guest partition.
+    public let valueStackBytes: Int
+
+    /// The upstream lower bounds per partition (DESIGN.md §5).
+    public static let partitionMinimumBytes: [PartitionKind: Int] = [
+        .kernel: 2 * 1024, .runtime: 2 * 1024, .subsystem: 2 * 1024, .tier1: 2 * 1024, .guest: 24 * 1024, .stacks: 8 * 1024,
+    ]
+
+    static let fields: Set<String> = ["name", "description", "cpu", "clock-mhz", "ram", "flash", "fpu", "slice-us", "stack-slot", "value-stack",
+                                      "partitions", "devices", "windows"]
+
+    /// Reads and checks a board file.
+    public static func load(path: String) throws(ConfigurationError) -> Board {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigurationError(file: path, line: nil, field: "(file)", detail: "cannot read the file")
+        }
+        return try parse(String(decoding: data, as: UTF8.self), file: path)
+    }
+
+    /// Checks a board definition's text; every refusal names the field and its line.
+    public static func parse(_ text: String, file: String) throws(ConfigurationError) -> Board {
+        let top = try YAMLMapping(text: text, file: file)
+        try top.allowOnly(fields)
+        let name = try top.string("name")
+        guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" }) else {
+            throw top.error("name", "use letters, digits and '-'")
+        }
+        let cpuText = try top.string("cpu")
+        guard let cpu = CPUFamily(rawValue: cpuText) else {
+            throw top.error("cpu", "unknown CPU family '\(cpuText)' (known: \(CPUFamily.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+        let ram = try top.bytes("ram")
+        let flash = try top.bytes("flash")
+        guard ram > 0 else { throw top.error("ram", "must be positive") }
+        guard flash > 0 else { throw top.error("flash", "must be positive") }
+        let slice = top.has("slice-us") ? try top.int("slice-us") : 300
+        guard slice >= 10, slice <= 100_000 else { throw top.error("slice-us", "\(slice) µs is outside 10…100000") }
+        let stackSlot = top.has("stack-slot") ? try top.bytes("stack-slot") : 1024
+        guard stackSlot >= 256, stackSlot % 8 == 0 else { throw top.error("stack-slot", "must be at least 256 bytes and a multiple of 8") }
+        let valueStack = top.has("value-stack") ? try top.bytes("value-stack") : 4096
+        guard valueStack >= 512, valueStack % 8 == 0 else { throw top.error("value-stack", "must be at least 512 bytes and a multiple of 8") }
+
+        let table = try top.mapping("partitions")
+        try table.allowOnly(Set(PartitionKind.allCases.map(\.rawValue)))
+        var sizes: [PartitionKind: Int] = [:]
+        for kind in PartitionKind.allCases {
+            let size = try table.bytes(kind.rawValue)
+            let minimum = partitionMinimumBytes[kind]!
+            guard size >= minimum else {
+                throw table.error(kind.rawValue, "\(size) bytes is below the upstream minimum of \(minimum / 1024) KiB")
+            }
+            sizes[kind] = size
+        }
+        let total = sizes.values.reduce(0, +)
+        guard total <= ram else {
+            throw top.error("partitions", "the partitions add up to \(total / 1024) KiB, more than the board's \(ram / 1024) KiB of RAM")
+        }
+        guard sizes[.stacks]! >= stackSlot else { throw table.error("stacks", "smaller than one stack slot (\(stackSlot) bytes)") }
+        // Devices and address windows are described in the HAL issue; until then only their kinds are checked.
+        for (index, device) in try top.sequence("devices").enumerated() {
+            let kind = device.mapping?["kind"]?.string ?? device.string ?? ""
+            guard Self.deviceKinds.contains(kind) else {
+                throw ConfigurationError(file: file, line: device.mark?.line, field: "devices[\(index)]",
+                                         detail: "unknown device kind '\(kind)' (known: \(Self.deviceKinds.sorted().joined(separator: ", ")))")
+            }
+        }
+        return Board(name: name, description: try top.optionalString("description") ?? name, cpu: cpu,
+                     clockMHz: top.has("clock-mhz") ? try top.int("clock-mhz") : 0, ramBytes: ram, flashBytes: flash,
+                     hasFPU: try top.bool("fpu"), sliceMicroseconds: slice,
+                     partitions: PartitionTable(bytes: sizes, stackSlotBytes: stackSlot), valueStackBytes: valueStack)
+    }
+
+    public static let deviceKinds: Set<String> = ["uart", "gpio", "timer", "adc", "i2c", "spi"]
+
+    /// The kernel configuration this board implies.
+    public var loadOptions: LoadOptions { LoadOptions(allowFloat: hasFPU) }
+    public var slice: SliceBudget { .microseconds(sliceMicroseconds) }
+    /// Stack limits for the kernel (the frame count comes from the stack slot).
+    public var executionLimits: ExecutionLimits { ExecutionLimits(slots: valueStackBytes / 8, frames: 0) }
+
+    /// Finds `nameOrPath`: a file path, or a board name in `directory` (e.g. Deploy/boards).
+    public static func resolve(_ nameOrPath: String, in directory: String = "Deploy/boards") throws(ConfigurationError) -> Board {
+        if nameOrPath.hasSuffix(".yaml") || nameOrPath.contains("/") { return try load(path: nameOrPath) }
+        let path = "\(directory)/\(nameOrPath).yaml"
+        guard FileManager.default.fileExists(atPath: path) else {
+            let known = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [])
+                .filter { $0.hasSuffix(".yaml") }.map { String($0.dropLast(5)) }.sorted()
+            throw ConfigurationError(file: path, line: nil, field: "board",
+                                     detail: "no board '\(nameOrPath)' (boards in \(directory): \(known.isEmpty ? "none" : known.joined(separator: ", ")))")
+        }
+        return try load(path: path)
+    }
 }

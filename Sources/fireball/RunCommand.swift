@@ -2,6 +2,7 @@
 import ArgumentParser
 import Core
 import Foundation
+import HAL
 
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -17,6 +18,8 @@ struct RunCommand: ParsableCommand {
     @Argument(help: "The .wasm module(s); with --invoke, the module and then the function's arguments.") var modulesAndArguments: [String]
     @Option(help: "The exported function to call (single-module mode).") var invoke: String?
     @Option(help: "Kernel mode: stop after this many seconds if guests are still running.") var timeout: Double = 30
+    @Option(help: "Kernel mode: the board (a name in Deploy/boards, or a .yaml path): partitions, FPU, time slice.")
+    var board: String?
     @Flag(help: "Refuse modules that use floating point, as a board without an FPU does.") var noFloat = false
     @Option(help: "Slice length in microseconds: the call runs in slices, as under the kernel (0: one unlimited run).")
     var sliceMicroseconds = 0
@@ -78,14 +81,28 @@ struct RunCommand: ParsableCommand {
     /// Boots a kernel with the host partition table and runs every module as a guest.
     func runKernel() throws {
         guard !modulesAndArguments.isEmpty else { throw ValidationError("no module given") }
-        let kernel = Kernel(configuration: KernelConfiguration(slice: sliceMicroseconds > 0 ? .microseconds(sliceMicroseconds) : .standard))
+        var partitions = PartitionTable.host
+        var slice = SliceBudget.standard
+        var limits = KernelConfiguration().executionLimits
+        var allowFloat = !noFloat
+        if let board {
+            let definition: Board
+            do { definition = try Board.resolve(board) } catch { throw ValidationError("\(error)") }
+            partitions = definition.partitions
+            slice = definition.slice
+            limits = definition.executionLimits
+            allowFloat = allowFloat && definition.hasFPU
+            FileHandle.standardError.write(Data("board \(definition.name): \(definition.description)\n".utf8))
+        }
+        if sliceMicroseconds > 0 { slice = .microseconds(sliceMicroseconds) }
+        let kernel = Kernel(configuration: KernelConfiguration(slice: slice, executionLimits: limits), partitions: partitions)
         let capabilities = kernel.mintCapabilities()
         var guests: [(TaskID, String)] = []
         for path in modulesAndArguments {
             guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("cannot read \(path)") }
             let name = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
             do {
-                let loaded = try LoadedModule.load([UInt8](data), options: LoadOptions(allowFloat: !noFloat))
+                let loaded = try LoadedModule.load([UInt8](data), options: LoadOptions(allowFloat: allowFloat))
                 guests.append((try kernel.spawnGuest(loaded, name: name, capability: capabilities.process), name))
             } catch {
                 FileHandle.standardError.write(Data("\(path): \(error)\n".utf8))

@@ -33,7 +33,7 @@ extension Kernel {
             instance = try store.instantiate(module) { moduleName, field in imports[moduleName]?[field] }
         } catch {
             tasks[record.id] = nil
-            throw SpawnError(detail: "\(name): \(error)")
+            throw SpawnError(detail: "\(name): \(error) (\(heap.kind) partition: \(heap.freeBytes) of \(heap.capacity) bytes free, largest block \(heap.largestFreeBlock))")
         }
         guard let entry = instance.exportedFunction("_start") ?? instance.exportedFunction("run") else {
             tasks[record.id] = nil

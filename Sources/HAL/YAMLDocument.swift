@@ -1,0 +1,132 @@
+// Reading the project's YAML files field by field, so that every error names the file, the line
+// and the field (board files here; manifests and inventories use the same reader).
+import Yams
+
+/// A refused file: what is wrong, and where.
+public struct ConfigurationError: Error, Sendable, Equatable, CustomStringConvertible {
+    public let file: String
+    public let line: Int?
+    public let field: String
+    public let detail: String
+    public var description: String { "\(file)\(line.map { ":\($0)" } ?? ""): \(field): \(detail)" }
+}
+
+/// A YAML mapping with the position of every key, read once; unknown keys are refused.
+public struct YAMLMapping {
+    let file: String
+    let path: String
+    let line: Int?
+    let pairs: [(key: String, value: Node, line: Int)]
+
+    /// Parses `text` and expects a mapping at the top.
+    public init(text: String, file: String) throws(ConfigurationError) {
+        let node: Node?
+        do { node = try Yams.compose(yaml: text) } catch {
+            throw ConfigurationError(file: file, line: (error as? YamlError).flatMap(Self.line), field: "(file)", detail: "not valid YAML: \(error)")
+        }
+        guard let node else { throw ConfigurationError(file: file, line: nil, field: "(file)", detail: "empty file") }
+        try self.init(node: node, file: file, path: "")
+    }
+
+    init(node: Node, file: String, path: String) throws(ConfigurationError) {
+        guard let mapping = node.mapping else {
+            throw ConfigurationError(file: file, line: node.mark.map { $0.line }, field: path.isEmpty ? "(top)" : path, detail: "expected a mapping of fields")
+        }
+        self.file = file
+        self.path = path
+        self.line = node.mark?.line
+        var pairs: [(String, Node, Int)] = []
+        for (key, value) in mapping {
+            guard let name = key.string else {
+                throw ConfigurationError(file: file, line: key.mark?.line, field: path, detail: "field names must be text")
+            }
+            pairs.append((name, value, key.mark?.line ?? 0))
+        }
+        self.pairs = pairs
+    }
+
+    static func line(_ error: YamlError) -> Int? {
+        switch error {
+        case .scanner(_, _, let mark, _), .parser(_, _, let mark, _): return mark.line
+        default: return nil
+        }
+    }
+
+    func name(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
+
+    /// Refuses any field not in `known`, naming it and its line.
+    public func allowOnly(_ known: Set<String>) throws(ConfigurationError) {
+        for pair in pairs where !known.contains(pair.key) {
+            throw ConfigurationError(file: file, line: pair.line, field: name(pair.key),
+                                     detail: "unknown field (known: \(known.sorted().joined(separator: ", ")))")
+        }
+    }
+
+    func node(_ key: String) -> (Node, Int)? {
+        pairs.first { $0.key == key }.map { ($0.value, $0.line) }
+    }
+
+    public func error(_ key: String, _ detail: String) -> ConfigurationError {
+        ConfigurationError(file: file, line: node(key)?.1 ?? line, field: name(key), detail: detail)
+    }
+
+    public func has(_ key: String) -> Bool { node(key) != nil }
+
+    public func string(_ key: String) throws(ConfigurationError) -> String {
+        guard let (node, _) = node(key) else { throw error(key, "missing") }
+        guard let text = node.string else { throw error(key, "expected text") }
+        return text
+    }
+
+    public func optionalString(_ key: String) throws(ConfigurationError) -> String? {
+        has(key) ? try string(key) : nil
+    }
+
+    public func bool(_ key: String) throws(ConfigurationError) -> Bool {
+        guard let (node, _) = node(key) else { throw error(key, "missing") }
+        guard let value = node.bool else { throw error(key, "expected true or false") }
+        return value
+    }
+
+    public func int(_ key: String) throws(ConfigurationError) -> Int {
+        guard let (node, _) = node(key) else { throw error(key, "missing") }
+        guard let value = node.int else { throw error(key, "expected a whole number") }
+        return value
+    }
+
+    /// A size: a number of bytes, or a number with B, KiB, MiB or GiB ("64 KiB").
+    public func bytes(_ key: String) throws(ConfigurationError) -> Int {
+        guard let (node, _) = node(key) else { throw error(key, "missing") }
+        if let value = node.int { return value }
+        guard let text = node.string, let value = Self.parseSize(text) else {
+            throw error(key, "expected a size such as 4096, \"4 KiB\" or \"1 MiB\"")
+        }
+        return value
+    }
+
+    public func mapping(_ key: String) throws(ConfigurationError) -> YAMLMapping {
+        guard let (node, _) = node(key) else { throw error(key, "missing") }
+        return try YAMLMapping(node: node, file: file, path: name(key))
+    }
+
+    public func sequence(_ key: String) throws(ConfigurationError) -> [Node] {
+        guard let (node, _) = node(key) else { return [] }
+        guard let items = node.sequence else { throw error(key, "expected a list") }
+        return Array(items)
+    }
+
+    public var keys: [String] { pairs.map(\.key) }
+
+    static func parseSize(_ text: String) -> Int? {
+        let parts = text.split(separator: " ")
+        let (number, unit): (Substring, Substring)
+        if parts.count == 2 { (number, unit) = (parts[0], parts[1]) } else if parts.count == 1 {
+            let digits = text.prefix { $0.isNumber }
+            (number, unit) = (digits, text.dropFirst(digits.count))
+        } else { return nil }
+        guard let value = Int(number) else { return nil }
+        let multipliers: [Substring: Int] = ["": 1, "B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30]
+        guard let multiplier = multipliers[unit] else { return nil }
+        return value * multiplier
+    }
+}

@@ -1,0 +1,80 @@
+import Foundation
+import Testing
+@testable import Core
+@testable import HAL
+
+@Suite struct BoardTests {
+    static let boards = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../Deploy/boards").standardized.path
+
+    static let valid = """
+        name: test-board
+        cpu: riscv32
+        ram: 400 KiB
+        flash: 4 MiB
+        fpu: false
+        partitions:
+          kernel: 8 KiB
+          runtime: 8 KiB
+          subsystem: 16 KiB
+          tier1: 32 KiB
+          guest: 320 KiB
+          stacks: 16 KiB
+        """
+
+    @Test(arguments: ["cortex-m33", "microbit-v2", "esp32-c3", "linux-host"])
+    func shippedBoardsLoad(name: String) throws {
+        let board = try Board.resolve(name, in: Self.boards)
+        #expect(board.name == name)
+        #expect(board.partitions.totalBytes <= board.ramBytes)
+        #expect(board.sliceMicroseconds == 300)
+    }
+
+    @Test func realChipFigures() throws {
+        let microbit = try Board.resolve("microbit-v2", in: Self.boards)
+        #expect(microbit.ramBytes == 128 * 1024 && microbit.flashBytes == 512 * 1024 && microbit.hasFPU && microbit.cpu == .cortexM4F)
+        let esp = try Board.resolve("esp32-c3", in: Self.boards)
+        #expect(esp.ramBytes == 400 * 1024 && !esp.hasFPU && esp.cpu == .riscV32 && esp.clockMHz == 160)
+        let m33 = try Board.resolve("cortex-m33", in: Self.boards)
+        #expect(m33.ramBytes == 64 * 1024 && m33.flashBytes == 128 * 1024)
+    }
+
+    func refusal(_ text: String) -> ConfigurationError? {
+        #expect(throws: ConfigurationError.self) { try Board.parse(text, file: "bad.yaml") }
+    }
+
+    @Test func partitionsLargerThanRAMAreRefused() {
+        let error = refusal(Self.valid.replacingOccurrences(of: "guest: 320 KiB", with: "guest: 400 KiB"))
+        #expect(error?.field == "partitions" && error?.line == 6 && error?.detail.contains("more than the board's 400 KiB") == true)
+    }
+
+    @Test func aPartitionBelowTheUpstreamMinimumIsRefused() {
+        let error = refusal(Self.valid.replacingOccurrences(of: "guest: 320 KiB", with: "guest: 16 KiB"))
+        #expect(error?.field == "partitions.guest" && error?.line == 11 && error?.detail.contains("24 KiB") == true)
+    }
+
+    @Test func unknownDeviceKindsAreRefused() {
+        let error = refusal(Self.valid + "\ndevices:\n  - kind: laser\n")
+        #expect(error?.field == "devices[0]" && error?.detail.contains("laser") == true)
+    }
+
+    @Test func unknownAndMissingFieldsAreNamed() {
+        let unknown = refusal(Self.valid + "\ncolour: blue\n")
+        #expect(unknown?.field == "colour" && unknown?.line == 13)
+        let missing = refusal(Self.valid.replacingOccurrences(of: "fpu: false\n", with: ""))
+        #expect(missing?.field == "fpu" && missing?.detail == "missing")
+        let badSize = refusal(Self.valid.replacingOccurrences(of: "ram: 400 KiB", with: "ram: lots"))
+        #expect(badSize?.field == "ram" && badSize?.line == 3)
+    }
+
+    @Test func aBoardWithoutAnFPURefusesFloatModules() throws {
+        let board = try Board.parse(Self.valid, file: "esp.yaml")
+        let floatModule: [UInt8] = [0x00, 0x61, 0x73, 0x6D, 0x01, 0x00, 0x00, 0x00, 0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7D]
+        let error = #expect(throws: WasmError.self) { try LoadedModule.load(floatModule, options: board.loadOptions) }
+        #expect(error?.code == .refusedByPolicy)
+    }
+
+    @Test func unknownBoardNamesListTheKnownOnes() {
+        let error = #expect(throws: ConfigurationError.self) { try Board.resolve("pdp-11", in: Self.boards) }
+        #expect(error?.detail.contains("microbit-v2") == true)
+    }
+}
