@@ -89,14 +89,13 @@ extension Kernel {
     func deliver(_ wake: Wake, to guest: GuestRuntime) {
         switch wake {
         case .resumeEmpty, .serviceEvent:
-            guest.execution.resume(results: [])
+            guest.execution.resume(i32: nil)
         case .completion(.sent):
-            guest.execution.resume(results: [.i32(0)])
+            guest.execution.resume(i32: 0)
         case .completion(.failed(let error)):
-            guest.execution.resume(results: [.i32(UInt32(bitPattern: error.rawValue))])
+            guest.execution.resume(i32: UInt32(bitPattern: error.rawValue))
         case .completion(.received(let index)):
-            let result = write(channelIndex: index, into: guest)
-            guest.execution.resume(results: [.i32(UInt32(bitPattern: result))])
+            guest.execution.resume(i32: UInt32(bitPattern: write(channelIndex: index, into: guest)))
         }
     }
 

@@ -151,6 +151,16 @@ public final class Execution {
         state = .ready
     }
 
+    /// `resume(results:)` for the common case of one i32 result (or none), without an array.
+    public func resume(i32 value: UInt32?) {
+        guard case .suspended(let target, let count) = state else {
+            preconditionFailure("resume(i32:) without a suspended host call")
+        }
+        precondition(count == (value == nil ? 0 : 1), "host call needs \(count) results")
+        if let value { target[0] = UInt64(value) }
+        state = .ready
+    }
+
     /// Runs until the call completes, traps, suspends, or the budget or an interrupt stops it.
     public func run(_ budget: SliceBudget = .unlimited) -> ExecutionResult {
         switch state {
