@@ -61,6 +61,30 @@ import Testing
         #expect(execution.run(.unlimited) == .yielded(.interrupt))
     }
 
+    @Test func anInjectedHandlerRunsAndTheInterruptedLoopContinues() throws {
+        let bytes = try WasmTestSupport.wat("""
+            (module
+              (global $handled (mut i32) (i32.const 0))
+              (func (export "interrupt_handler") (param $cause i32)
+                (global.set $handled (i32.add (global.get $handled) (local.get $cause))))
+              (func (export "count") (param $n i32) (result i32 i32) (local $i i32)
+                (loop $next
+                  (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                  (br_if $next (i32.lt_u (local.get $i) (local.get $n))))
+                (local.get $i) (global.get $handled)))
+            """)
+        let (store, instance) = try WasmTestSupport.instantiate(bytes)
+        let execution = try Execution(store: store, function: try instance.function("count"), arguments: [.i32(100_000)])
+        #expect(execution.run(.safePoints(10)) == .yielded(.sliceEnded))
+        execution.requestInterrupt()
+        #expect(execution.run(.unlimited) == .yielded(.interrupt))
+        try execution.injectCall(try instance.function("interrupt_handler"), arguments: [.i32(5)])
+        execution.requestInterrupt()
+        #expect(execution.run(.unlimited) == .yielded(.interrupt), "a second interrupt stops the handler's caller again")
+        try execution.injectCall(try instance.function("interrupt_handler"), arguments: [.i32(7)])
+        #expect(execution.run(.unlimited) == .completed([.i32(100_000), .i32(12)]), "both handlers ran once; the loop lost no iteration")
+    }
+
     @Test func interruptStopsAtNextSafePoint() throws {
         let (store, instance) = try WasmTestSupport.instantiate(try WasmTestSupport.wat(Self.loopModule))
         let execution = try Execution(store: store, function: try instance.function("sum"), arguments: [.i32(1_000_000)])

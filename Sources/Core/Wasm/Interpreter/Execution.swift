@@ -151,6 +151,31 @@ public final class Execution {
         state = .ready
     }
 
+    /// Calls `function` on top of a stopped execution — how an interrupt reaches a guest: after a
+    /// `.yielded(.interrupt)`, the kernel injects the guest's `interrupt_handler(cause)`; the next
+    /// `run` executes it, and when it returns the interrupted code continues exactly where it was.
+    /// The handler's frame goes above the interrupted function's; no room is `callStackExhausted`.
+    public func injectCall(_ address: FunctionAddress, arguments: [WasmValue]) throws(Trap) {
+        guard case .ready = state, entry.pointee.code != nil else {
+            throw Trap(.host("an interrupt handler can only be injected into a stopped wasm call"))
+        }
+        let callee = store.functions[address.index]
+        let type = store.type(of: address)
+        guard callee.pointee.code != nil, type.parameters == arguments.map(\.type), type.results.isEmpty else {
+            throw Trap(.host("\(store.name(of: address)) must be a wasm function \(arguments.map(\.type)) -> ()"))
+        }
+        let base = fp + function.pointee.frameSlots
+        guard frameCount < limits.frames, base + callee.pointee.frameSlots <= slots + limits.slots else {
+            throw Trap(.callStackExhausted)
+        }
+        frames[frameCount] = CallFrame(returnPC: pc, fp: fp, function: function)
+        frameCount += 1
+        for (i, argument) in arguments.enumerated() { base[i] = store.bits(argument) }
+        fp = base
+        function = callee
+        pc = callee.pointee.code!
+    }
+
     /// `resume(results:)` for the common case of one i32 result (or none), without an array.
     public func resume(i32 value: UInt32?) {
         guard case .suspended(let target, let count) = state else {
