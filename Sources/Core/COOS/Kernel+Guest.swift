@@ -4,6 +4,8 @@
 extension Kernel {
     /// Runtime-partition bytes for one guest's execution context (registers, handle table).
     static let executionContextBytes = 256
+    /// Interrupt handlers one guest may run in one turn before the others get theirs.
+    static let interruptsPerSlice = 8
 
     /// Why a guest could not be started.
     public struct SpawnError: Error, CustomStringConvertible {
@@ -59,6 +61,13 @@ extension Kernel {
             throw SpawnError(detail: "\(name): no room for its stacks (\(limits.slots * 8) bytes of \(heap.kind) partition, \(heap.freeBytes) free; a \(partitionTable.stackSlotBytes)-byte stack slot, \(stacks.freeBytes) of \(stacks.capacity) free)")
         }
         record.guest = GuestRuntime(record: record, store: store, instance: instance, execution: execution)
+        if let handler = instance.exportedFunction("interrupt_handler") {
+            guard store.type(of: handler) == FunctionType(parameters: [.i32], results: []) else {
+                tasks[record.id] = nil
+                throw SpawnError(detail: "\(name): interrupt_handler must take one i32 (the cause) and return nothing")
+            }
+            record.guest?.interrupts.handler = handler
+        }
         record.runtimeBlock = context
         makeRunnable(record)
         note("spawn \(name) as \(record.id)")
@@ -71,8 +80,19 @@ extension Kernel {
             record.wake = nil
             deliver(wake, to: guest)
         }
+        // The switch is where the kernel checks the interrupt flags (upstream ISR safety).
+        deliverInterrupt(to: guest)
         note("run \(record.name)")
-        switch guest.execution.run(configuration.slice) {
+        var result = guest.execution.run(configuration.slice)
+        // An interrupt stopped it at a safe point: its handler runs at once, within this turn,
+        // up to a bound so that a flood of interrupts cannot keep the CPU from other tasks.
+        var handled = 0
+        while result == .yielded(.interrupt), handled < Self.interruptsPerSlice {
+            deliverInterrupt(to: guest)
+            handled += 1
+            result = guest.execution.run(configuration.slice)
+        }
+        switch result {
         case .completed:
             finish(record, .completed)
         case .trapped(let trap):
@@ -249,11 +269,36 @@ extension Kernel {
                 return answer(&call, 0)
             } catch { return answer(&call, error.rawValue) }
         }
+        /// interrupt_enable / _mask / _ack: one bit of the guest's cause masks.
+        func interruptCall(_ call: inout HostCall, _ guest: GuestRuntime, _ change: (inout InterruptState, UInt32) -> Void) -> HostOutcome {
+            let cause = call.i32(0)
+            guard cause < UInt32(InterruptState.causes) else { return answer(&call, KernelError.invalidArgument.rawValue) }
+            guard guest.interrupts.handler != nil else { return answer(&call, KernelError.denied.rawValue) }
+            change(&guest.interrupts, UInt32(1) << cause)
+            return answer(&call, 0)
+        }
+        define(&fireball, "interrupt_mask", [i32], [i32]) { call, guest in
+            interruptCall(&call, guest) { state, bit in state.masked |= bit }
+        }
+        define(&fireball, "interrupt_ack", [i32], [i32]) { call, guest in
+            let outcome = interruptCall(&call, guest) { state, bit in state.inService &= ~bit }
+            // The next waiting interrupt is taken at the guest's next safe point.
+            if guest.interrupts.hasDeliverable { guest.execution.requestInterrupt() }
+            return outcome
+        }
+        define(&fireball, "interrupt_enable", [i32], [i32]) { call, guest in
+            let outcome = interruptCall(&call, guest) { state, bit in state.enabled |= bit; state.masked &= ~bit }
+            if guest.interrupts.hasDeliverable { guest.execution.requestInterrupt() }
+            return outcome
+        }
         define(&fireball, "yield", [], []) { _, _ in
             record.wake = .resumeEmpty
             return .suspend
         }
-        define(&fireball, "sleep", [i64], []) { call, _ in
+        define(&fireball, "sleep", [i64], []) { call, guest in
+            record.wake = .resumeEmpty
+            // An interrupt is waiting: no sleep, its handler runs first (as on a wake-up).
+            if guest.interrupts.hasDeliverable { return .suspend }
             record.state = .sleeping
             record.wake = .resumeEmpty
             // ns <= 0 is a yield; a negative value must not wrap into a near-endless sleep.

@@ -126,6 +126,8 @@ public final class Kernel {
     public private(set) var trace: [String] = []
     /// Context switches so far (slices run).
     public private(set) var switches = 0
+    /// Interrupt handler calls injected into guests so far.
+    public internal(set) var interruptsDelivered = 0
     /// The six partitions, allocated once at boot.
     public let partitions: [PartitionKind: Partition]
     /// Set when a kernel or runtime partition ran out; the kernel runs nothing after it.

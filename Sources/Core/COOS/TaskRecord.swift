@@ -21,6 +21,7 @@ final class GuestRuntime {
     var receiveTarget: (buffer: Int, capacity: Int, indexAddress: Int?)?
     /// Set by `proc_exit`: the trap that follows ends the task with this code.
     var exitCode: Int32?
+    var interrupts = InterruptState()
 
     unowned let record: TaskRecord
 
