@@ -5,6 +5,18 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Synchronization
+
+/// The interrupt-pending flag of one execution: the one thing another thread (a device's ISR)
+/// may touch. Setting it stops the guest at its next safe point.
+public final class InterruptLine: Sendable {
+    let pending = Atomic<UInt32>(0)
+    public init() {}
+    /// Raise: a relaxed store, safe from any thread.
+    public func raise() { pending.store(1, ordering: .releasing) }
+    var isRaised: Bool { pending.load(ordering: .relaxed) != 0 }
+    func clear() { pending.store(0, ordering: .relaxed) }
+}
 
 /// How long one `run` may go before it yields.
 public enum SliceBudget: Sendable, Equatable {
@@ -78,8 +90,8 @@ public final class Execution {
     let entry: UnsafeMutablePointer<FunctionEntry>
     let resultTypes: [ValueType]
 
-    /// Set non-zero from outside (a device's interrupt) to stop the guest at its next safe point.
-    public let interruptFlag: UnsafeMutablePointer<UInt32>
+    /// Raised from outside (a device's interrupt, any thread) to stop the guest at its next safe point.
+    public let interruptLine = InterruptLine()
     /// Safe points counted so far: with `.safePoints` slices, the same inputs give the same count.
     public private(set) var safePointsPassed = 0
 
@@ -121,8 +133,6 @@ public final class Execution {
         self.frameProvider = frameProvider
         slots = slotBytes.bindMemory(to: UInt64.self, capacity: limits.slots)
         frames = frameBytes.bindMemory(to: CallFrame.self, capacity: max(limits.frames, 1))
-        interruptFlag = .allocate(capacity: 1)
-        interruptFlag.initialize(to: 0)
         for (i, argument) in arguments.enumerated() { slots[i] = store.bits(argument) }
         pc = entry.pointee.code ?? UnsafePointer(slots)   // a host entry has no code; pc is unused
         fp = slots
@@ -135,11 +145,10 @@ public final class Execution {
     deinit {
         slotProvider.free(UnsafeMutableRawPointer(slots))
         frameProvider.free(UnsafeMutableRawPointer(frames))
-        interruptFlag.deallocate()
     }
 
     /// Asks the guest to stop at its next safe point (the interpreter's interrupt-pending check).
-    public func requestInterrupt() { interruptFlag.pointee = 1 }
+    public func requestInterrupt() { interruptLine.raise() }
 
     /// After `.suspended`: the host call's results, in its result types. Then `run` continues after the call.
     public func resume(results: [WasmValue]) {
@@ -225,8 +234,8 @@ public final class Execution {
             case .suspended(let callee):
                 return .suspended(FunctionAddress(index: callee.pointee.storeIndex))
             case .safePoint:
-                if interruptFlag.pointee != 0 {
-                    interruptFlag.pointee = 0
+                if interruptLine.isRaised {
+                    interruptLine.clear()
                     return .yielded(.interrupt)
                 }
                 if case .microseconds(let microseconds) = budget {

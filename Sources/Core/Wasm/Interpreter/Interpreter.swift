@@ -46,6 +46,7 @@ extension Execution {
         var memorySize = 0
         if let m = context.pointee.memory { memory = m.pointee.base; memorySize = m.pointee.byteCount }
         // Only the hottest state lives in locals; call-path state stays in `self` to spare registers.
+        let line = interruptLine
 
         dispatch: while true {
             let w = pc.pointee
@@ -565,145 +566,145 @@ extension Execution {
             case .br:
                 let o = Word.offset32(w)
                 pc += o &- 1
-                if o <= 0 { fuel &-= 1; if fuel <= 0 || interruptFlag.pointee != 0 { self.exit = .safePoint; break dispatch } }
+                if o <= 0 { fuel &-= 1; if fuel <= 0 || line.isRaised { self.exit = .safePoint; break dispatch } }
             case .brIf:
                 if fp[A(w)] != 0 {
                 let o = Word.offset32(w)
                 pc += o &- 1
-                if o <= 0 { fuel &-= 1; if fuel <= 0 || interruptFlag.pointee != 0 { self.exit = .safePoint; break dispatch } }
+                if o <= 0 { fuel &-= 1; if fuel <= 0 || line.isRaised { self.exit = .safePoint; break dispatch } }
                 }
             case .brIfNot:
                 if fp[A(w)] == 0 {
                 let o = Word.offset32(w)
                 pc += o &- 1
-                if o <= 0 { fuel &-= 1; if fuel <= 0 || interruptFlag.pointee != 0 { self.exit = .safePoint; break dispatch } }
+                if o <= 0 { fuel &-= 1; if fuel <= 0 || line.isRaised { self.exit = .safePoint; break dispatch } }
                 }
             case .brIfEq:
                 if u32(fp[B(w)]) == u32(fp[C(w)]) {
                 let o = Int(Int32(truncatingIfNeeded: pc.pointee))
                 pc += o &- 1
-                if o <= 0 { fuel &-= 1; if fuel <= 0 || interruptFlag.pointee != 0 { self.exit = .safePoint; break dispatch } }
+                if o <= 0 { fuel &-= 1; if fuel <= 0 || line.isRaised { self.exit = .safePoint; break dispatch } }
                 } else { pc += 1 }
             case .brIfEqImm:
                 if u32(fp[B(w)]) == UInt32(truncatingIfNeeded: pc.pointee >> 32) {
                 let o = Int(Int32(truncatingIfNeeded: pc.pointee))
                 pc += o &- 1
-                if o <= 0 { fuel &-= 1; if fuel <= 0 || interruptFlag.pointee != 0 { self.exit = .safePoint; break dispatch } }
+                if o <= 0 { fuel &-= 1; if fuel <= 0 || line.isRaised { self.exit = .safePoint; break dispatch } }
                 } else { pc += 1 }
             case .brIfNe:
                 if u32(fp[B(w)]) != u32(fp[C(w)]) {
                 let o = Int(Int32(truncatingIfNeeded: pc.pointee))
                 pc += o &- 1
-                if o <= 0 { fuel &-= 1; if fuel <= 0 || interruptFlag.pointee != 0 { self.exit = .safePoint; break dispatch } }
+                if o <= 0 { fuel &-= 1; if fuel <= 0 || line.isRaised { self.exit = .safePoint; break dispatch } }
                 } else { pc += 1 }
             case .brIfNeImm:
                 if u32(fp[B(w)]) != UInt32(truncatingIfNeeded: pc.pointee >> 32) {
                 let o = Int(Int32(truncatingIfNeeded: pc.pointee))
                 pc += o &- 1
-                if o <= 0 { fuel &-= 1; if fuel <= 0 || interruptFlag.pointee != 0 { self.exit = .safePoint; break dispatch } }
+                if o <= 0 { fuel &-= 1; if fuel <= 0 || line.isRaised { self.exit = .safePoint; break dispatch } }
                 } else { pc += 1 }
             case .brIfLtS:
                 if s32(fp[B(w)]) < s32(fp[C(w)]) {
                 let o = Int(Int32(truncatingIfNeeded: pc.pointee))
                 pc += o &- 1
-                if o <= 0 { fuel &-= 1; if fuel <= 0 || interruptFlag.pointee != 0 { self.exit = .safePoint; break dispatch } }
+                if o <= 0 { fuel &-= 1; if fuel <= 0 || line.isRaised { self.exit = .safePoint; break dispatch } }
                 } else { pc += 1 }
             case .brIfLtSImm:
                 if s32(fp[B(w)]) < Int32(truncatingIfNeeded: pc.pointee >> 32) {
                 let o = Int(Int32(truncatingIfNeeded: pc.pointee))
                 pc += o &- 1
-                if o <= 0 { fuel &-= 1; if fuel <= 0 || interruptFlag.pointee != 0 { self.exit = .safePoint; break dispatch } }
+                if o <= 0 { fuel &-= 1; if fuel <= 0 || line.isRaised { self.exit = .safePoint; break dispatch } }
                 } else { pc += 1 }
             case .brIfLtU:
                 if u32(fp[B(w)]) < u32(fp[C(w)]) {
                 let o = Int(Int32(truncatingIfNeeded: pc.pointee))
                 pc += o &- 1
-                if o <= 0 { fuel &-= 1; if fuel <= 0 || interruptFlag.pointee != 0 { self.exit = .safePoint; break dispatch } }
+                if o <= 0 { fuel &-= 1; if fuel <= 0 || line.isRaised { self.exit = .safePoint; break dispatch } }
                 } else { pc += 1 }
             case .brIfLtUImm:
                 if u32(fp[B(w)]) < UInt32(truncatingIfNeeded: pc.pointee >> 32) {
                 let o = Int(Int32(truncatingIfNeeded: pc.pointee))
                 pc += o &- 1
-                if o <= 0 { fuel &-= 1; if fuel <= 0 || interruptFlag.pointee != 0 { self.exit = .safePoint; break dispatch } }
+                if o <= 0 { fuel &-= 1; if fuel <= 0 || line.isRaised { self.exit = .safePoint; break dispatch } }
                 } else { pc += 1 }
             case .brIfGtS:
                 if s32(fp[B(w)]) > s32(fp[C(w)]) {
                 let o = Int(Int32(truncatingIfNeeded: pc.pointee))
                 pc += o &- 1
-                if o <= 0 { fuel &-= 1; if fuel <= 0 || interruptFlag.pointee != 0 { self.exit = .safePoint; break dispatch } }
+                if o <= 0 { fuel &-= 1; if fuel <= 0 || line.isRaised { self.exit = .safePoint; break dispatch } }
                 } else { pc += 1 }
             case .brIfGtSImm:
                 if s32(fp[B(w)]) > Int32(truncatingIfNeeded: pc.pointee >> 32) {
                 let o = Int(Int32(truncatingIfNeeded: pc.pointee))
                 pc += o &- 1
-                if o <= 0 { fuel &-= 1; if fuel <= 0 || interruptFlag.pointee != 0 { self.exit = .safePoint; break dispatch } }
+                if o <= 0 { fuel &-= 1; if fuel <= 0 || line.isRaised { self.exit = .safePoint; break dispatch } }
                 } else { pc += 1 }
             case .brIfGtU:
                 if u32(fp[B(w)]) > u32(fp[C(w)]) {
                 let o = Int(Int32(truncatingIfNeeded: pc.pointee))
                 pc += o &- 1
-                if o <= 0 { fuel &-= 1; if fuel <= 0 || interruptFlag.pointee != 0 { self.exit = .safePoint; break dispatch } }
+                if o <= 0 { fuel &-= 1; if fuel <= 0 || line.isRaised { self.exit = .safePoint; break dispatch } }
                 } else { pc += 1 }
             case .brIfGtUImm:
                 if u32(fp[B(w)]) > UInt32(truncatingIfNeeded: pc.pointee >> 32) {
                 let o = Int(Int32(truncatingIfNeeded: pc.pointee))
                 pc += o &- 1
-                if o <= 0 { fuel &-= 1; if fuel <= 0 || interruptFlag.pointee != 0 { self.exit = .safePoint; break dispatch } }
+                if o <= 0 { fuel &-= 1; if fuel <= 0 || line.isRaised { self.exit = .safePoint; break dispatch } }
                 } else { pc += 1 }
             case .brIfLeS:
                 if s32(fp[B(w)]) <= s32(fp[C(w)]) {
                 let o = Int(Int32(truncatingIfNeeded: pc.pointee))
                 pc += o &- 1
-                if o <= 0 { fuel &-= 1; if fuel <= 0 || interruptFlag.pointee != 0 { self.exit = .safePoint; break dispatch } }
+                if o <= 0 { fuel &-= 1; if fuel <= 0 || line.isRaised { self.exit = .safePoint; break dispatch } }
                 } else { pc += 1 }
             case .brIfLeSImm:
                 if s32(fp[B(w)]) <= Int32(truncatingIfNeeded: pc.pointee >> 32) {
                 let o = Int(Int32(truncatingIfNeeded: pc.pointee))
                 pc += o &- 1
-                if o <= 0 { fuel &-= 1; if fuel <= 0 || interruptFlag.pointee != 0 { self.exit = .safePoint; break dispatch } }
+                if o <= 0 { fuel &-= 1; if fuel <= 0 || line.isRaised { self.exit = .safePoint; break dispatch } }
                 } else { pc += 1 }
             case .brIfLeU:
                 if u32(fp[B(w)]) <= u32(fp[C(w)]) {
                 let o = Int(Int32(truncatingIfNeeded: pc.pointee))
                 pc += o &- 1
-                if o <= 0 { fuel &-= 1; if fuel <= 0 || interruptFlag.pointee != 0 { self.exit = .safePoint; break dispatch } }
+                if o <= 0 { fuel &-= 1; if fuel <= 0 || line.isRaised { self.exit = .safePoint; break dispatch } }
                 } else { pc += 1 }
             case .brIfLeUImm:
                 if u32(fp[B(w)]) <= UInt32(truncatingIfNeeded: pc.pointee >> 32) {
                 let o = Int(Int32(truncatingIfNeeded: pc.pointee))
                 pc += o &- 1
-                if o <= 0 { fuel &-= 1; if fuel <= 0 || interruptFlag.pointee != 0 { self.exit = .safePoint; break dispatch } }
+                if o <= 0 { fuel &-= 1; if fuel <= 0 || line.isRaised { self.exit = .safePoint; break dispatch } }
                 } else { pc += 1 }
             case .brIfGeS:
                 if s32(fp[B(w)]) >= s32(fp[C(w)]) {
                 let o = Int(Int32(truncatingIfNeeded: pc.pointee))
                 pc += o &- 1
-                if o <= 0 { fuel &-= 1; if fuel <= 0 || interruptFlag.pointee != 0 { self.exit = .safePoint; break dispatch } }
+                if o <= 0 { fuel &-= 1; if fuel <= 0 || line.isRaised { self.exit = .safePoint; break dispatch } }
                 } else { pc += 1 }
             case .brIfGeSImm:
                 if s32(fp[B(w)]) >= Int32(truncatingIfNeeded: pc.pointee >> 32) {
                 let o = Int(Int32(truncatingIfNeeded: pc.pointee))
                 pc += o &- 1
-                if o <= 0 { fuel &-= 1; if fuel <= 0 || interruptFlag.pointee != 0 { self.exit = .safePoint; break dispatch } }
+                if o <= 0 { fuel &-= 1; if fuel <= 0 || line.isRaised { self.exit = .safePoint; break dispatch } }
                 } else { pc += 1 }
             case .brIfGeU:
                 if u32(fp[B(w)]) >= u32(fp[C(w)]) {
                 let o = Int(Int32(truncatingIfNeeded: pc.pointee))
                 pc += o &- 1
-                if o <= 0 { fuel &-= 1; if fuel <= 0 || interruptFlag.pointee != 0 { self.exit = .safePoint; break dispatch } }
+                if o <= 0 { fuel &-= 1; if fuel <= 0 || line.isRaised { self.exit = .safePoint; break dispatch } }
                 } else { pc += 1 }
             case .brIfGeUImm:
                 if u32(fp[B(w)]) >= UInt32(truncatingIfNeeded: pc.pointee >> 32) {
                 let o = Int(Int32(truncatingIfNeeded: pc.pointee))
                 pc += o &- 1
-                if o <= 0 { fuel &-= 1; if fuel <= 0 || interruptFlag.pointee != 0 { self.exit = .safePoint; break dispatch } }
+                if o <= 0 { fuel &-= 1; if fuel <= 0 || line.isRaised { self.exit = .safePoint; break dispatch } }
                 } else { pc += 1 }
             case .brTable:
                 let count = Int(Word.imm32(w))
                 let index = Int(min(u32(fp[A(w)]), UInt32(count)))
                 let o = Int(truncatingIfNeeded: Int64(bitPattern: pc[index]))
                 pc += o &- 1
-                if o <= 0 { fuel &-= 1; if fuel <= 0 || interruptFlag.pointee != 0 { self.exit = .safePoint; break dispatch } }
+                if o <= 0 { fuel &-= 1; if fuel <= 0 || line.isRaised { self.exit = .safePoint; break dispatch } }
             case .unreachable:
                 self.exit = .trapped(.unreachable); break dispatch
             case .return:
@@ -743,7 +744,7 @@ extension Execution {
                     }
                     // The safe point is at the callee's entry, so a yield here has made progress.
                     fuel &-= 1
-                    if fuel <= 0 || interruptFlag.pointee != 0 { self.exit = .safePoint; break dispatch }
+                    if fuel <= 0 || line.isRaised { self.exit = .safePoint; break dispatch }
                 }
             case .callIndirect:
                 let instructionStart = pc - 1
@@ -776,7 +777,7 @@ extension Execution {
                     }
                     // The safe point is at the callee's entry, so a yield here has made progress.
                     fuel &-= 1
-                    if fuel <= 0 || interruptFlag.pointee != 0 { self.exit = .safePoint; break dispatch }
+                    if fuel <= 0 || line.isRaised { self.exit = .safePoint; break dispatch }
                 }
             case .enter:
                 var i = A(w)
@@ -894,7 +895,7 @@ extension Execution {
                 if chunk < count {
                     fp[A(w)] = UInt64(destination &+ chunk); fp[C(w)] = UInt64(count &- chunk)
                     pc -= 1
-                    fuel &-= 1; if fuel <= 0 || interruptFlag.pointee != 0 { self.exit = .safePoint; break dispatch }
+                    fuel &-= 1; if fuel <= 0 || line.isRaised { self.exit = .safePoint; break dispatch }
                 }
             case .memoryCopy:
                 let destination = Int(u32(fp[A(w)])), source = Int(u32(fp[B(w)])), count = Int(u32(fp[C(w)]))
@@ -905,7 +906,7 @@ extension Execution {
                     if chunk < count {
                         fp[A(w)] = UInt64(destination &+ chunk); fp[B(w)] = UInt64(source &+ chunk); fp[C(w)] = UInt64(count &- chunk)
                         pc -= 1
-                    fuel &-= 1; if fuel <= 0 || interruptFlag.pointee != 0 { self.exit = .safePoint; break dispatch }
+                    fuel &-= 1; if fuel <= 0 || line.isRaised { self.exit = .safePoint; break dispatch }
                     }
                 } else {
                     // Overlap with the destination above the source: copy from the end.
@@ -913,7 +914,7 @@ extension Execution {
                     if chunk < count {
                         fp[C(w)] = UInt64(count &- chunk)
                         pc -= 1
-                    fuel &-= 1; if fuel <= 0 || interruptFlag.pointee != 0 { self.exit = .safePoint; break dispatch }
+                    fuel &-= 1; if fuel <= 0 || line.isRaised { self.exit = .safePoint; break dispatch }
                     }
                 }
             case .memoryInit:
@@ -928,7 +929,7 @@ extension Execution {
                 if chunk < count {
                     fp[A(w)] = UInt64(destination &+ chunk); fp[B(w)] = UInt64(source &+ chunk); fp[C(w)] = UInt64(count &- chunk)
                     pc -= 1
-                    fuel &-= 1; if fuel <= 0 || interruptFlag.pointee != 0 { self.exit = .safePoint; break dispatch }
+                    fuel &-= 1; if fuel <= 0 || line.isRaised { self.exit = .safePoint; break dispatch }
                 } else {
                     pc += 1
                 }
@@ -968,7 +969,7 @@ extension Execution {
                 if chunk < count {
                     fp[A(w)] = UInt64(destination &+ chunk); fp[C(w)] = UInt64(count &- chunk)
                     pc -= 1
-                    fuel &-= 1; if fuel <= 0 || interruptFlag.pointee != 0 { self.exit = .safePoint; break dispatch }
+                    fuel &-= 1; if fuel <= 0 || line.isRaised { self.exit = .safePoint; break dispatch }
                 } else {
                     pc += 1
                 }
