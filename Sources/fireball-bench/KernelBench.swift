@@ -90,14 +90,16 @@ struct KernelBench: ParsableCommand {
         return seconds
     }
 
-    func wat(_ text: String) throws -> LoadedModule {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fireball-bench-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let source = directory.appendingPathComponent("m.wat"), output = directory.appendingPathComponent("m.wasm")
-        try text.write(to: source, atomically: true, encoding: .utf8)
-        _ = try runProcess("/usr/bin/env", ["wat2wasm", source.path, "-o", output.path])
-        guard let bytes = FileManager.default.contents(atPath: output.path) else { throw ValidationError("wat2wasm failed (run Deploy/setup.sh)") }
-        return try LoadedModule.load([UInt8](bytes))
-    }
+}
+
+/// Builds a module from the text format with wabt's wat2wasm (installed by Deploy/setup.sh).
+func wat(_ text: String) throws -> LoadedModule {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fireball-bench-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let source = directory.appendingPathComponent("m.wat"), output = directory.appendingPathComponent("m.wasm")
+    try text.write(to: source, atomically: true, encoding: .utf8)
+    _ = try runProcess("/usr/bin/env", ["wat2wasm", source.path, "-o", output.path])
+    guard let bytes = FileManager.default.contents(atPath: output.path) else { throw ValidationError("wat2wasm failed (run Deploy/setup.sh)") }
+    return try LoadedModule.load([UInt8](bytes))
 }

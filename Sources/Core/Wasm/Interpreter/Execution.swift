@@ -15,6 +15,8 @@ public final class InterruptLine: Sendable {
     /// Raise: a relaxed store, safe from any thread.
     public func raise() { pending.store(1, ordering: .releasing) }
     var isRaised: Bool { pending.load(ordering: .relaxed) != 0 }
+    /// True while a raise has not been taken by the guest yet.
+    public var isPending: Bool { pending.load(ordering: .acquiring) != 0 }
     func clear() { pending.store(0, ordering: .relaxed) }
 }
 
