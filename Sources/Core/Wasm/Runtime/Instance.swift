@@ -68,7 +68,9 @@ extension Store {
         let instance = Instance(module: loaded)
         var functionEntries: [UnsafeMutablePointer<FunctionEntry>] = []
         var tableStates: [UnsafeMutablePointer<TableState>] = []
+        var tableAddresses: [TableAddress] = []
         var globalCells: [UnsafeMutablePointer<UInt64>] = []
+        var globalAddresses: [GlobalAddress] = []
         var memory: UnsafeMutablePointer<MemoryState>?
 
         // 1. Imports, checked against what the module declares.
@@ -93,6 +95,7 @@ extension Store {
                     throw incompatible("table limits or element type differ")
                 }
                 tableStates.append(table.state)
+                tableAddresses.append(address)
             case (.memory(let expected), .memory(let address)):
                 let linear = memories[address.index]
                 guard Self.limits(UInt64(linear.pageCount), linear.type.limits.max, fit: expected.limits) else {
@@ -104,6 +107,7 @@ extension Store {
             case (.global(let expected), .global(let address)):
                 guard globals[address.index].type == expected else { throw incompatible("global type differs") }
                 globalCells.append(globals[address.index].cell)
+                globalAddresses.append(address)
             default:
                 throw incompatible("expected a \(item.descriptor.kind), found another kind")
             }
@@ -140,13 +144,10 @@ extension Store {
             let address = addGlobal(global.type, value: .i64(0))
             globals[address.index].cell.pointee = bits
             globalCells.append(globals[address.index].cell)
+            globalAddresses.append(address)
         }
 
         // 4. Tables and memory.
-        var tableAddresses: [TableAddress] = module.imports.compactMap {
-            if case .table = $0.descriptor, case .table(let a)? = resolve($0.module, $0.name) { return a }
-            return nil
-        }
         for type in module.tables {
             let address = try addTable(type)
             tableAddresses.append(address)
@@ -157,10 +158,6 @@ extension Store {
             memory = memories[address.index].state
             instance.memoryAddress = address
             instance.memory = memories[address.index]
-        }
-
-        let globalAddresses: [GlobalAddress] = globalCells.map { cell in
-            GlobalAddress(index: globals.firstIndex { $0.cell == cell }!)
         }
 
         // 5. The context the interpreter reads.
