@@ -255,9 +255,9 @@ public final class Execution {
 
     /// An execution whose entry is itself a host function.
     func runHostEntry() -> ExecutionResult {
-        let host = store.hostFunctions[entry.pointee.hostIndex]
-        var call = HostCall(slots: slots, parameterCount: host.type.parameters.count, resultCount: host.type.results.count, memory: nil, execution: self)
-        switch host.body(&call) {
+        let resultCount = entry.pointee.resultCount
+        var call = HostCall(slots: slots, parameterCount: entry.pointee.parameterCount, resultCount: resultCount, memory: nil, execution: self)
+        switch store.hostBodies[entry.pointee.hostIndex](&call) {
         case .returned:
             state = .finished
             return .completed(resultTypes.enumerated().map { store.value(bits: slots[$0.offset], type: $0.element) })
@@ -265,7 +265,7 @@ public final class Execution {
             state = .finished
             return .trapped(trap)
         case .suspend:
-            state = .suspended(results: slots, count: host.type.results.count)
+            state = .suspended(results: slots, count: resultCount)
             hostEntryReturned = true
             return .suspended(FunctionAddress(index: entry.pointee.storeIndex))
         }

@@ -35,18 +35,13 @@ public enum HostOutcome {
 
 public typealias HostFunctionBody = (inout HostCall) -> HostOutcome
 
-struct HostFunction {
-    let type: FunctionType
-    let name: String
-    let body: HostFunctionBody
-}
-
 /// Owns all runtime objects; instances and executions refer into it.
 public final class Store {
     var functions: [UnsafeMutablePointer<FunctionEntry>] = []
-    var hostFunctions: [HostFunction] = []
-    /// The bodies alone, so that a call retains one closure and no strings.
+    /// Host functions by `FunctionEntry.hostIndex`: bodies apart from names, so that a call
+    /// retains one closure and no strings. Their types are in the entries.
     var hostBodies: ContiguousArray<HostFunctionBody> = []
+    var hostNames: [String] = []
     var memories: [LinearMemory] = []
     var tables: [Table] = []
     var globals: [(cell: UnsafeMutablePointer<UInt64>, type: GlobalType)] = []
@@ -86,9 +81,9 @@ public final class Store {
         let entry = UnsafeMutablePointer<FunctionEntry>.allocate(capacity: 1)
         entry.initialize(to: FunctionEntry(code: nil, parameterCount: type.parameters.count, resultCount: type.results.count,
                                            frameSlots: max(type.parameters.count, type.results.count), typeID: typeID(type),
-                                           instance: nil, storeIndex: functions.count, hostIndex: hostFunctions.count, moduleIndex: 0))
-        hostFunctions.append(HostFunction(type: type, name: name, body: body))
+                                           instance: nil, storeIndex: functions.count, hostIndex: hostBodies.count, moduleIndex: 0))
         hostBodies.append(body)
+        hostNames.append(name)
         functions.append(entry)
         return FunctionAddress(index: functions.count - 1)
     }
@@ -127,7 +122,7 @@ public final class Store {
     /// The function's name: the host name, or the wasm name section's, or "function N".
     public func name(of function: FunctionAddress) -> String {
         let entry = functions[function.index].pointee
-        if entry.code == nil { return hostFunctions[entry.hostIndex].name }
+        if entry.code == nil { return hostNames[entry.hostIndex] }
         return entry.instance!.pointee.owner.takeUnretainedValue().functionName(entry.moduleIndex)
     }
 
