@@ -1,6 +1,6 @@
 // swift-tools-version:6.1
 // Fireball: a WebAssembly hypervisor for small boards, run as a cluster.
-// Dependencies point one way: Node, Orchestrator -> Transport -> Core <- HAL.
+// Dependencies point one way: Node, Orchestrator -> Transport -> Core; Node, Orchestrator -> HAL -> Core.
 import PackageDescription
 
 let package = Package(
@@ -29,7 +29,8 @@ let package = Package(
         .systemLibrary(name: "CLibUV", pkgConfig: "libuv", providers: [.apt(["libuv1-dev"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         .target(name: "Transport", dependencies: ["Core", "CLibUV", "COpenSSL"]),
-        .target(name: "Orchestrator", dependencies: ["Transport", "Core"]),
+        // Manifests, inventory, placement, deploy; reads board files through HAL.
+        .target(name: "Orchestrator", dependencies: ["Transport", "HAL", "Core"]),
         .target(name: "Node", dependencies: ["Transport", "HAL", "Core"]),
         // Thin executables: argument parsing and wiring only.
         .executableTarget(name: "fireball", dependencies: [
@@ -37,12 +38,14 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "fireball-bench", dependencies: [
-            "Core",
+            "Core", "HAL", "Transport", "Orchestrator", "Node",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "CoreTests", dependencies: ["Core"]),
         .testTarget(name: "TransportTests", dependencies: ["Transport"]),
         .testTarget(name: "HALTests", dependencies: ["HAL", "Core"]),
+        .testTarget(name: "OrchestratorTests", dependencies: ["Orchestrator", "HAL", "Core"]),
+        .testTarget(name: "NodeTests", dependencies: ["Node", "Orchestrator", "Transport", "HAL", "Core"]),
         // The official wasm spec suite (../shared/wasm-testsuite), converted by wast2json at test time.
         .testTarget(name: "SpecTests", dependencies: ["Core"]),
     ],

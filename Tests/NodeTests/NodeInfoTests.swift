@@ -1,0 +1,7 @@
+import Node
+import Testing
+
+@Test func nodeSummaryNamesBothLibraries() {
+    #expect(NodeInfo.summary.contains("libuv"))
+    #expect(NodeInfo.summary.contains("OpenSSL"))
+}

@@ -1,0 +1,6 @@
+import Orchestrator
+import Testing
+
+@Test func controlProtocolVersionIsPositive() {
+    #expect(Orchestrator.controlProtocolVersion >= 1)
+}
