@@ -24,6 +24,8 @@ struct InspectCommand: ParsableCommand {
         print("\(module): valid, \(data.count) bytes, \(m.bodies.count) functions, floating point: \(loaded.usesFloat ? "yes" : "no")")
         for item in m.imports { print("  import \(item.module).\(item.name): \(item.descriptor)") }
         for item in m.exports { print("  export \(item.name): \(item.kind) \(item.index)") }
-        for memory in m.memories { print("  memory: \(memory.limits.min) pages min, \(memory.limits.max.map { "\($0) max" } ?? "no maximum")") }
+        for memory in m.memories {
+            print("  memory: \(memory.minimumBytes) bytes min, \(memory.maximumBytes.map { "\($0) max" } ?? "no maximum") (\(memory.bytesPerPage)-byte pages)")
+        }
     }
 }

@@ -58,11 +58,23 @@ public struct TableType: Sendable, Hashable {
 }
 
 public struct MemoryType: Sendable, Hashable {
-    /// In pages of 64 KiB; at most 65536 for wasm32.
+    /// In pages (64 KiB unless the module chose another size); at most 4 GiB in all for wasm32.
     public var limits: Limits
-    public init(limits: Limits) { self.limits = limits }
+    /// log2 of the page size: 16 (64 KiB), or 0 (1 byte) under the custom-page-sizes proposal,
+    /// which lets a guest for a small board declare, say, exactly 16 KiB of memory.
+    public var pageSizeLog2: UInt8
+    public init(limits: Limits, pageSizeLog2: UInt8 = 16) {
+        self.limits = limits
+        self.pageSizeLog2 = pageSizeLog2
+    }
     public static let pageBytes = 65536
     public static let pagesMax: UInt64 = 65536
+    public var bytesPerPage: Int { 1 << Int(pageSizeLog2) }
+    /// The most pages a wasm32 memory of this page size may have (4 GiB in all, or 2^32 - 1 one-byte pages).
+    public var pagesLimit: UInt64 { pageSizeLog2 == 0 ? UInt64(UInt32.max) : (UInt64(1) << 32) >> UInt64(pageSizeLog2) }
+    /// Bytes at the declared minimum and maximum.
+    public var minimumBytes: Int { Int(limits.min) << Int(pageSizeLog2) }
+    public var maximumBytes: Int? { limits.max.map { Int($0) << Int(pageSizeLog2) } }
 }
 
 public struct GlobalType: Sendable, Hashable {

@@ -880,7 +880,7 @@ extension Execution {
                 guard address &+ 4 <= memorySize else { self.exit = .trapped(.memoryOutOfBounds); break dispatch }
                 memory.storeBytes(of: UInt32(truncatingIfNeeded: fp[B(w)]).littleEndian, toByteOffset: address, as: UInt32.self)
             case .memorySize:
-                fp[A(w)] = UInt64(memorySize / MemoryType.pageBytes)
+                fp[A(w)] = UInt64(memorySize >> (context.pointee.memory?.pointee.pageShift ?? 16))
             case .memoryGrow:
                 let pages = Int(u32(fp[B(w)]))
                 let owner = context.pointee.owner.takeUnretainedValue()

@@ -54,7 +54,27 @@ extension ByteReader {
         return type
     }
 
-    /// Limits of a table or a 32-bit memory.
+    /// A 32-bit memory's limits, with a custom page size when flag bit 3 is set (custom-page-sizes
+    /// proposal: the page size's log2 follows the limits; 0 and 16 are the sizes it allows).
+    mutating func readMemoryType() throws(WasmError) -> MemoryType {
+        let start = offset
+        let flag: UInt64
+        do {
+            flag = try readUnsigned(bits: 4)
+        } catch {
+            throw malformed("\(error.detail) (malformed limits flags)", at: start)
+        }
+        guard flag & ~0b1001 == 0 else { throw malformed("integer too large (malformed limits flags)", at: start) }
+        let min = UInt64(try readU32())
+        let max = flag & 1 == 1 ? UInt64(try readU32()) : nil
+        guard flag & 0b1000 != 0 else { return MemoryType(limits: Limits(min: min, max: max)) }
+        let logStart = offset
+        let log2 = try readU32()
+        guard log2 == 0 || log2 == 16 else { throw malformed("invalid custom page size 2^\(log2) (allowed: 1 and 65536 bytes)", at: logStart) }
+        return MemoryType(limits: Limits(min: min, max: max), pageSizeLog2: UInt8(log2))
+    }
+
+    /// Limits of a table.
     mutating func readLimits() throws(WasmError) -> Limits {
         let start = offset
         // The flag is read as a 1-bit LEB128 integer, as the reference decoder does: 0x02 is

@@ -76,7 +76,7 @@ extension ModuleParser {
             case 1:
                 descriptor = .table(try r.readTableType())
             case 2:
-                descriptor = .memory(MemoryType(limits: try r.readLimits()))
+                descriptor = .memory(try r.readMemoryType())
             case 3:
                 let type = try r.readGlobalType()
                 importedGlobalTypes.append(type)
@@ -103,7 +103,7 @@ extension ModuleParser {
     mutating func parseMemorySection(_ r: inout ByteReader) throws(WasmError) {
         let count = try r.readCount("memories")
         module.memories.reserveCapacity(count)
-        for _ in 0..<count { module.memories.append(MemoryType(limits: try r.readLimits())) }
+        for _ in 0..<count { module.memories.append(try r.readMemoryType()) }
     }
 
     mutating func parseGlobalSection(_ r: inout ByteReader) throws(WasmError) {

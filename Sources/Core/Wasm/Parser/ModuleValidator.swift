@@ -68,7 +68,7 @@ struct ModuleValidator {
             throw invalid(module.memories.isEmpty ? "import" : "memory", "multiple memories: \(memoryCount)")
         }
         for (index, memory) in module.memories.enumerated() {
-            try validateMemoryLimits(memory.limits, "memory", "memory \(index)")
+            try validateMemoryLimits(memory, "memory", "memory \(index)")
         }
         for (index, global) in module.globals.enumerated() {
             try expect(global.initializer, global.type.value, "global", "global \(importedGlobals.count + index)")
@@ -88,7 +88,7 @@ struct ModuleValidator {
             case .table(let table):
                 try validateTableLimits(table.limits, "import", place)
             case .memory(let memory):
-                try validateMemoryLimits(memory.limits, "import", place)
+                try validateMemoryLimits(memory, "import", place)
             case .global:
                 break
             }
@@ -101,9 +101,10 @@ struct ModuleValidator {
         }
     }
 
-    func validateMemoryLimits(_ limits: Limits, _ section: String, _ place: String) throws(WasmError) {
-        guard limits.min <= MemoryType.pagesMax, (limits.max ?? 0) <= MemoryType.pagesMax else {
-            throw invalid(section, "memory size must be at most 65536 pages (4GiB) in \(place)")
+    func validateMemoryLimits(_ memory: MemoryType, _ section: String, _ place: String) throws(WasmError) {
+        let limits = memory.limits
+        guard limits.min <= memory.pagesLimit, (limits.max ?? 0) <= memory.pagesLimit else {
+            throw invalid(section, "memory size must be at most \(memory.pagesLimit) pages (4GiB) in \(place)")
         }
         if let max = limits.max, limits.min > max {
             throw invalid(section, "size minimum must not be greater than maximum in \(place)")

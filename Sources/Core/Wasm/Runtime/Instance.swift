@@ -98,8 +98,9 @@ extension Store {
                 tableAddresses.append(address)
             case (.memory(let expected), .memory(let address)):
                 let linear = memories[address.index]
-                guard Self.limits(UInt64(linear.pageCount), linear.type.limits.max, fit: expected.limits) else {
-                    throw incompatible("memory limits differ")
+                guard linear.type.pageSizeLog2 == expected.pageSizeLog2,
+                      Self.limits(UInt64(linear.pageCount), linear.type.limits.max, fit: expected.limits) else {
+                    throw incompatible(linear.type.pageSizeLog2 == expected.pageSizeLog2 ? "memory limits differ" : "memory page sizes differ")
                 }
                 memory = linear.state
                 instance.memoryAddress = address

@@ -1,4 +1,4 @@
-// A wasm linear memory: a contiguous block that grows in 64 KiB pages through a limiter hook.
+// A wasm linear memory: a contiguous block that grows in pages (64 KiB, or 1 byte) through a limiter hook.
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -39,8 +39,8 @@ public final class LinearMemory {
         self.type = type
         self.limiter = limiter
         self.provider = provider
-        let pagesMax = Int(min(type.limits.max ?? MemoryType.pagesMax, MemoryType.pagesMax))
-        let bytes = Int(type.limits.min) * MemoryType.pageBytes
+        let pagesMax = Int(min(type.limits.max ?? type.pagesLimit, type.pagesLimit))
+        let bytes = type.minimumBytes
         if let limiter, bytes > 0, !limiter(0, bytes) {
             throw WasmError(.uninstantiable, section: "memory", "initial memory of \(bytes) bytes refused by the partition limiter")
         }
@@ -49,7 +49,7 @@ public final class LinearMemory {
         }
         base.initializeMemory(as: UInt8.self, repeating: 0, count: max(bytes, 8))
         state = .allocate(capacity: 1)
-        state.initialize(to: MemoryState(base: base, byteCount: bytes, pagesMax: pagesMax))
+        state.initialize(to: MemoryState(base: base, byteCount: bytes, pagesMax: pagesMax, pageShift: Int(type.pageSizeLog2)))
     }
 
     deinit {
@@ -58,7 +58,7 @@ public final class LinearMemory {
     }
 
     public var byteCount: Int { state.pointee.byteCount }
-    public var pageCount: Int { state.pointee.byteCount / MemoryType.pageBytes }
+    public var pageCount: Int { state.pointee.byteCount >> state.pointee.pageShift }
 
     /// Grows by `pages`; returns the old size in pages, or nil if refused (limit, limiter, or allocation).
     func grow(by pages: Int) -> Int? {
@@ -66,7 +66,7 @@ public final class LinearMemory {
         guard pages >= 0, old + pages <= state.pointee.pagesMax else { return nil }
         if pages == 0 { return old }
         let oldBytes = state.pointee.byteCount
-        let newBytes = (old + pages) * MemoryType.pageBytes
+        let newBytes = (old + pages) << state.pointee.pageShift
         if let limiter, !limiter(oldBytes, newBytes) { return nil }
         guard let base = provider.reallocate(state.pointee.base, to: newBytes) else { return nil }
         memset(base + oldBytes, 0, newBytes - oldBytes)

@@ -28,6 +28,8 @@ struct MemoryState {
     var base: UnsafeMutableRawPointer
     var byteCount: Int
     var pagesMax: Int
+    /// log2 of the page size (16, or 0 for one-byte pages).
+    var pageShift: Int
 }
 
 /// A table's elements (funcref: FunctionEntry addresses; externref: host value + 1; 0 is null).
