@@ -34,6 +34,7 @@ extern "C" {
 #define FB_EMSGSIZE (-8)    /* the message is larger than the buffer */
 #define FB_EBADMSG (-9)     /* refused by the wire-format decoder */
 #define FB_ENOTOWNER (-10)  /* the co_value is owned by another task */
+#define FB_EIO (-11)        /* a device did not answer or refused (I2C NACK, read-only register) */
 
 /* Log levels, from least to most severe. */
 #define FB_TRACE 0
@@ -56,6 +57,7 @@ static inline const char *fb_strerror(int32_t code) {
     case FB_EMSGSIZE: return "EMSGSIZE";
     case FB_EBADMSG: return "EBADMSG";
     case FB_ENOTOWNER: return "ENOTOWNER";
+    case FB_EIO: return "EIO";
     default: return code >= 0 ? "OK" : "E?";
     }
 }
@@ -94,8 +96,9 @@ FB_IMPORT("log") void fb_log(int32_t level, const char *text, uint32_t len);
 FB_IMPORT("log_message") int32_t fb_log_message(int32_t level, const void *message, uint32_t len);
 
 /* ---------------------------------------------------------------------------------------------
-   devices (HAL) — RESERVED: not yet provided by the kernel. A module that calls one of these
-   cannot be loaded until the HAL issue lands (its import stays unresolved).
+   devices (HAL): open a board device by name (only those granted to the guest), then read, write,
+   seek and ioctl it. Each call is one request to the node's device service over IPC; a read or
+   write moves at most FB_DEVICE_IO_MAX bytes per call (the count tells how many).
    A guest that wants interrupts exports:  FB_EXPORT("interrupt_handler") void interrupt_handler(int32_t cause)
    --------------------------------------------------------------------------------------------- */
 
@@ -113,6 +116,44 @@ FB_IMPORT("device_ioctl") int32_t fb_device_ioctl(int32_t handle, const void *ms
 FB_IMPORT("interrupt_enable") int32_t fb_interrupt_enable(int32_t cause);
 FB_IMPORT("interrupt_mask") int32_t fb_interrupt_mask(int32_t cause);
 FB_IMPORT("interrupt_ack") int32_t fb_interrupt_ack(int32_t cause);
+
+#define FB_DEVICE_IO_MAX 112
+
+/* ioctl parameter and reply keys (functional scope). */
+#define FB_IO_OP 1u
+#define FB_IO_PIN 2u
+#define FB_IO_VALUE 3u
+#define FB_IO_CAUSE 4u          /* interrupt cause to raise (default: the board's irq for the device) */
+#define FB_IO_EDGE 5u           /* FB_EDGE_* */
+#define FB_IO_PERIOD_US 6u
+#define FB_IO_PERIODIC 7u
+#define FB_IO_CHANNEL 8u
+#define FB_IO_ADDRESS 9u
+#define FB_IO_DIRECTION 10u     /* 0 input, 1 output */
+#define FB_IO_KIND 11u          /* INFO reply: 0 uart 1 gpio 2 timer 3 adc 4 i2c 5 spi */
+#define FB_IO_WINDOW_BASE 12u
+#define FB_IO_WINDOW_SIZE 13u
+#define FB_IO_IRQ 14u
+/* ioctl operations (value of FB_IO_OP). */
+#define FB_OP_INFO 1u           /* any device: kind, window, irq */
+#define FB_OP_IRQ_ENABLE 2u     /* uart: RX interrupts (cause) */
+#define FB_OP_IRQ_DISABLE 3u    /* uart; gpio (pin) */
+#define FB_OP_GPIO_CONFIGURE 16u /* pin, direction, edge, cause */
+#define FB_OP_GPIO_SET 17u      /* pin, value (outputs only: FB_EPERM on an input) */
+#define FB_OP_GPIO_GET 18u      /* pin -> value */
+#define FB_OP_GPIO_TOGGLE 19u   /* pin -> value */
+#define FB_OP_TIMER_START 32u   /* period_us (>= 10), periodic, cause; read() gives the expiry count */
+#define FB_OP_TIMER_STOP 33u
+#define FB_OP_ADC_SELECT 48u    /* channel -> value (a sample); read() gives 2 bytes (u16 LE) */
+#define FB_OP_I2C_TARGET 64u    /* address (7-bit) -> value 1 if a chip acknowledged, else 0 */
+#define FB_OP_FLASH_ERASE_SECTOR 80u /* address (4 KiB aligned) */
+#define FB_OP_FLASH_JEDEC_ID 81u     /* -> value (JEDEC id), window_size (flash bytes) */
+#define FB_OP_FLASH_ERASE_CHIP 82u
+#define FB_OP_UART_BAUD 96u     /* optional value -> value */
+#define FB_EDGE_NONE 0u
+#define FB_EDGE_RISING 1u
+#define FB_EDGE_FALLING 2u
+#define FB_EDGE_BOTH 3u
 
 /* From the WASI subset every guest may import: ends the guest with `status` (0 = success). */
 FB_WASI_IMPORT("proc_exit") __attribute__((noreturn)) void fb_proc_exit(int32_t status);
@@ -422,6 +463,43 @@ static inline int32_t fb_alt(const int32_t *handles, uint32_t count, int64_t tim
 static inline int32_t fb_close(int32_t handle) { return fb_channel_close(handle); }
 
 static inline void fb_log_str(int32_t level, const char *text) { fb_log(level, text, fb_strlen(text)); }
+
+/* Devices by C-string name: a handle, or FB_EPERM (not granted) / FB_ENOENT (no such device). */
+static inline int32_t fb_device(const char *name) { return fb_device_open(name, fb_strlen(name)); }
+
+/* An ioctl with up to four (key, u32 value) parameters after FB_IO_OP (a key of 0 is left out);
+   the reply's FB_IO_VALUE, if any, goes to *value. FB_OK or an error. */
+static inline int32_t fb_ioctl4(int32_t device, uint32_t op, uint32_t k1, uint32_t v1, uint32_t k2, uint32_t v2,
+                                uint32_t k3, uint32_t v3, uint32_t k4, uint32_t v4, uint32_t *value) {
+    uint8_t request[FB_MSG_BYTES(5)], reply[FB_MSG_MAX];
+    fb_msg m;
+    fb_msg_init(&m, request, sizeof request);
+    fb_msg_put_u32(&m, FB_IO_OP, op);
+    if (k1) fb_msg_put_u32(&m, k1, v1);
+    if (k2) fb_msg_put_u32(&m, k2, v2);
+    if (k3) fb_msg_put_u32(&m, k3, v3);
+    if (k4) fb_msg_put_u32(&m, k4, v4);
+    int32_t length = fb_device_ioctl(device, request, fb_msg_len(&m), reply, sizeof reply);
+    if (length < 0) return length;
+    if (value && fb_msg_get_u32(reply, (uint32_t)length, FB_IO_VALUE, value) != FB_OK) *value = 0;
+    return FB_OK;
+}
+static inline int32_t fb_ioctl(int32_t device, uint32_t op, uint32_t key, uint32_t v, uint32_t *value) {
+    return fb_ioctl4(device, op, key, v, 0, 0, 0, 0, 0, 0, value);
+}
+
+/* Writes all of `len` bytes, FB_DEVICE_IO_MAX at a time: FB_OK or the first error. */
+static inline int32_t fb_device_write_all(int32_t device, const void *buf, uint32_t len) {
+    const uint8_t *bytes = (const uint8_t *)buf;
+    while (len > 0) {
+        int32_t n = fb_device_write(device, bytes, len);
+        if (n < 0) return n;
+        if (n == 0) return FB_EIO;
+        bytes += n;
+        len -= (uint32_t)n;
+    }
+    return FB_OK;
+}
 
 /* ---------------------------------------------------------------------------------------------
    A small text builder for log lines, since there is no printf without libc:

@@ -24,6 +24,8 @@ public struct Board: Sendable, Equatable {
     public let partitions: PartitionTable
     /// Each guest's interpreter value stack (locals and operands), from the guest partition.
     public let valueStackBytes: Int
+    /// The simulated peripherals, with the address windows a guest's driver may reach.
+    public let devices: [DeviceSpec]
 
     /// The upstream lower bounds per partition (DESIGN.md §5).
     public static let partitionMinimumBytes: [PartitionKind: Int] = [
@@ -31,7 +33,7 @@ public struct Board: Sendable, Equatable {
     ]
 
     static let fields: Set<String> = ["name", "description", "cpu", "clock-mhz", "ram", "flash", "fpu", "slice-us", "stack-slot", "value-stack",
-                                      "partitions", "devices", "windows"]
+                                      "partitions", "devices"]
 
     /// Reads and checks a board file.
     public static func load(path: String) throws(ConfigurationError) -> Board {
@@ -80,21 +82,28 @@ public struct Board: Sendable, Equatable {
             throw top.error("partitions", "the partitions add up to \(total / 1024) KiB, more than the board's \(ram / 1024) KiB of RAM")
         }
         guard sizes[.stacks]! >= stackSlot else { throw table.error("stacks", "smaller than one stack slot (\(stackSlot) bytes)") }
-        // Devices and address windows are described in the HAL issue; until then only their kinds are checked.
-        for (index, device) in try top.sequence("devices").enumerated() {
-            let kind = device.mapping?["kind"]?.string ?? device.string ?? ""
-            guard Self.deviceKinds.contains(kind) else {
-                throw ConfigurationError(file: file, line: device.mark?.line, field: "devices[\(index)]",
-                                         detail: "unknown device kind '\(kind)' (known: \(Self.deviceKinds.sorted().joined(separator: ", ")))")
+        var devices: [DeviceSpec] = []
+        for (index, node) in try top.sequence("devices").enumerated() {
+            let device = try DeviceSpec.parse(try YAMLMapping(node: node, file: file, path: "devices[\(index)]"))
+            if let twin = devices.first(where: { $0.name == device.name }) {
+                throw ConfigurationError(file: file, line: node.mark?.line, field: "devices[\(index)].name",
+                                         detail: "device '\(device.name)' is defined twice (first as a \(twin.kind.rawValue))")
             }
+            if let other = devices.first(where: { $0.window.overlaps(device.window) }) {
+                throw ConfigurationError(file: file, line: node.mark?.line, field: "devices[\(index)].window",
+                                         detail: "\(device.window) overlaps \(other.name)'s \(other.window)")
+            }
+            devices.append(device)
         }
         return Board(name: name, description: try top.optionalString("description") ?? name, cpu: cpu,
                      clockMHz: top.has("clock-mhz") ? try top.int("clock-mhz") : 0, ramBytes: ram, flashBytes: flash,
                      hasFPU: try top.bool("fpu"), sliceMicroseconds: slice,
-                     partitions: PartitionTable(bytes: sizes, stackSlotBytes: stackSlot), valueStackBytes: valueStack)
+                     partitions: PartitionTable(bytes: sizes, stackSlotBytes: stackSlot), valueStackBytes: valueStack,
+                     devices: devices)
     }
 
-    public static let deviceKinds: Set<String> = ["uart", "gpio", "timer", "adc", "i2c", "spi"]
+    public static var deviceKinds: Set<String> { Set(DeviceKind.allCases.map(\.rawValue)) }
+    public func device(named name: String) -> DeviceSpec? { devices.first { $0.name == name } }
 
     /// The kernel configuration this board implies.
     public var loadOptions: LoadOptions { LoadOptions(allowFloat: hasFPU) }

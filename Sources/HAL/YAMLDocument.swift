@@ -90,8 +90,23 @@ public struct YAMLMapping {
 
     public func int(_ key: String) throws(ConfigurationError) -> Int {
         guard let (node, _) = node(key) else { throw error(key, "missing") }
-        guard let value = node.int else { throw error(key, "expected a whole number") }
+        if let value = node.int { return value }
+        // Addresses and register numbers read best in hex.
+        if let text = node.string, text.hasPrefix("0x"), let value = Int(text.dropFirst(2), radix: 16) { return value }
+        throw error(key, "expected a whole number")
+    }
+
+    public func double(_ key: String) throws(ConfigurationError) -> Double {
+        guard let (node, _) = node(key) else { throw error(key, "missing") }
+        guard let value = node.float ?? node.int.map(Double.init) else { throw error(key, "expected a number") }
         return value
+    }
+
+    /// The items of a list field, each a mapping (`path[index]` in errors).
+    public func mappings(_ key: String) throws(ConfigurationError) -> [YAMLMapping] {
+        var result: [YAMLMapping] = []
+        for (index, item) in try sequence(key).enumerated() { result.append(try YAMLMapping(node: item, file: file, path: "\(name(key))[\(index)]")) }
+        return result
     }
 
     /// A size: a number of bytes, or a number with B, KiB, MiB or GiB ("64 KiB").

@@ -23,6 +23,9 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "Refuse modules that use floating point, as a board without an FPU does.") var noFloat = false
     @Option(help: "Slice length in microseconds: the call runs in slices, as under the kernel (0: one unlimited run).")
     var sliceMicroseconds = 0
+    @Option(name: .customLong("grant"), help: ArgumentHelp("Devices a guest may open: GUEST=DEV[,DEV…] (GUEST is the module's file name without .wasm).",
+                                                          valueName: "grant"))
+    var grants: [String] = []
 
     func run() throws {
         guard let invoke else { return try runKernel() }
@@ -78,37 +81,46 @@ struct RunCommand: ParsableCommand {
         }
     }
 
-    /// Boots a kernel with the host partition table and runs every module as a guest.
+    /// Boots a kernel for the board (the host partition table without one), starts its device
+    /// service, and runs every module as a guest with the devices granted to it.
     func runKernel() throws {
         guard !modulesAndArguments.isEmpty else { throw ValidationError("no module given") }
         var partitions = PartitionTable.host
         var slice = SliceBudget.standard
         var limits = KernelConfiguration().executionLimits
         var allowFloat = !noFloat
+        var definition: Board?
         if let board {
-            let definition: Board
             do { definition = try Board.resolve(board) } catch { throw ValidationError("\(error)") }
+        }
+        if let definition {
             partitions = definition.partitions
             slice = definition.slice
             limits = definition.executionLimits
             allowFloat = allowFloat && definition.hasFPU
             FileHandle.standardError.write(Data("board \(definition.name): \(definition.description)\n".utf8))
         }
+        let grantsByGuest = try parseGrants(board: definition)
         if sliceMicroseconds > 0 { slice = .microseconds(sliceMicroseconds) }
         let kernel = Kernel(configuration: KernelConfiguration(slice: slice, executionLimits: limits), partitions: partitions)
         let capabilities = kernel.mintCapabilities()
+        if let definition, !definition.devices.isEmpty {
+            _ = try DeviceService.start(on: kernel, board: definition, capability: capabilities.systemRole, process: capabilities.process)
+        }
         var guests: [(TaskID, String)] = []
         for path in modulesAndArguments {
             guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("cannot read \(path)") }
             let name = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
             do {
                 let loaded = try LoadedModule.load([UInt8](data), options: LoadOptions(allowFloat: allowFloat))
-                guests.append((try kernel.spawnGuest(loaded, name: name, capability: capabilities.process), name))
+                guests.append((try kernel.spawnGuest(loaded, name: name, devices: grantsByGuest[name] ?? [], capability: capabilities.process), name))
             } catch {
                 FileHandle.standardError.write(Data("\(path): \(error)\n".utf8))
                 throw ExitCode(1)
             }
         }
+        let unknown = Set(grantsByGuest.keys).subtracting(guests.map(\.1))
+        guard unknown.isEmpty else { throw ValidationError("--grant names no module given: \(unknown.sorted().joined(separator: ", "))") }
         let idle = kernel.runToCompletion(timeoutNanoseconds: UInt64(timeout * 1e9))
         fflush(nil)   // guest lines (stdout) before the status lines (stderr)
         var failed = false
@@ -126,5 +138,21 @@ struct RunCommand: ParsableCommand {
         case .panicked: failed = true
         }
         if failed { throw ExitCode(2) }
+    }
+
+    /// `GUEST=DEV,DEV` options, checked against the board's devices.
+    func parseGrants(board: Board?) throws -> [String: Set<String>] {
+        var result: [String: Set<String>] = [:]
+        for grant in grants {
+            let parts = grant.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, !parts[0].isEmpty else { throw ValidationError("--grant \(grant): expected GUEST=DEV[,DEV…]") }
+            guard let board else { throw ValidationError("--grant needs --board: devices belong to a board") }
+            let devices = parts[1].split(separator: ",").map(String.init)
+            for device in devices where board.device(named: device) == nil {
+                throw ValidationError("--grant \(grant): board \(board.name) has no device '\(device)' (devices: \(board.devices.map(\.name).joined(separator: ", ")))")
+            }
+            result[parts[0], default: []].formUnion(devices)
+        }
+        return result
     }
 }

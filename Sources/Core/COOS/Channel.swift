@@ -14,6 +14,9 @@ public enum KernelError: Int32, Error, Sendable, CustomStringConvertible {
     case messageTooLarge = -8
     case badMessage = -9
     case notOwner = -10
+    /// A device did not answer or refused the transfer (an I2C address without a device, a flash
+    /// page that was not erased).
+    case deviceError = -11
 
     public var description: String {
         switch self {
@@ -27,12 +30,15 @@ public enum KernelError: Int32, Error, Sendable, CustomStringConvertible {
         case .messageTooLarge: "message too large"
         case .badMessage: "bad message"
         case .notOwner: "not the owner"
+        case .deviceError: "device error"
         }
     }
 }
 
 public struct ChannelID: Hashable, Comparable, Sendable, CustomStringConvertible {
     public let raw: Int
+    /// For trusted services that get a channel's number in a kernel-built message (device replies).
+    public init(raw: Int) { self.raw = raw }
     public static func < (a: ChannelID, b: ChannelID) -> Bool { a.raw < b.raw }
     public var description: String { "channel \(raw)" }
 }

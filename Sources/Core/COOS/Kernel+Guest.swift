@@ -15,14 +15,17 @@ extension Kernel {
 
     /// Instantiates `module` as a new guest task and makes it runnable. It starts at its exported
     /// `_start` (a WASI command) or `run`, which take no arguments.
+    /// `devices` names the board devices it may open (its manifest's grant); others are `EPERM`.
     public func spawnGuest(_ module: LoadedModule, name: String, role: TaskRole = .guest, restart: RestartPolicy = .stop,
-                           capability: borrowing ProcessCapability) throws -> TaskID {
-        try startGuest(module, name: name, role: role, restart: restart, history: [])
+                           devices: Set<String> = [], capability: borrowing ProcessCapability) throws -> TaskID {
+        try startGuest(module, name: name, role: role, restart: restart, devices: devices, history: [])
     }
 
-    func startGuest(_ module: LoadedModule, name: String, role: TaskRole, restart: RestartPolicy, history: [UInt64]) throws -> TaskID {
+    func startGuest(_ module: LoadedModule, name: String, role: TaskRole, restart: RestartPolicy, devices: Set<String>,
+                    history: [UInt64]) throws -> TaskID {
         let record = newTask(name: name, role: role)
         record.module = module
+        record.deviceGrants = devices
         record.restartPolicy = restart
         record.restartHistory = history
         // A guest's memory and value stack come from the guest partition (tier-1 services from
@@ -78,7 +81,8 @@ extension Kernel {
         guard let guest = record.guest else { return }
         if let wake = record.wake {
             record.wake = nil
-            deliver(wake, to: guest)
+            // A device call whose request went out now waits for its reply.
+            guard deliver(wake, to: guest) else { return }
         }
         // The switch is where the kernel checks the interrupt flags (upstream ISR safety).
         deliverInterrupt(to: guest)
@@ -105,8 +109,14 @@ extension Kernel {
         }
     }
 
-    /// Hands a finished operation to a suspended guest: results, and a received message into its memory.
-    func deliver(_ wake: Wake, to guest: GuestRuntime) {
+    /// Hands a finished operation to a suspended guest: results, and a received message into its
+    /// memory. False if the guest is still waiting (a device call's request went, its reply not yet).
+    func deliver(_ wake: Wake, to guest: GuestRuntime) -> Bool {
+        if guest.deviceCall != nil, case .completion(let completion) = wake {
+            guard let result = continueDeviceCall(guest, completion) else { return false }
+            guest.execution.resume(i32: UInt32(bitPattern: result))
+            return true
+        }
         switch wake {
         case .resumeEmpty, .serviceEvent:
             guest.execution.resume(i32: nil)
@@ -117,6 +127,7 @@ extension Kernel {
         case .completion(.received(let index)):
             guest.execution.resume(i32: UInt32(bitPattern: write(channelIndex: index, into: guest)))
         }
+        return true
     }
 
     /// Writes a received message where the guest asked; the length, or an error code.
@@ -408,6 +419,7 @@ extension Kernel {
                 return .returned
             }
         }
+        defineDeviceCalls(&fireball, for: record, in: store)
         return ["fireball": fireball, "wasi_snapshot_preview1": wasi]
     }
 }

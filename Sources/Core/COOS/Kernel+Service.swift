@@ -26,9 +26,11 @@ public protocol KernelService: AnyObject {
 
 extension Kernel {
     /// Starts a service task. Services are trusted code wired in by the node; guests cannot create them.
-    public func spawnService(_ service: KernelService, name: String, role: TaskRole = .service,
+    /// A `daemon` serves for as long as the node runs; runs end without waiting for it.
+    public func spawnService(_ service: KernelService, name: String, role: TaskRole = .service, daemon: Bool = false,
                              capability: borrowing ProcessCapability) -> TaskID {
         let record = newTask(name: name, role: role)
+        record.daemon = daemon
         record.service = service
         record.wake = nil
         makeRunnable(record)

@@ -27,6 +27,7 @@ public final class ManualClock: KernelClock {
 
 public struct TaskID: Hashable, Comparable, Sendable, CustomStringConvertible {
     public let raw: Int
+    public init(raw: Int) { self.raw = raw }
     public static func < (a: TaskID, b: TaskID) -> Bool { a.raw < b.raw }
     public var description: String { "task \(raw)" }
 }
@@ -85,7 +86,7 @@ public struct KernelConfiguration: Sendable {
 
 /// What `runUntilIdle` found when it stopped.
 public enum KernelIdle: Equatable, Sendable {
-    /// Every task has exited.
+    /// Every task has exited (daemon services aside).
     case allExited
     /// Tasks wait on channels or timers; the earliest timer, if any (clock nanoseconds).
     case waiting(nextDeadline: UInt64?)
@@ -119,6 +120,8 @@ public final class Kernel {
     var nextDeadlineHint: UInt64 = 0
     /// Console lines (a guest's stdout/stderr, and the logger's output), prefixed with its name.
     public var console: (String) -> Void = { print($0) }
+    /// Told of every task that ends (device drivers drop its timers and subscriptions).
+    public var exitObservers: [(TaskID, ExitReason) -> Void] = []
     /// The logging subsystem; its lines go to `console`.
     public private(set) var logger: Logger!
     /// Random bytes for guests: injected (seeded) in deterministic runs.
@@ -213,7 +216,8 @@ public final class Kernel {
             currentTask = nil
         }
         if panicReport != nil { return .panicked }
-        if tasks.all.allSatisfy({ if case .exited = $0.state { true } else { false } }) { return .allExited }
+        // Daemons (the device service) serve others for ever: they do not keep a run alive.
+        if tasks.all.allSatisfy({ if case .exited = $0.state { true } else { $0.daemon } }) { return .allExited }
         return .waiting(nextDeadline: tasks.all.compactMap(\.deadline).min())
     }
 
@@ -287,6 +291,7 @@ public final class Kernel {
             record.runtimeBlock = nil
         }
         note("\(record.name) exits: \(reason)")
+        for observer in exitObservers { observer(record.id, reason) }
         if case .completed = reason {} else if case .exited(0) = reason {} else {
             console("[\(record.name)] \(reason)")
         }

@@ -38,7 +38,8 @@ extension Kernel {
         }
         history.append(now)
         do {
-            let successor = try startGuest(module, name: record.name, role: record.role, restart: record.restartPolicy, history: history)
+            let successor = try startGuest(module, name: record.name, role: record.role, restart: record.restartPolicy,
+                                           devices: record.deviceGrants, history: history)
             record.successor = successor
             note("\(record.name) restarts as \(successor)")
         } catch {

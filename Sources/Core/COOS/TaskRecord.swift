@@ -22,6 +22,10 @@ final class GuestRuntime {
     /// Set by `proc_exit`: the trap that follows ends the task with this code.
     var exitCode: Int32?
     var interrupts = InterruptState()
+    /// Open devices: the device service's request channel and this guest's private reply channel.
+    var devices: [(name: String, request: ChannelID, reply: ChannelID)] = []
+    /// The device call in progress, between its request and its reply.
+    var deviceCall: DeviceCall?
 
     unowned let record: TaskRecord
 
@@ -63,6 +67,10 @@ final class TaskRecord {
     var successor: TaskID?
     /// Channels this task serves; they close when it ends.
     var served: [ChannelID] = []
+    /// A service that runs as long as the node: `runToCompletion` does not wait for it.
+    var daemon = false
+    /// Board devices this task may open.
+    var deviceGrants: Set<String> = []
 
     init(id: TaskID, name: String, role: TaskRole, kernel: Kernel) {
         self.kernel = kernel
