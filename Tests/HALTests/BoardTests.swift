@@ -54,7 +54,48 @@ import Testing
 
     @Test func unknownDeviceKindsAreRefused() {
         let error = refusal(Self.valid + "\ndevices:\n  - kind: laser\n")
-        #expect(error?.field == "devices[0]" && error?.detail.contains("laser") == true)
+        #expect(error?.field == "devices[0].kind" && error?.line == 14 && error?.detail.contains("laser") == true)
+    }
+
+    static let uart = "  - {name: uart0, kind: uart, window: {base: 0x1000, size: 256}, irq: 1}\n"
+
+    @Test(arguments: [
+        // (device lines, field named, words of the detail)
+        (uart + uart.replacingOccurrences(of: "irq: 1", with: "irq: 2"), "devices[1].name", "defined twice"),
+        (uart + "  - {name: gpio0, kind: gpio, window: {base: 0x10F0, size: 256}, irq: 2}\n", "devices[1].window", "overlaps uart0"),
+        ("  - {name: t, kind: timer, window: {base: 0, size: 16}, irq: 32}\n", "devices[0].irq", "0…31"),
+        ("  - {name: t, kind: timer, irq: 3}\n", "devices[0].window", "missing"),
+        ("  - {name: t, kind: timer, window: {base: 0, size: 16}, irq: 3, pins: 4}\n", "devices[0].pins", "unknown field"),
+        ("  - {name: g, kind: gpio, window: {base: 0, size: 16}, irq: 3, pins: 40}\n", "devices[0].pins", "1…32"),
+        ("  - {name: i, kind: i2c, window: {base: 0, size: 16}, irq: 3, sensors: [{type: tmp102, address: 0x90}]}\n",
+         "devices[0].sensors[0].address", "7-bit"),
+        ("  - {name: i, kind: i2c, window: {base: 0, size: 16}, irq: 3, sensors: [{type: bme280, address: 0x76}]}\n",
+         "devices[0].sensors[0].type", "tmp102"),
+        ("  - {name: s, kind: spi, window: {base: 0, size: 4 KiB}, irq: 3, flash: {size: 1 MiB}}\n", "devices[0].flash.size", "window"),
+        ("  - {name: s, kind: spi, window: {base: 0, size: 4 KiB}, irq: 3}\n", "devices[0].flash", "loopback"),
+        ("  - {name: a, kind: adc, window: {base: 0, size: 16}, irq: 3, channels: [{waveform: hum, period-ms: 5}]}\n",
+         "devices[0].channels[0].waveform", "sine"),
+        ("  - {name: a, kind: adc, window: {base: 0, size: 16}, irq: 3, bits: 12, channels: [{constant: 5000}]}\n",
+         "devices[0].channels[0].constant", "0…4095"),
+        ("  - {name: a, kind: adc, window: {base: 0, size: 16}, irq: 3, channels: [{series: missing.csv}]}\n",
+         "devices[0].channels[0].series", "cannot read"),
+    ])
+    func inconsistentDevicesAreRefusedByField(devices: String, field: String, words: String) {
+        let error = refusal(Self.valid + "\ndevices:\n" + devices)
+        #expect(error?.field == field, "\(error.map { "\($0)" } ?? "accepted")")
+        #expect(error?.detail.contains(words) == true, "\(error.map { "\($0)" } ?? "accepted")")
+        #expect(error?.line != nil)
+    }
+
+    @Test func shippedBoardsDescribeTheirDevices() throws {
+        let microbit = try Board.resolve("microbit-v2", in: Self.boards)
+        #expect(microbit.devices.map(\.name) == ["uart0", "gpio0", "timer0", "adc0", "i2c0", "spi1"])
+        #expect(microbit.device(named: "uart0")?.window == AddressWindow(base: 0x4000_2000, size: 4096))
+        #expect(microbit.device(named: "uart0")?.irq == 2)
+        guard case .adc(_, let channels)? = microbit.device(named: "adc0")?.parameters, case .series(let values, _) = channels[0] else {
+            Issue.record("the micro:bit's ADC channel 0 replays the soil-moisture series"); return
+        }
+        #expect(values.count == 144)
     }
 
     @Test func unknownAndMissingFieldsAreNamed() {
