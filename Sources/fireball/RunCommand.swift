@@ -3,6 +3,7 @@ import ArgumentParser
 import Core
 import Foundation
 import HAL
+import Node
 
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -26,6 +27,8 @@ struct RunCommand: ParsableCommand {
     @Option(name: .customLong("grant"), help: ArgumentHelp("Devices a guest may open: GUEST=DEV[,DEV…] (GUEST is the module's file name without .wasm).",
                                                           valueName: "grant"))
     var grants: [String] = []
+    @Option(help: "Kernel mode: the node's name, for `fireball hal NAME …` (its control socket).") var name = "local"
+    @Flag(help: "Kernel mode: keep serving devices and the control socket after the guests end (until Ctrl-C).") var stay = false
 
     func run() throws {
         guard let invoke else { return try runKernel() }
@@ -104,8 +107,11 @@ struct RunCommand: ParsableCommand {
         if sliceMicroseconds > 0 { slice = .microseconds(sliceMicroseconds) }
         let kernel = Kernel(configuration: KernelConfiguration(slice: slice, executionLimits: limits), partitions: partitions)
         let capabilities = kernel.mintCapabilities()
+        var control: LocalControl?
         if let definition, !definition.devices.isEmpty {
-            _ = try DeviceService.start(on: kernel, board: definition, capability: capabilities.systemRole, process: capabilities.process)
+            let service = try DeviceService.start(on: kernel, board: definition, capability: capabilities.systemRole, process: capabilities.process)
+            control = try LocalControl(path: LocalControl.defaultPath(node: name), bus: service.bus)
+            FileHandle.standardError.write(Data("devices: \(definition.devices.map(\.name).joined(separator: ", ")); drive them with `fireball hal \(name) …`\n".utf8))
         }
         var guests: [(TaskID, String)] = []
         for path in modulesAndArguments {
@@ -121,7 +127,7 @@ struct RunCommand: ParsableCommand {
         }
         let unknown = Set(grantsByGuest.keys).subtracting(guests.map(\.1))
         guard unknown.isEmpty else { throw ValidationError("--grant names no module given: \(unknown.sorted().joined(separator: ", "))") }
-        let idle = kernel.runToCompletion(timeoutNanoseconds: UInt64(timeout * 1e9))
+        let idle = control.map { runPolling(kernel, $0) } ?? kernel.runToCompletion(timeoutNanoseconds: UInt64(timeout * 1e9))
         fflush(nil)   // guest lines (stdout) before the status lines (stderr)
         var failed = false
         for (task, name) in guests {
@@ -154,5 +160,30 @@ struct RunCommand: ParsableCommand {
             result[parts[0], default: []].formUnion(devices)
         }
         return result
+    }
+
+    /// Runs the kernel and answers control commands between slices, sleeping in poll() until the
+    /// next timer or command.
+    func runPolling(_ kernel: Kernel, _ control: LocalControl) -> KernelIdle {
+        let start = kernel.clock.nanoseconds
+        while true {
+            let idle = kernel.runUntilIdle()
+            let elapsed = kernel.clock.nanoseconds &- start
+            switch idle {
+            case .allExited where !stay, .panicked, .sliceLimit:
+                return idle
+            case .waiting(nil) where !stay:
+                return idle
+            default:
+                guard stay || elapsed < UInt64(timeout * 1e9) else { return idle }
+                var wait: Int32 = stay ? -1 : Int32(min(1000, max(0, (UInt64(timeout * 1e9) - elapsed) / 1_000_000)))
+                if case .waiting(let deadline?) = idle {
+                    let now = kernel.clock.nanoseconds
+                    let untilDeadline = Int32(min(1000, deadline > now ? (deadline - now + 999_999) / 1_000_000 : 0))
+                    wait = wait < 0 ? untilDeadline : min(wait, untilDeadline)
+                }
+                control.poll(milliseconds: wait)
+            }
+        }
     }
 }
