@@ -17,6 +17,16 @@ echo "== one node, four guests (C built with clang): ping/pong rendezvous and a 
 "$fireball" run "$examples/pong.wasm" "$examples/ping.wasm" "$examples/consumer.wasm" "$examples/producer.wasm" 2>&1 \
   | grep -E "ping: (echo ok (1|10)$|10 of)|pong: channel closed|producer: (sent #(1|40) |done)|consumer: (#(1|40) |done)|task" || true
 echo
+echo "== a Cortex-M33 board's devices: blinky blinks pin 5 on a timer interrupt and reads its TMP102 over I2C;"
+echo "   meanwhile \`fireball hal\` presses the button (pin 4 edges -> interrupts) and warms the sensor"
+"$fireball" run --board cortex-m33 --name demo-m33 --grant blinky=uart0,gpio0,timer0,i2c0 "$examples/blinky.wasm" &
+node=$!
+sleep 1.2
+for level in 1 0 1 0 1; do "$fireball" hal demo-m33 gpio set 4 $level >/dev/null; done
+"$fireball" hal demo-m33 i2c temp 0x48 27.75
+wait $node
+"$fireball" run --board cortex-m33 "$examples/blinky.wasm" 2>&1 | grep -E "EPERM" | head -1 || true
+echo
 echo "== a WASI guest (wasi-libc printf) on the same kernel"
 "$fireball" run "$examples/hello.wasm"
 echo
