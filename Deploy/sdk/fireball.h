@@ -35,6 +35,7 @@ extern "C" {
 #define FB_EBADMSG (-9)     /* refused by the wire-format decoder */
 #define FB_ENOTOWNER (-10)  /* the co_value is owned by another task */
 #define FB_EIO (-11)        /* a device did not answer or refused (I2C NACK, read-only register) */
+#define FB_EUNREACHABLE (-12) /* the node serving the channel is gone (its link stayed down past the grace period) */
 
 /* Log levels, from least to most severe. */
 #define FB_TRACE 0
@@ -58,6 +59,7 @@ static inline const char *fb_strerror(int32_t code) {
     case FB_EBADMSG: return "EBADMSG";
     case FB_ENOTOWNER: return "ENOTOWNER";
     case FB_EIO: return "EIO";
+    case FB_EUNREACHABLE: return "EUNREACHABLE";
     default: return code >= 0 ? "OK" : "E?";
     }
 }

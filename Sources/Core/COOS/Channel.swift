@@ -17,6 +17,8 @@ public enum KernelError: Int32, Error, Sendable, CustomStringConvertible {
     /// A device did not answer or refused the transfer (an I2C address without a device, a flash
     /// page that was not erased).
     case deviceError = -11
+    /// The node that serves the channel cannot be reached (its link is down past the grace period).
+    case unreachable = -12
 
     public var description: String {
         switch self {
@@ -31,6 +33,7 @@ public enum KernelError: Int32, Error, Sendable, CustomStringConvertible {
         case .badMessage: "bad message"
         case .notOwner: "not the owner"
         case .deviceError: "device error"
+        case .unreachable: "node unreachable"
         }
     }
 }
@@ -58,6 +61,8 @@ struct Waiter {
     let ticket: Int
     /// For ALT: which arm this channel is.
     let index: Int
+    /// Non-zero: not a task but the router, acting for a task on another node (its operation number).
+    var proxy: UInt64 = 0
 }
 
 final class Channel {
@@ -68,6 +73,8 @@ final class Channel {
     /// This channel's block in the kernel partition (freed by the kernel when it closes).
     let kernelBlock: UnsafeMutableRawPointer
     private(set) var isClosed = false
+    /// A local stand-in for a channel that another node serves: the router carries its traffic.
+    var isMirror = false
     /// The one-entry buffer: the message of the sender at the head of `senders`.
     private(set) var senders: [(waiter: Waiter, message: Message)] = []
     private(set) var receivers: [Waiter] = []
@@ -97,6 +104,26 @@ final class Channel {
     }
 
     func addReceiver(_ waiter: Waiter) { receivers.append(waiter) }
+
+    /// A message put back at the head (a remote receiver refused it; its sender still waits).
+    func requeue(_ message: Message, from waiter: Waiter) { senders.insert((waiter, message), at: 0) }
+
+    /// Takes the first waiting receiver that is a task (not a proxy), if any.
+    func takeLocalReceiver() -> Waiter? {
+        guard let index = receivers.firstIndex(where: { $0.proxy == 0 }) else { return nil }
+        return receivers.remove(at: index)
+    }
+
+    func takeAnyReceiver() -> Waiter? { receivers.isEmpty ? nil : receivers.removeFirst() }
+
+    var localReceiverCount: Int { receivers.count { $0.proxy == 0 } }
+    var proxyReceiverCount: Int { receivers.count { $0.proxy != 0 } }
+    func cancelProxy(_ proxy: UInt64) { receivers.removeAll { $0.proxy == proxy } }
+    func withdrawSender(proxy: UInt64) -> Bool {
+        guard let index = senders.firstIndex(where: { $0.waiter.proxy == proxy }) else { return false }
+        senders.remove(at: index)
+        return true
+    }
 
     /// Removes every registration of `ticket` (an ALT arm that lost, or a task that died).
     func cancel(ticket: Int) {

@@ -120,6 +120,9 @@ public final class Kernel {
     var nextDeadlineHint: UInt64 = 0
     /// Console lines (a guest's stdout/stderr, and the logger's output), prefixed with its name.
     public var console: (String) -> Void = { print($0) }
+    /// The router, when the node has links: it carries mirror channels' traffic to the nodes that
+    /// serve them, and receives for remote tasks on channels served here.
+    public weak var remote: RemoteChannels?
     /// Told of every task that ends (device drivers drop its timers and subscriptions).
     public var exitObservers: [(TaskID, ExitReason) -> Void] = []
     /// The logging subsystem; its lines go to `console`.
@@ -322,10 +325,13 @@ public final class Kernel {
         // The registry only grows; a URI whose server ended (its channel closed) may be served
         // again — by the restarted guest — on a fresh channel that peers reopen.
         if let existing = registry[uri] {
-            guard channels[existing.channel]?.isClosed == true, existing.role == role else { throw .denied }
+            // A mirror gives way: the service now runs here (its peers' handles get ECLOSED and reopen).
+            if channels[existing.channel]?.isMirror == true { try? close(existing.channel) }
+            guard channels[existing.channel]?.isClosed == true, existing.role == role || channels[existing.channel]?.isMirror == true else { throw .denied }
             let id = try makeChannel(uri: uri)
             registry[uri] = (id, role)
             server?.served.append(id)
+            remote?.served(uri, role: role)
             return id
         }
         // The registry entry lives in the subsystem partition: when it is full, IPC stops
@@ -335,12 +341,19 @@ public final class Kernel {
         let id = try makeChannel(uri: uri)
         registry[uri] = (id, role)
         server?.served.append(id)
+        remote?.served(uri, role: role)
         return id
     }
 
     /// The channel serving `uri`, if the role policy lets `role` open it. A denied open is logged.
     public func open(_ uri: String, as role: TaskRole = .guest, by client: String = "kernel") throws(KernelError) -> ChannelID {
         guard ServiceURI(uri) != nil else { throw .invalidArgument }
+        // Served on another node: a mirror, made anew when an earlier one closed (its node died
+        // and the service moved).
+        let stale = registry[uri].map { channels[$0.channel].map { $0.isMirror && $0.isClosed } ?? true } ?? true
+        if stale, let role = remote?.remoteRole(of: uri) {
+            _ = try openMirror(uri, role: role)
+        }
         guard let (id, serverRole) = registry[uri] else { throw .noSuchService }
         guard rolePolicy.allows(client: role, server: serverRole) else {
             logger.log(.error, text: "denied: \(client) (\(role)) may not open \(uri) served by a \(serverRole)", from: "router")
@@ -388,6 +401,13 @@ public final class Kernel {
         }
         do {
             if let receiver = try channel.send(message, from: waiter) {
+                if receiver.proxy != 0 {
+                    // A receiver on another node: the send completes when it has taken the message.
+                    record.ticket = waiter.ticket
+                    record.waitingOn = [id]
+                    remote?.proxyReceived(receiver.proxy, message, held: HeldMessage(channel: id, sender: waiter))
+                    return nil
+                }
                 note("\(record.name) -> \(name(of: receiver.task) ?? "?") on \(id)")
                 if let target = tasks[receiver.task], target.ticket == receiver.ticket { target.inbox = message }
                 deliverValues(in: message, to: receiver.task)
@@ -400,6 +420,7 @@ public final class Kernel {
         }
         record.ticket = waiter.ticket
         record.waitingOn = [id]
+        if channel.isMirror { remote?.mirrorHasSender(id) }
         return nil
     }
 
@@ -424,6 +445,7 @@ public final class Kernel {
         let ticket = takeTicket()
         for (index, id) in ids.enumerated() where !channels[id]!.isClosed {
             channels[id]!.addReceiver(Waiter(task: record.id, ticket: ticket, index: index))
+            if channels[id]!.isMirror { remote?.mirrorHasReceiver(id) }
         }
         record.ticket = ticket
         record.waitingOn = ids
@@ -433,6 +455,10 @@ public final class Kernel {
 
     /// Wakes the task behind `waiter` with `completion` (if that operation is still what it waits for).
     func complete(_ waiter: Waiter, _ completion: Completion) {
+        if waiter.proxy != 0 {
+            remote?.proxyCompleted(waiter.proxy, failed: { if case .failed(let error) = completion { error } else { nil } }())
+            return
+        }
         guard let record = tasks[waiter.task], record.ticket == waiter.ticket, record.state == .blocked else { return }
         cancelRegistrations(of: record)
         record.wake = .completion(completion)

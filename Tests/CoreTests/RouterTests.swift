@@ -1,0 +1,188 @@
+// Channels across nodes, deterministically: kernels on one simulated clock, their routers joined
+// by an in-memory network that can cut and restore links. The guests are the C examples.
+import Foundation
+import Testing
+@testable import Core
+
+final class RouterNetwork {
+    final class Node: RouterTransport {
+        let name: String
+        let kernel: Kernel
+        let router: Router
+        unowned let network: RouterNetwork
+        var console: [String] = []
+        init(name: String, network: RouterNetwork) {
+            self.name = name
+            self.network = network
+            kernel = Kernel(clock: network.clock, configuration: KernelConfiguration(slice: .safePoints(500)))
+            router = Router(kernel: kernel)
+            router.graceNanoseconds = 2_000_000_000
+            router.transport = self
+            kernel.console = { [unowned self] line in console.append(line) }
+        }
+        func send(kind: UInt8, payload: [UInt8], to peer: String) -> Bool {
+            guard network.isUp(name, peer) else { return false }
+            network.inFlight.append((name, peer, kind, payload))
+            return true
+        }
+        func lines(containing text: String) -> [String] { console.filter { $0.contains(text) } }
+    }
+
+    let clock = ManualClock()
+    var nodes: [String: Node] = [:]
+    var inFlight: [(from: String, to: String, kind: UInt8, payload: [UInt8])] = []
+    /// Chaos: after every N-th delivered frame, the a–b link drops (losing what is on the wire) and
+    /// comes straight back.
+    var cutEvery: Int?
+    /// Each reconnect sends a few frames of its own, so chaos stops after this many cuts.
+    var cutsMax = 8
+    private(set) var delivered = 0, cuts = 0
+    private var links: Set<String> = []
+
+    init(_ names: [String]) {
+        for name in names { nodes[name] = Node(name: name, network: self) }
+        for a in names { for b in names where a < b { connect(a, b) } }
+    }
+
+    private func key(_ a: String, _ b: String) -> String { a < b ? "\(a)|\(b)" : "\(b)|\(a)" }
+    func isUp(_ a: String, _ b: String) -> Bool { links.contains(key(a, b)) }
+
+    func connect(_ a: String, _ b: String) {
+        links.insert(key(a, b))
+        nodes[a]!.router.linkUp(b)
+        nodes[b]!.router.linkUp(a)
+    }
+
+    /// A cut: frames on the wire are lost, both ends see the link go down.
+    func cut(_ a: String, _ b: String) {
+        links.remove(key(a, b))
+        inFlight.removeAll { key($0.from, $0.to) == key(a, b) }
+        nodes[a]!.router.linkDown(b)
+        nodes[b]!.router.linkDown(a)
+    }
+
+    func spawn(_ example: String, on node: String) throws {
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../Deploy/examples/\(example).wasm").standardized
+        let module = try LoadedModule.load([UInt8](try Data(contentsOf: path)))
+        _ = try nodes[node]!.kernel.spawnGuest(module, name: example, capability: ProcessCapability())
+    }
+
+    /// Runs kernels and delivers frames until nothing moves, advancing the clock to the next timer,
+    /// for at most `nanoseconds` of simulated time.
+    func run(for nanoseconds: UInt64) throws {
+        let end = clock.nanoseconds + nanoseconds
+        while true {
+            var moved = true
+            while moved {
+                moved = false
+                for name in nodes.keys.sorted() {
+                    if case .sliceLimit = nodes[name]!.kernel.runUntilIdle(maxSlices: 1000) { moved = true }
+                    nodes[name]!.router.tick()
+                }
+                while !inFlight.isEmpty {
+                    let frame = inFlight.removeFirst()
+                    try nodes[frame.to]!.router.received(kind: frame.kind, payload: frame.payload, from: frame.from)
+                    moved = true
+                    delivered += 1
+                    if let every = cutEvery, delivered % every == 0, cuts < cutsMax {
+                        cut("a", "b")
+                        cuts += 1
+                        connect("a", "b")
+                    }
+                }
+            }
+            var deadlines: [UInt64] = []
+            var runnable = false
+            for node in nodes.values {
+                switch node.kernel.runUntilIdle(maxSlices: 0) {   // fires due timers; runs nothing
+                case .sliceLimit: runnable = true
+                case .waiting(let deadline?): deadlines.append(deadline)
+                default: break
+                }
+                if let deadline = node.router.nextDeadline { deadlines.append(deadline) }
+            }
+            if runnable { continue }
+            guard let next = deadlines.min(), next <= end else { clock.nanoseconds = max(clock.nanoseconds, min(end, deadlines.min() ?? end)); return }
+            clock.nanoseconds = max(clock.nanoseconds + 1, next)
+        }
+    }
+}
+
+@Suite struct RouterTests {
+    @Test func framesRoundTripAndMalformedOnesAreRefused() throws {
+        var builder = MessageBuilder()
+        try builder.add(.functional(1), Int32(-5))
+        let frames: [RouterFrame] = [
+            .announce([.init(uri: "fireball://pong/echo", role: .guest), .init(uri: "fireball://db/main", role: .service)]),
+            .send(seq: 7, uri: "fireball://pong/echo", message: builder.build()),
+            .sendResult(seq: 7, status: -12), .want(id: 3, uri: "fireball://a/b"),
+            .deliver(id: 3, status: 0, message: builder.build()), .deliver(id: 4, status: -3, message: Message()),
+            .taken(id: 3, accepted: false),
+        ]
+        for frame in frames { #expect(try RouterFrame(kind: frame.kind, payload: frame.payload) == frame) }
+        #expect(throws: RouterFrame.DecodeError.self) { try RouterFrame(kind: 17, payload: [1, 2, 3]) }
+        #expect(throws: RouterFrame.DecodeError.self) { try RouterFrame(kind: 99, payload: []) }
+        #expect(throws: RouterFrame.DecodeError.self) { try RouterFrame(kind: 21, payload: RouterFrame.taken(id: 1, accepted: true).payload + [0]) }
+        var notURI = RouterFrame.want(id: 1, uri: "fireball://a/b").payload
+        notURI[10] = UInt8(ascii: "X")
+        #expect(throws: RouterFrame.DecodeError.self) { try RouterFrame(kind: 19, payload: notURI) }
+    }
+
+    @Test func pingOnOneNodeTalksToPongOnAnother() throws {
+        let network = RouterNetwork(["a", "b"])
+        try network.spawn("pong", on: "b")
+        try network.spawn("ping", on: "a")
+        try network.run(for: 2_000_000_000)
+        let ping = network.nodes["a"]!
+        #expect(ping.lines(containing: "ping: echo ok").count == 10, "\(ping.console)")
+        #expect(ping.lines(containing: "ping: 10 of 10 round trips").count == 1)
+        #expect(network.nodes["b"]!.lines(containing: "pong: echoed 10").count == 1)
+        #expect(network.nodes["a"]!.router.remoteURIs["fireball://pong/echo"] == "b")
+    }
+
+    @Test func altMixesRemoteAndLocalChannels() throws {
+        // The consumer waits with channel_alt (and a timeout) on the producer's URI, served on b.
+        let network = RouterNetwork(["a", "b"])
+        try network.spawn("producer", on: "b")
+        try network.spawn("consumer", on: "a")
+        try network.run(for: 5_000_000_000)
+        let consumer = network.nodes["a"]!
+        #expect(consumer.lines(containing: "consumer: #40 ").count == 1, "\(consumer.console.suffix(5))")
+        #expect(consumer.lines(containing: "consumer: done").count == 1)
+    }
+
+    @Test(arguments: [3, 4, 5, 7])
+    func linkCutsMidExchangeLoseAndDuplicateNothing(every: Int) throws {
+        let network = RouterNetwork(["a", "b"])
+        try network.spawn("pong", on: "b")
+        try network.run(for: 1_000_000)
+        network.cutEvery = every                   // frames on the wire are lost at each cut
+        try network.spawn("ping", on: "a")
+        try network.run(for: 2_000_000_000)
+        let ping = network.nodes["a"]!
+        #expect(network.cuts == network.cutsMax)
+        // Every echo arrives once with the right counter (ping checks both): nothing lost, nothing doubled.
+        #expect(ping.lines(containing: "ping: echo ok").count == 10, "\(ping.console)")
+        #expect(ping.lines(containing: "ping: 10 of 10").count == 1)
+        #expect(network.nodes["b"]!.lines(containing: "pong: echoed 10").count == 1)
+        #expect(network.nodes["b"]!.lines(containing: "pong: echoed 11").isEmpty)
+    }
+
+    @Test func aDeadPeerFailsPendingOperationsWithinTheGrace() throws {
+        let network = RouterNetwork(["a", "b"])
+        try network.spawn("pong", on: "b")
+        try network.run(for: 1_000_000)            // b announces pong's URI
+        network.cut("a", "b")
+        let cutAt = network.clock.nanoseconds
+        try network.spawn("ping", on: "a")         // its first send waits for b, which never returns
+        try network.run(for: 10_000_000_000)
+        let ping = network.nodes["a"]!
+        let failure = try #require(ping.lines(containing: "ping: send 1: EUNREACHABLE").first,
+                                   "a: \(ping.console) b: \(network.nodes["b"]!.console) states: \(ping.kernel.taskIDs.map { ping.kernel.state(of: $0) })")
+        let seconds = Double(failure.split(separator: " ")[0])!
+        // Failed at the grace period (2 s here), not later, and nothing is left pending.
+        #expect(abs(seconds * 1e9 - Double(cutAt + network.nodes["a"]!.router.graceNanoseconds)) < 2e6)
+        #expect(network.nodes["a"]!.router.pendingCount.sends == 0)
+        #expect(network.nodes["a"]!.router.remoteURIs.isEmpty)
+    }
+}
