@@ -18,6 +18,7 @@ static inline long fb_ctx_set_mode(SSL_CTX *ctx, long mode) { return SSL_CTX_set
 static inline int fb_set_host_name(SSL *ssl, const char *name) { return (int)SSL_set_tlsext_host_name(ssl, name); }
 /// The readable bytes of a memory BIO without copying (BIO_get_mem_data).
 static inline long fb_bio_mem_data(BIO *bio, const unsigned char **data) { return BIO_get_mem_data(bio, (char **)data); }
+static inline long fb_bio_set_mem_eof_return(BIO *bio, int value) { return BIO_set_mem_eof_return(bio, value); }
 static inline int fb_err_reason(unsigned long error) { return ERR_GET_REASON(error); }
 static inline int fb_err_is_ssl_library(unsigned long error) { return ERR_GET_LIB(error) == ERR_LIB_SSL; }
 static inline void fb_x509v3_ctx_nodb(X509V3_CTX *ctx) { X509V3_set_ctx_nodb(ctx); }
