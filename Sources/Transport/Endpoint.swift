@@ -40,6 +40,8 @@ public final class Endpoint: LinkTransport {
         let name: String
         let address: SocketAddress
         var attempt = 0
+        /// Dial failures since the last link; only the first of a streak is logged.
+        var failures = 0
         var connection: LinkConnection?
         var timer: LoopTimer?
         init(name: String, address: SocketAddress) { self.name = name; self.address = address }
@@ -214,6 +216,7 @@ public final class Endpoint: LinkTransport {
         }
         current[peer.name] = connection
         dialers[peer.name]?.attempt = 0
+        dialers[peer.name]?.failures = 0
         log("link with \(peer) up (\(connection.direction))")
         delegate?.linkUp(peer)
     }
@@ -245,7 +248,8 @@ public final class Endpoint: LinkTransport {
         connections[ObjectIdentifier(connection)] = nil
         for dialer in dialers.values where dialer.connection === connection {
             dialer.connection = nil
-            if dialer.attempt == 0 { log("dial \(dialer.name) at \(dialer.address) failed: \(reason); retrying with backoff") }
+            dialer.failures += 1
+            if dialer.failures == 1 { log("dial \(dialer.name) at \(dialer.address) failed: \(reason); retrying with backoff") }
             scheduleRedial(dialer)
         }
     }

@@ -144,11 +144,10 @@ public struct LinkProtocol: ~Copyable {
     @discardableResult
     public mutating func close(_ reason: LinkCloseReason) -> LinkEvent? {
         guard state != .closed else { return nil }
-        if state != .created {
-            var payload: [UInt8] = [reason.code.rawValue]
-            payload += reason.detail.utf8.prefix(Self.goodbyeDetailBytesMax)
-            payload.withUnsafeBytes { outboundQueue.appendFrame(kind: Frame.kindGoodbye, payload: $0) }
-        }
+        // A goodbye may come before the hello: the peer learns why it was refused.
+        var payload: [UInt8] = [reason.code.rawValue]
+        payload += reason.detail.utf8.prefix(Self.goodbyeDetailBytesMax)
+        payload.withUnsafeBytes { outboundQueue.appendFrame(kind: Frame.kindGoodbye, payload: $0) }
         state = .closed
         closeReason = reason
         inbound.removeAll()
