@@ -217,7 +217,7 @@ public final class Endpoint: LinkTransport {
         current[peer.name] = connection
         dialers[peer.name]?.attempt = 0
         dialers[peer.name]?.failures = 0
-        log("link with \(peer) up (\(connection.direction))")
+        log("link with \(peer) up, \(connection.origin)")
         delegate?.linkUp(peer)
     }
 
@@ -296,6 +296,9 @@ final class LinkConnection {
         return "link from \(stream.remoteAddress)"
     }
 
+    /// "accepted from ADDRESS" or "dialed at ADDRESS", for the link-up line.
+    var origin: String { isOutbound ? "dialed at \(stream.remoteAddress)" : "accepted from \(stream.remoteAddress)" }
+
     var queuedBytes: Int { (link?.value.outboundBytes ?? 0) + tls.pendingCiphertext.count + stream.pendingWriteBytes }
 
     func begin() {
@@ -310,6 +313,7 @@ final class LinkConnection {
     func dialFailed(_ reason: LinkCloseReason) {
         guard !isFinished else { return }
         isFinished = true
+        stream.onConnect = { _ in }
         stream.close()
         endpoint.dialFailed(self, reason: reason)
     }
@@ -431,6 +435,10 @@ final class LinkConnection {
             stream.write(ciphertext)
             tls.consumeCiphertext(ciphertext.count)
         }
+        // The stream may call back while it shuts down; this connection is gone by then.
+        stream.onRead = { _ in }
+        stream.onEnd = { _ in }
+        stream.onConnect = { _ in }
         stream.stopReading()
         stream.shutdownAndClose()
         endpoint.finished(self, reason: reason)

@@ -166,6 +166,7 @@ public final class LoopTimer {
     private var handle: UnsafeMutablePointer<uv_timer_t>?
     private let body: () -> Void
     private var repeats = false
+    private var deadline: UInt64 = 0
 
     fileprivate init(loop: EventLoop, body: @escaping () -> Void) {
         eventLoop = loop
@@ -188,12 +189,15 @@ public final class LoopTimer {
 
     fileprivate func start(atNanoseconds deadline: UInt64, repeatNanoseconds: UInt64?) {
         guard let handle else { return }
-        let now = uv_hrtime()
-        let delay = deadline > now ? (deadline - now + 999_999) / 1_000_000 : 0
+        self.deadline = deadline
         let period = repeatNanoseconds.map { max(1, ($0 + 999_999) / 1_000_000) } ?? 0
         repeats = period > 0
-        // uv_timer_start measures from the loop's cached time: refresh it so that the delay counts from now.
+        // libuv counts in whole milliseconds from the loop's cached time (floor of the monotonic clock):
+        // refresh it, and round the deadline up, so that the timer never fires before `deadline`.
         uv_update_time(eventLoop.loop)
+        let deadlineMilliseconds = (deadline + 999_999) / 1_000_000
+        let nowMilliseconds = uv_now(eventLoop.loop)
+        let delay = deadlineMilliseconds > nowMilliseconds ? deadlineMilliseconds - nowMilliseconds : 0
         uv_timer_start(handle, { handle in
             guard let data = handle?.pointee.data else { return }
             let timer = Unmanaged<LoopTimer>.fromOpaque(data).takeUnretainedValue()
@@ -202,6 +206,11 @@ public final class LoopTimer {
     }
 
     private func fire() {
+        // Should the loop's clock and uv_hrtime disagree, a one-shot timer waits out the rest rather than fire early.
+        if !repeats, uv_hrtime() < deadline {
+            start(atNanoseconds: deadline, repeatNanoseconds: nil)
+            return
+        }
         body()
         // A one-shot timer that was not rescheduled by its body is done.
         if !repeats, let handle, uv_is_active(UnsafeMutableRawPointer(handle).assumingMemoryBound(to: uv_handle_t.self)) == 0 {
