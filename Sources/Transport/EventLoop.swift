@@ -140,6 +140,8 @@ public final class EventLoop {
 
     /// Handles open on this loop (timers and sockets), for leak checks.
     public var openResourceCount: Int { timers.count + sockets.count }
+    /// Sockets (TCP handles) open on this loop, including those still shutting down.
+    public var openSocketCount: Int { sockets.count }
 
     /// Closes every timer and socket, the loop's own handles, and the loop (uv_loop_close).
     public func close() {

@@ -93,13 +93,20 @@ import Testing
                     expectClient: "name mismatch: dialed gamma, certificate says alpha")
     }
 
-    @Test func refusesPlaintextOnThePort() throws {
+    @Test(arguments: [
+        (Array("GET / HTTP/1.0\r\n\r\n".utf8), "refused: not TLS: plaintext or garbage on the port (first byte 0x47)"),
+        ([0x16, 0x03, 0x01, 0x00, 0x05, 0xde, 0xad, 0xbe, 0xef, 0x00], "refused: TLS failed: "),
+    ])
+    func refusesPlaintextAndGarbageWhileOtherLinksGoOn(bytes: [UInt8], expected: String) throws {
         let certs = try TestCertificates()
         let loop = try EventLoop()
         defer { loop.close() }
         let server = try TestNode("alpha", loop: loop, tls: try certs.context("alpha"))
-        defer { server.endpoint.close() }
+        let beta = try TestNode("beta", loop: loop, tls: try certs.context("beta"))
+        defer { server.endpoint.close(); beta.endpoint.close() }
         let port = try server.endpoint.listen(host: "127.0.0.1", port: 0)
+        try beta.endpoint.connect(to: "alpha", host: "127.0.0.1", port: port)
+        try drive([loop], until: "link up") { !server.recorder.ups.isEmpty && !beta.recorder.ups.isEmpty }
         let raw = TCPStream(loop: loop)
         var connected = false
         var ended = false
@@ -108,12 +115,35 @@ import Testing
         try drive([loop], until: "raw connect") { connected }
         raw.onEnd = { _ in ended = true }
         raw.startReading()
-        Array("GET / HTTP/1.0\r\n\r\n".utf8).withUnsafeBytes { raw.write($0) }
-        try drive([loop], until: "plaintext refused") { ended && !server.log.lines.isEmpty }
+        bytes.withUnsafeBytes { raw.write($0) }
+        try drive([loop], until: "garbage refused") { ended && !server.log.matching("refused").isEmpty }
         raw.close()
-        #expect(server.log.lines.count == 1)
-        #expect(server.log.lines.first?.contains("refused: not TLS: plaintext or garbage on the port (first byte 0x47)") == true, "\(server.log.lines)")
-        #expect(server.recorder.ups.isEmpty)
+        let lines = server.log.matching("refused")
+        #expect(lines.count == 1)
+        #expect(lines.first?.hasPrefix("link from 127.0.0.1:") == true)
+        #expect(lines.first?.contains(expected) == true, "\(lines)")
+        #expect(server.recorder.ups.count == 1 && server.recorder.downs.isEmpty)
+        // The node and its other link go on.
+        try beta.endpoint.send(to: "alpha", kind: 16, bytes: [1])
+        try drive([loop], until: "frame on the good link") { server.recorder.frames.count == 1 }
+    }
+
+    @Test func closingEndpointsReleasesEveryHandle() throws {
+        let certs = try TestCertificates()
+        let loop = try EventLoop()
+        defer { loop.close() }
+        let alpha = try TestNode("alpha", loop: loop, tls: try certs.context("alpha"))
+        let beta = try TestNode("beta", loop: loop, tls: try certs.context("beta"))
+        let port = try alpha.endpoint.listen(host: "127.0.0.1", port: 0)
+        try beta.endpoint.connect(to: "alpha", host: "127.0.0.1", port: port)
+        try drive([loop], until: "link up") { !alpha.recorder.ups.isEmpty && !beta.recorder.ups.isEmpty }
+        beta.endpoint.close()
+        #expect(beta.recorder.downs.map(\.1.code) == [.normal])
+        try drive([loop], until: "alpha sees the goodbye") { !alpha.recorder.downs.isEmpty }
+        #expect(alpha.recorder.downs.first?.1.detail == "peer closed the link: beta is shutting down")
+        alpha.endpoint.close()
+        try drive([loop], until: "sockets closed") { loop.openSocketCount == 0 }
+        #expect(loop.openResourceCount == 0)   // the endpoints' tick timers are gone too
     }
 
     @Test func deadPeerIsDetectedWithinTwoSeconds() throws {
