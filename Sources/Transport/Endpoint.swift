@@ -118,7 +118,11 @@ public final class Endpoint: LinkTransport {
         isClosed = true
         for dialer in dialers.values { dialer.timer?.cancel() }
         dialers = [:]
-        for connection in Array(connections.values) { connection.finish(LinkCloseReason(.normal, "\(identity.name) is shutting down")) }
+        for connection in Array(connections.values) {
+            // Links not up yet are dropped without a "refused" line: nobody refused them.
+            if connection.peer == nil { connection.quietClose = true }
+            connection.finish(LinkCloseReason(.normal, "\(identity.name) is shutting down"))
+        }
         flush()
         listener?.close()
         listener = nil
