@@ -1,0 +1,64 @@
+// `fireball certs init|issue`: the cluster CA and node certificates (see Docs/transport.md).
+import ArgumentParser
+import Foundation
+import Transport
+
+struct CertsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "certs",
+        abstract: "Create the cluster CA and issue node certificates (EC P-256, TLS 1.3 links).",
+        subcommands: [Initialize.self, Issue.self]
+    )
+
+    struct Initialize: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "init", abstract: "Create ca.pem and ca.key (mode 0600) in DIR.")
+        @Option(help: "The certificate directory.") var dir = "certs"
+        @Option(help: "Days the CA is valid.") var days = 3650
+        @Flag(help: "Replace an existing CA (every certificate it issued stops being trusted).") var force = false
+
+        func run() throws {
+            guard days > 0 else { throw ValidationError("--days must be positive") }
+            do {
+                let ca = try CertificateAuthority.initialize(directory: dir, notAfter: Date(timeIntervalSinceNow: Double(days) * 86400), force: force)
+                print("created \(ca.certificatePath) and \(ca.keyPath) (0600), valid \(days) days")
+            } catch let error where error.code == .exists {
+                throw certsFailure("\(error.detail) (pass --force to replace the CA)")
+            } catch {
+                throw certsFailure(error.detail)
+            }
+        }
+    }
+
+    struct Issue: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Issue NAME.pem and NAME.key (mode 0600) signed by the CA in DIR.")
+        @Argument(help: "The node name: letters, digits and '-', at most 63.") var name: String
+        @Option(help: "node or orchestrator.") var role: String
+        @Option(help: "The certificate directory holding ca.pem and ca.key.") var dir = "certs"
+        @Option(help: "Days the certificate is valid.") var days = 365
+        @Flag(help: "Overwrite an existing NAME.pem / NAME.key.") var force = false
+
+        func validate() throws {
+            if let problem = NodeName.problem(name) { throw ValidationError(problem) }
+            guard NodeRole(name: role) != nil else { throw ValidationError("--role must be node or orchestrator, not '\(role)'") }
+            guard days > 0 else { throw ValidationError("--days must be positive") }
+        }
+
+        func run() throws {
+            do {
+                let ca = try CertificateAuthority(directory: dir)
+                let issued = try ca.issue(name: name, role: NodeRole(name: role)!, notAfter: Date(timeIntervalSinceNow: Double(days) * 86400), force: force)
+                print("issued \(issued.certificatePath) and \(issued.keyPath) (0600): \(name), role \(role), valid \(days) days")
+            } catch let error where error.code == .exists {
+                throw certsFailure("\(error.detail) (pass --force to overwrite)")
+            } catch {
+                throw certsFailure(error.detail)
+            }
+        }
+    }
+}
+
+/// Prints `message` to stderr and returns exit code 1: a failure of the operation, not of the command line.
+private func certsFailure(_ message: String) -> ExitCode {
+    FileHandle.standardError.write(Data("error: \(message)\n".utf8))
+    return ExitCode(1)
+}
