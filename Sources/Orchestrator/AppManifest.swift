@@ -53,7 +53,7 @@ public struct ModuleSpec: Sendable {
             self.lines = lines
         }
         public func error(_ key: String, _ detail: String) -> ConfigurationError {
-            ConfigurationError(file: file, line: lines[key] ?? lines[""], field: key.isEmpty ? field : "\(field).\(key)", detail: detail)
+            ConfigurationError(file: file, line: lines[key] ?? lines[String(key.prefix { $0 != "." })] ?? lines[""], field: key.isEmpty ? field : "\(field).\(key)", detail: detail)
         }
     }
 

@@ -292,6 +292,11 @@ struct PlacementState {
                 unplaced.append(UnplacedReplica(replica: item.replica, module: module.name, reasons: explain(item.module)))
             }
         }
+        // Partners on the same node, from the final placement (a partner may have come later).
+        for i in assignments.indices {
+            let m = moduleIndex[assignments[i].module]!, n = nodeIndex[assignments[i].node]!
+            assignments[i].partnersOnNode = partners[m].filter { hosted[n].contains($0) }.map { modules[$0].name }
+        }
         assignments.sort { $0.replica < $1.replica }
         unplaced.sort { $0.replica < $1.replica }
         let usage = nodes.indices.map { n in
@@ -309,13 +314,12 @@ struct PlacementState {
 
     mutating func record(_ m: Int, _ replica: String, on n: Int, previous: String?, kept: Bool) {
         let module = modules[m]
-        let partnersHere = partners[m].filter { hosted[n].contains($0) }.map { modules[$0].name }
         hosted[n].append(m)
         for uri in module.serves { served[n].insert(uri) }
         replicasOn[n].append(replica)
         if let key = module.spread, let value = nodes[n].labels[key] { spreadUsed[m][value, default: []].append(n) }
         assignments.append(Assignment(replica: replica, module: module.name, node: nodes[n].name, previousNode: previous, kept: kept,
-                                      partnersOnNode: partnersHere))
+                                      partnersOnNode: []))
     }
 
     /// Labels, avoided labels, devices, FPU: what does not change as replicas are placed.
