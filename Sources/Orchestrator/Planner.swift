@@ -354,25 +354,35 @@ struct PlacementState {
     /// module's heap partition (best fit keeps big nodes free for big modules), then name order.
     func bestNode(_ m: Int, among eligible: [Int]) -> Int? {
         let heap = modules[m].tier.heapPartition.index
-        var best: (node: Int, partners: Int, free: Int)?
+        var best: (node: Int, partners: Int, score: Double)?
         for n in eligible {
             guard dynamicRefusal(m, n) == nil else { continue }
-            let needs = requirements(m, n)
-            var heapFree = 0
+            let requests = requirements[m * boardCount + boardOf[n]].requests
+            // The heap partition first: it is the one that is usually full.
+            guard let heapAfter = budgets[n].partitions[heap].charging(requests[heap]) else { continue }
+            // Vector best fit: the node left fullest across the partitions the module uses (the
+            // sum of squared free fractions), so that a board short of stack slots is not filled
+            // with small modules while its guest partition sits empty.
+            var score = Self.squaredFreeFraction(heapAfter)
             var fits = true
-            for (i, requests) in needs.requests.enumerated() where !requests.isEmpty {
-                guard let charged = budgets[n].partitions[i].charging(requests) else { fits = false; break }
-                if i == heap { heapFree = charged.freeBlockBytes }
+            for i in requests.indices where i != heap && !requests[i].isEmpty {
+                guard let after = budgets[n].partitions[i].charging(requests[i]) else { fits = false; break }
+                score += Self.squaredFreeFraction(after)
             }
             guard fits else { continue }
             let partnerCount = partners[m].isEmpty ? 0 : partners[m].reduce(0) { $0 + (hosted[n].contains($1) ? 1 : 0) }
             if let current = best {
                 if partnerCount < current.partners { continue }
-                if partnerCount == current.partners, heapFree >= current.free { continue }
+                if partnerCount == current.partners, score >= current.score { continue }
             }
-            best = (n, partnerCount, heapFree)
+            best = (n, partnerCount, score)
         }
         return best?.node
+    }
+
+    static func squaredFreeFraction(_ partition: PartitionBudget) -> Double {
+        let fraction = Double(partition.freeBlockBytes) / Double(max(partition.capacity, 1))
+        return fraction * fraction
     }
 
     enum Refusal: Hashable {
