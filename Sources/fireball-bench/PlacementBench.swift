@@ -13,7 +13,7 @@ struct PlacementBench: ParsableCommand {
 
     func run() throws {
         let definitions = try ["esp32-c3", "microbit-v2", "cortex-m33"].map { try Board.resolve($0, in: boards) }
-        print("placement benchmark (seed \(seed)); boards: 40% esp32-c3, 35% microbit-v2, 25% cortex-m33")
+        print("placement benchmark (seed \(seed)); boards: 50% esp32-c3, 30% microbit-v2, 20% cortex-m33")
         for (modules, nodes) in [(1_000, 100), (10_000, 1_000)] {
             var random = SplitMix64(seed: seed &+ UInt64(modules))
             let cluster = Self.cluster(nodes, boards: definitions, random: &random)
@@ -50,7 +50,7 @@ struct PlacementBench: ParsableCommand {
     static func cluster(_ count: Int, boards: [Board], random: inout SplitMix64) -> [NodeSpec] {
         (0..<count).map { i in
             let roll = random.next() % 100
-            let board = roll < 40 ? boards[0] : roll < 75 ? boards[1] : boards[2]
+            let board = roll < 50 ? boards[0] : roll < 80 ? boards[1] : boards[2]
             var devices = [DeviceSpec(kind: "uart"), DeviceSpec(kind: "gpio"), DeviceSpec(kind: "timer")]
             if random.next() % 2 == 0 { devices.append(DeviceSpec(kind: "adc")) }
             if random.next() % 3 == 0 { devices.append(DeviceSpec(kind: "i2c")) }
@@ -60,7 +60,7 @@ struct PlacementBench: ParsableCommand {
     }
 
     /// Memory sizes as small-board guests with 1-byte pages declare them: mostly a few KiB.
-    static let memorySizes = [1, 1, 2, 2, 4, 4, 4, 6, 8, 8, 12, 16].map { $0 * 1024 }
+    static let memorySizes = [512, 1024, 1024, 2048, 2048, 3072, 4096, 4096, 6144, 8192, 12288]
 
     static func modules(_ count: Int, random: inout SplitMix64) -> [ModuleSpec] {
         (0..<count).map { i in
@@ -102,8 +102,22 @@ struct PlacementBench: ParsableCommand {
             print("  " + kind.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0)
                   + String(format: "  %6.1f%%           %6.1f%%", 100 * Double(demand[kind.index]) / Double(capacity), 100 * Double(used) / Double(capacity)))
         }
+        // A node holds at most as many replicas as its stack slots, its runtime contexts and its guest
+        // partition (at the smallest replica's demand) allow: the fewest nodes with room for them all.
+        let smallest = app.map { ModuleRequirements.of($0, on: cluster[0].board) }
+        let tasksPerNode = cluster.map { node -> Int in
+            let budget = NodeBudget(board: node.board)
+            return PartitionKind.allCases.map { kind -> Int in
+                let least = smallest.map { $0.chargedBytes(kind) }.min() ?? 0   // 0: some replica needs none
+                return least == 0 ? Int.max : budget[kind].freeBlockBytes / least
+            }.min()!
+        }.sorted(by: >)
+        let replicaCount = app.reduce(0) { $0 + $1.replicas }
+        var slots = 0, k = 0
+        while slots < replicaCount, k < tasksPerNode.count { slots += tasksPerNode[k]; k += 1 }
+        if k > neededNodes { neededNodes = k; binding = .stacks }
         let usedNodes = plan.nodes.filter { !$0.replicas.isEmpty }.count
-        print(String(format: "  nodes used %d; lower bound %d (by %@); ratio %.2f", usedNodes, neededNodes, binding.rawValue as NSString,
+        print(String(format: "  nodes used %d; lower bound %d (bytes of %@, or replicas per node); ratio %.2f", usedNodes, neededNodes, binding.rawValue as NSString,
                      Double(usedNodes) / Double(max(neededNodes, 1))))
     }
 }

@@ -13,11 +13,12 @@ import Testing
     }
 
     @Test func placesWhereEveryPartitionFits() {
-        // 16 KiB + 4 KiB value stack fits the M33's 24 KiB guest partition once; a 30 KiB module never does.
-        let plan = Planner.plan(PlacementRequest(modules: [Fixtures.module("small", memory: 16 * 1024), Fixtures.module("big", memory: 30 * 1024)],
+        // 16 KiB + 4 KiB value stack fits the M33's 24 KiB guest partition once; a 70 KiB module only
+        // fits the micro:bit's 84 KiB, and then nothing else does.
+        let plan = Planner.plan(PlacementRequest(modules: [Fixtures.module("small", memory: 16 * 1024), Fixtures.module("big", memory: 70 * 1024)],
                                                  nodes: [Fixtures.node("m", m33), Fixtures.node("b", microbit)]))
         #expect(plan.isComplete)
-        #expect(plan.node(of: "big") == "b" && plan.node(of: "small") == "m", "best fit keeps the roomy board for the big module")
+        #expect(plan.node(of: "big") == "b" && plan.node(of: "small") == "m", "largest first keeps the roomy board for the big module")
         let m = plan.nodes.first { $0.node == "m" }!
         #expect(m.budget[.guest].usedBytes == 16 + (16 * 1024 + 8) + (4096 + 8))
         #expect(m.budget[.runtime].usedBytes == 16 + 256 + 8 && m.budget[.stacks].usedBytes == 16 + KernelCosts.frameStackBytes(stackSlotBytes: 1024) + 8)
