@@ -9,6 +9,13 @@ public struct ConfigurationError: Error, Sendable, Equatable, CustomStringConver
     public let field: String
     public let detail: String
     public var description: String { "\(file)\(line.map { ":\($0)" } ?? ""): \(field): \(detail)" }
+
+    public init(file: String, line: Int?, field: String, detail: String) {
+        self.file = file
+        self.line = line
+        self.field = field
+        self.detail = detail
+    }
 }
 
 /// A YAML mapping with the position of every key, read once; unknown keys are refused.
@@ -102,12 +109,6 @@ public struct YAMLMapping {
         return value
     }
 
-    /// The items of a list field, each a mapping (`path[index]` in errors).
-    public func mappings(_ key: String) throws(ConfigurationError) -> [YAMLMapping] {
-        var result: [YAMLMapping] = []
-        for (index, item) in try sequence(key).enumerated() { result.append(try YAMLMapping(node: item, file: file, path: "\(name(key))[\(index)]")) }
-        return result
-    }
 
     /// A size: a number of bytes, or a number with B, KiB, MiB or GiB ("64 KiB").
     public func bytes(_ key: String) throws(ConfigurationError) -> Int {
@@ -143,5 +144,59 @@ public struct YAMLMapping {
         let multipliers: [Substring: Int] = ["": 1, "B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30]
         guard let multiplier = multipliers[unit] else { return nil }
         return value * multiplier
+    }
+}
+
+// Lists and maps for manifests and inventories (small additions; errors keep naming file, line, field).
+extension YAMLMapping {
+    /// The file this mapping came from, its dotted field path ("" at the top) and its line.
+    public var sourceFile: String { file }
+    public var fieldPath: String { path }
+    public var sourceLine: Int? { line }
+
+    /// The line of `key` in the file, if the field is present.
+    public func line(of key: String) -> Int? { node(key)?.1 }
+
+    /// True if `key` holds a mapping (rather than a scalar or a list).
+    public func isMapping(_ key: String) -> Bool { node(key)?.0.mapping != nil }
+
+    /// An error about this mapping as a whole (or a field under it that is not one of its keys).
+    public func error(field: String, line: Int?, _ detail: String) -> ConfigurationError {
+        ConfigurationError(file: file, line: line ?? self.line, field: name(field), detail: detail)
+    }
+
+    /// The items of a list of mappings (absent: empty), each named `key[i]` in its errors.
+    public func mappings(_ key: String) throws(ConfigurationError) -> [YAMLMapping] {
+        var result: [YAMLMapping] = []
+        for (index, item) in try sequence(key).enumerated() {
+            result.append(try YAMLMapping(node: item, file: file, path: "\(name(key))[\(index)]"))
+        }
+        return result
+    }
+
+    /// The texts of a list field (absent: empty), each with its line; a non-text item is refused.
+    public func strings(_ key: String) throws(ConfigurationError) -> [(text: String, line: Int?)] {
+        var result: [(text: String, line: Int?)] = []
+        for (index, item) in try sequence(key).enumerated() {
+            guard item.scalar != nil, let text = item.string else {
+                throw ConfigurationError(file: file, line: item.mark?.line ?? line(of: key), field: "\(name(key))[\(index)]", detail: "expected text")
+            }
+            result.append((text, item.mark?.line))
+        }
+        return result
+    }
+
+    /// A mapping of text to text (such as labels), in file order, each with its line (absent: empty).
+    public func stringPairs(_ key: String) throws(ConfigurationError) -> [(key: String, value: String, line: Int)] {
+        guard has(key) else { return [] }
+        let inner = try mapping(key)
+        var result: [(key: String, value: String, line: Int)] = []
+        for pair in inner.pairs {
+            guard pair.value.scalar != nil, let text = pair.value.string else {
+                throw ConfigurationError(file: file, line: pair.line, field: inner.name(pair.key), detail: "expected text")
+            }
+            result.append((pair.key, text, pair.line))
+        }
+        return result
     }
 }

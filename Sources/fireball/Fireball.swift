@@ -9,7 +9,8 @@ struct Fireball: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fireball",
         abstract: "A WebAssembly hypervisor for small boards, run as a cluster.",
-        subcommands: [Version.self, RunCommand.self, InspectCommand.self, MessageCommand.self, HALCommand.self, CertsCommand.self]
+        subcommands: [Version.self, RunCommand.self, InspectCommand.self, MessageCommand.self, HALCommand.self, CertsCommand.self,
+                      PlanCommand.self]
     )
 }
 
