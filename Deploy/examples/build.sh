@@ -16,8 +16,9 @@ warnings=(-Wall -Wextra -Wpedantic -Wconversion -Werror)
 # the memory it needs — 16 KiB that cannot grow, which fits a Cortex-M33's 24 KiB guest partition
 # beside its value stack — with a 4 KiB stack placed first (an overflow traps, never overwrites data).
 memory=(-Wl,--page-size=1 -Wl,--stack-first -Wl,-z,stack-size=4096 -Wl,--initial-memory=16384 -Wl,--max-memory=16384)
-# wasi-libc's stdio wants more room for its buffers: 32 KiB.
-wasi_memory=(-Wl,--page-size=1 -Wl,--stack-first -Wl,-z,stack-size=8192 -Wl,--initial-memory=32768 -Wl,--max-memory=32768)
+# wasi-libc's malloc assumes 64 KiB pages (its sbrk grows by them), so WASI guests keep standard
+# pages: one, that cannot grow.
+wasi_memory=(-Wl,--stack-first -Wl,-z,stack-size=8192 -Wl,--initial-memory=65536 -Wl,--max-memory=65536)
 
 # Moves a fresh build into place unless the committed module is byte-identical; prints a line.
 install_module() {
