@@ -35,11 +35,10 @@ public final class DeviceService: KernelService {
             requestsServed += 1
             let (reply, to) = answer(request, device: bus.devices[index], kernel: kernel)
             if let to { return .send(reply, to: to) }
-        case .failed(.timedOut):
-            bus.fireDue()
         case .start, .sent, .failed, .resumed:
             break
         }
+        // Timers due now (a receive that timed out woke us for them) raise their interrupts.
         bus.fireDue()
         guard !channels.isEmpty else { return .exit }
         let timeout = bus.nextDeadline.map { $0 > bus.now ? $0 - bus.now : 0 }

@@ -37,6 +37,14 @@ func drive(_ loops: [EventLoop], until what: String, seconds: Double = 5, _ cond
     }
 }
 
+/// `dialer` connects to `listener` (certificate name `name`) on a fresh loopback port; returns once
+/// both have seen the link come up.
+func link(_ dialer: TestNode, to listener: TestNode, named name: String, on loop: EventLoop) throws {
+    let port = try listener.endpoint.listen(host: "127.0.0.1", port: 0)
+    try dialer.endpoint.connect(to: name, host: "127.0.0.1", port: port)
+    try drive([loop], until: "link up") { !listener.recorder.ups.isEmpty && !dialer.recorder.ups.isEmpty }
+}
+
 /// An endpoint for `name` from `certs` with a recorder and a log.
 final class TestNode {
     let endpoint: Endpoint

@@ -12,9 +12,7 @@ import Testing
         let alpha = try TestNode("alpha", loop: loop, tls: try certs.context("alpha"))
         let beta = try TestNode("beta", loop: loop, tls: try certs.context("beta"))
         defer { alpha.endpoint.close(); beta.endpoint.close() }
-        let port = try alpha.endpoint.listen(host: "127.0.0.1", port: 0)
-        try beta.endpoint.connect(to: "alpha", host: "127.0.0.1", port: port)
-        try drive([loop], until: "link up") { !alpha.recorder.ups.isEmpty && !beta.recorder.ups.isEmpty }
+        try link(beta, to: alpha, named: "alpha", on: loop)
         #expect(alpha.recorder.ups == [PeerIdentity(name: "beta", role: .node)])
         #expect(beta.recorder.ups == [PeerIdentity(name: "alpha", role: .node)])
         try beta.endpoint.send(to: "alpha", kind: 16, bytes: Array(0..<200))
@@ -134,9 +132,7 @@ import Testing
         defer { loop.close() }
         let alpha = try TestNode("alpha", loop: loop, tls: try certs.context("alpha"))
         let beta = try TestNode("beta", loop: loop, tls: try certs.context("beta"))
-        let port = try alpha.endpoint.listen(host: "127.0.0.1", port: 0)
-        try beta.endpoint.connect(to: "alpha", host: "127.0.0.1", port: port)
-        try drive([loop], until: "link up") { !alpha.recorder.ups.isEmpty && !beta.recorder.ups.isEmpty }
+        try link(beta, to: alpha, named: "alpha", on: loop)
         beta.endpoint.close()
         #expect(beta.recorder.downs.map(\.1.code) == [.normal])
         try drive([loop], until: "alpha sees the goodbye") { !alpha.recorder.downs.isEmpty }
@@ -238,9 +234,7 @@ import Testing
         let alpha = try TestNode("alpha", loop: loop, tls: try certs.context("alpha"))
         let beta = try TestNode("beta", loop: loop, tls: try certs.context("beta"))
         defer { alpha.endpoint.close(); beta.endpoint.close() }
-        let port = try alpha.endpoint.listen(host: "127.0.0.1", port: 0)
-        try beta.endpoint.connect(to: "alpha", host: "127.0.0.1", port: port)
-        try drive([loop], until: "link up") { !alpha.recorder.ups.isEmpty && !beta.recorder.ups.isEmpty }
+        try link(beta, to: alpha, named: "alpha", on: loop)
         let payload = [UInt8](repeating: 7, count: 1000)
         var accepted = 0
         var refusal: TransportError?

@@ -17,8 +17,6 @@ public protocol RemoteChannels: AnyObject {
     func proxyCompleted(_ proxy: UInt64, failed: KernelError?)
     /// Another node serves `uri`: the role it is served under, or nil.
     func remoteRole(of uri: String) -> TaskRole?
-    /// A URI was registered here (to announce it to peers).
-    func served(_ uri: String, role: TaskRole)
 }
 
 /// A message taken from a channel whose sender is still blocked.
@@ -88,9 +86,7 @@ extension Kernel {
                 remote?.proxyReceived(receiver.proxy, message, held: held)
                 return
             }
-            if let target = tasks[receiver.task], target.ticket == receiver.ticket { target.inbox = message }
-            deliverValues(in: message, to: receiver.task)
-            complete(receiver, .received(channelIndex: receiver.index))
+            handOver(message, to: receiver)
             complete(held.sender, .sent)
             return
         }
@@ -102,28 +98,25 @@ extension Kernel {
     public func deliverToMirror(_ id: ChannelID, _ message: Message) -> Bool {
         guard let channel = channels[id], channel.isMirror, let receiver = channel.takeLocalReceiver() else { return false }
         guard let target = tasks[receiver.task], target.ticket == receiver.ticket, target.state == .blocked else { return false }
-        target.inbox = message
         note("\(target.name) <- remote on \(id)")
-        complete(receiver, .received(channelIndex: receiver.index))
+        handOver(message, to: receiver)
         return true
     }
 
     /// Tasks waiting to receive on a mirror.
     public func mirrorReceivers(_ id: ChannelID) -> Int { channels[id]?.localReceiverCount ?? 0 }
 
-    /// Fails every task blocked on a mirror (its node is gone, or the channel closed there).
+    /// Fails every task blocked on a mirror with `error` (its node is gone, or the channel closed
+    /// there), then closes the mirror if asked, so later operations get `ECLOSED`.
     public func failMirror(_ id: ChannelID, with error: KernelError, close: Bool) {
         guard let channel = channels[id], channel.isMirror else { return }
-        if close {
-            try? self.close(id)
-            return
-        }
         var message = Message()
         while let sender = channel.takeMessage(into: &message) {
             returnValues(in: message)
             complete(sender, .failed(error))
         }
         while let receiver = channel.takeLocalReceiver() { complete(receiver, .failed(error)) }
+        if close { try? self.close(id) }
     }
 
     // MARK: the serving side (the channel here, a task on another node)
@@ -150,9 +143,8 @@ extension Kernel {
         guard let channel = channels[id] else { return (false, .badHandle) }
         guard !channel.isClosed else { return (false, .closed) }
         if let receiver = channel.takeLocalReceiver() {
-            if let target = tasks[receiver.task], target.ticket == receiver.ticket { target.inbox = message }
             note("remote -> \(name(of: receiver.task) ?? "?") on \(id)")
-            complete(receiver, .received(channelIndex: receiver.index))
+            handOver(message, to: receiver)
             return (true, nil)
         }
         do {

@@ -331,7 +331,6 @@ public final class Kernel {
             let id = try makeChannel(uri: uri)
             registry[uri] = (id, role)
             server?.served.append(id)
-            remote?.served(uri, role: role)
             return id
         }
         // The registry entry lives in the subsystem partition: when it is full, IPC stops
@@ -341,7 +340,6 @@ public final class Kernel {
         let id = try makeChannel(uri: uri)
         registry[uri] = (id, role)
         server?.served.append(id)
-        remote?.served(uri, role: role)
         return id
     }
 
@@ -409,9 +407,7 @@ public final class Kernel {
                     return nil
                 }
                 note("\(record.name) -> \(name(of: receiver.task) ?? "?") on \(id)")
-                if let target = tasks[receiver.task], target.ticket == receiver.ticket { target.inbox = message }
-                deliverValues(in: message, to: receiver.task)
-                complete(receiver, .received(channelIndex: receiver.index))
+                handOver(message, to: receiver)
                 return .sent
             }
         } catch {
@@ -451,6 +447,14 @@ public final class Kernel {
         record.waitingOn = ids
         if let timeout { record.deadline = clock.nanoseconds &+ timeout }
         return nil
+    }
+
+    /// Gives `message` to a waiting receiver: into its inbox (if that operation is still the one it
+    /// waits in), with ownership of the co_values it carries, and wakes it.
+    func handOver(_ message: Message, to receiver: Waiter) {
+        if let target = tasks[receiver.task], target.ticket == receiver.ticket { target.inbox = message }
+        deliverValues(in: message, to: receiver.task)
+        complete(receiver, .received(channelIndex: receiver.index))
     }
 
     /// Wakes the task behind `waiter` with `completion` (if that operation is still what it waits for).

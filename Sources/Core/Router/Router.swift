@@ -119,7 +119,6 @@ public final class Router: RemoteChannels {
         for (uri, entry) in remoteServices where entry.peer == peer && !keeping.contains(uri) {
             remoteServices[uri] = nil
             if let (mirror, _) = mirror(for: uri) {
-                kernel.failMirror(mirror, with: error, close: false)
                 kernel.failMirror(mirror, with: error, close: true)
             }
         }
@@ -239,8 +238,6 @@ public final class Router: RemoteChannels {
     // MARK: RemoteChannels (from the kernel)
 
     public func remoteRole(of uri: String) -> TaskRole? { remoteServices[uri]?.role }
-
-    public func served(_ uri: String, role: TaskRole) {}   // announced on the next tick
 
     public func mirrorHasSender(_ channel: ChannelID) {
         guard let uri = kernel.channels[channel]?.uri else { return }
