@@ -10,7 +10,7 @@ struct Fireball: ParsableCommand {
         commandName: "fireball",
         abstract: "A WebAssembly hypervisor for small boards, run as a cluster.",
         subcommands: [Version.self, RunCommand.self, InspectCommand.self, MessageCommand.self, HALCommand.self, CertsCommand.self,
-                      PlanCommand.self]
+                      PlanCommand.self, NodeCommand.self]
     )
 }
 

@@ -179,6 +179,8 @@ public final class Kernel {
     public func state(of task: TaskID) -> TaskState? { tasks[task]?.state }
     public func name(of task: TaskID) -> String? { tasks[task]?.name }
     public var taskIDs: [TaskID] { tasks.all.map(\.id) }
+    /// Channels not closed (served, mirrors and private ones), for a node's status.
+    public var openChannelCount: Int { channels.openCount }
     /// The task running now (nil between slices).
     public private(set) var currentTask: TaskID?
 
@@ -551,6 +553,7 @@ struct ChannelTable {
         precondition(channel.id.raw == storage.count, "channel ids are dense")
         storage.append(channel)
     }
+    var openCount: Int { storage.reduce(0) { $0 + ($1.map { $0.isClosed ? 0 : 1 } ?? 0) } }
 }
 
 /// SplitMix64 when seeded (the same bytes every run), the system generator otherwise.

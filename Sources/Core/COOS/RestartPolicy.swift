@@ -47,3 +47,27 @@ extension Kernel {
         }
     }
 }
+
+extension RestartPolicy: CustomStringConvertible {
+    /// `stop`, `restart`, or `up-to N within MS ms`: how nodes store a module's policy.
+    public var description: String {
+        switch self {
+        case .stop: "stop"
+        case .restart: "restart"
+        case .restartUpTo(let count, let window): "up-to \(count) within \(window / 1_000_000) ms"
+        }
+    }
+
+    /// Parses `description`'s form; nil for anything else.
+    public init?(text: String) {
+        switch text {
+        case "stop": self = .stop
+        case "restart": self = .restart
+        default:
+            let words = text.split(separator: " ")
+            guard words.count == 5, words[0] == "up-to", words[2] == "within", words[4] == "ms",
+                  let count = Int(words[1]), count > 0, let milliseconds = UInt64(words[3]) else { return nil }
+            self = .restartUpTo(count: count, withinNanoseconds: milliseconds * 1_000_000)
+        }
+    }
+}

@@ -1,0 +1,428 @@
+// The node daemon: one board's kernel driven by a libuv loop on one thread, its device service,
+// the router over TLS links to the other nodes, and the control plane for orchestrators.
+//
+// Each loop iteration runs the kernel until it is idle (in bounded batches of slices, so links are
+// served between them), then sleeps in libuv until a frame, a kernel timer or a signal arrives.
+// Nothing else touches kernel state: frames, control requests and signals all arrive on this thread.
+import Core
+import Foundation
+import HAL
+import Transport
+
+/// Where a node runs and whom it talks to.
+public struct NodeConfiguration: Sendable {
+    public struct Peer: Sendable, Equatable {
+        public var name: String
+        public var host: String
+        public var port: UInt16
+        public init(name: String, host: String, port: UInt16) { self.name = name; self.host = host; self.port = port }
+    }
+    public var name: String
+    public var board: Board
+    public var listenHost: String
+    public var listenPort: UInt16
+    /// Node peers this node dials (they dial it too; the link layer keeps one link per pair).
+    public var peers: [Peer]
+    /// Holds ca.pem and NAME.pem / NAME.key.
+    public var certificateDirectory: String
+    /// Modules and assignments, kept across restarts.
+    public var dataDirectory: String
+    /// The local socket for `fireball hal NAME …`; nil for none.
+    public var controlSocketPath: String?
+    public var endpoint = EndpointConfiguration()
+    public var routerGraceNanoseconds: UInt64 = 3_000_000_000
+    /// Console lines kept per guest for `fireball logs`.
+    public var logLinesKept = 500
+    /// Slices per loop iteration before links get a turn.
+    public var slicesPerIteration = 64
+
+    public init(name: String, board: Board, listenHost: String, listenPort: UInt16, peers: [Peer], certificateDirectory: String,
+                dataDirectory: String, controlSocketPath: String? = nil) {
+        self.name = name
+        self.board = board
+        self.listenHost = listenHost
+        self.listenPort = listenPort
+        self.peers = peers
+        self.certificateDirectory = certificateDirectory
+        self.dataDirectory = dataDirectory
+        self.controlSocketPath = controlSocketPath
+    }
+}
+
+public struct NodeError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
+}
+
+public final class NodeDaemon: LinkDelegate, RouterTransport {
+    public let configuration: NodeConfiguration
+    public let loop: EventLoop
+    public let kernel: Kernel
+    public let router: Router
+    public let endpoint: Endpoint
+    let store: ModuleStore
+    /// The kernel's capabilities: held by the daemon only (starting and stopping guests takes them).
+    private let capabilities: KernelCapabilities
+    private let devices: DeviceService?
+    private var localControl: LocalControl?
+    /// Assigned modules by key (app/replica).
+    private var guests: [String: Guest] = [:]
+    /// Console lines by task name.
+    private var logs: [String: [String]] = [:]
+    /// Module bytes being pushed, by SHA-256.
+    private var uploads: [String: [UInt8]] = [:]
+    private var timers: [LoopTimer] = []
+    private var wakeTimer: LoopTimer?
+    private var signals: [SignalWatcher] = []
+    private let bootedAt: UInt64
+    private let output: (String) -> Void
+    public private(set) var isDraining = false
+    /// Link frame kinds reserved for the router (it refuses those it does not know).
+    static let routerKinds: ClosedRange<UInt8> = 16...31
+    private var panicReported = false
+
+    final class Guest {
+        var assignment: ModuleAssignment
+        /// The first task of this assignment (restarts follow `Kernel.successor`); nil if its start failed.
+        var firstTask: TaskID?
+        var failure: String?
+        init(assignment: ModuleAssignment, firstTask: TaskID?, failure: String?) {
+            self.assignment = assignment
+            self.firstTask = firstTask
+            self.failure = failure
+        }
+    }
+
+    /// Boots the kernel, its devices and links, and restores the modules in the data directory.
+    /// `output` receives console lines (guests') and the node's own lines (prefixed `node NAME:`).
+    public init(configuration: NodeConfiguration, output: @escaping (String) -> Void) throws {
+        self.configuration = configuration
+        self.output = output
+        let board = configuration.board
+        store = try ModuleStore(directory: configuration.dataDirectory)
+        let tls = try TLSContext(directory: configuration.certificateDirectory, name: configuration.name)
+        guard tls.identity.name == configuration.name, tls.identity.role == .node else {
+            throw NodeError("\(configuration.certificateDirectory)/\(configuration.name).pem is for \(tls.identity), not node \(configuration.name)")
+        }
+        loop = try EventLoop()
+        kernel = Kernel(configuration: KernelConfiguration(slice: board.slice, executionLimits: board.executionLimits), partitions: board.partitions)
+        let capabilities = kernel.mintCapabilities()
+        devices = board.devices.isEmpty ? nil
+            : try DeviceService.start(on: kernel, board: board, capability: capabilities.systemRole, process: capabilities.process)
+        self.capabilities = capabilities
+        router = Router(kernel: kernel)
+        router.graceNanoseconds = configuration.routerGraceNanoseconds
+        do {
+            endpoint = try Endpoint(loop: loop, tls: tls, configuration: configuration.endpoint) { line in output("node \(configuration.name): \(line)") }
+        } catch {
+            loop.close()
+            throw error
+        }
+        bootedAt = loop.nowNanoseconds
+        router.transport = self
+        router.log = { [unowned self] line in self.say(line) }
+        endpoint.delegate = self
+        kernel.console = { [unowned self] line in self.consoleLine(line) }
+        do {
+            try endpoint.listen(host: configuration.listenHost, port: configuration.listenPort)
+            for peer in configuration.peers where peer.name != configuration.name {
+                try endpoint.connect(to: peer.name, host: peer.host, port: peer.port)
+            }
+            if let path = configuration.controlSocketPath, let devices {
+                localControl = try LocalControl(path: path, bus: devices.bus)
+            }
+        } catch {
+            endpoint.close()
+            loop.close()
+            throw error
+        }
+        startTimers()
+        say("\(board.name) board up, listening on \(configuration.listenHost):\(endpoint.listeningPort ?? configuration.listenPort), "
+            + "\(configuration.peers.count) peer(s), data in \(configuration.dataDirectory)")
+        restoreAssignments()
+    }
+
+    private func say(_ line: String) { output("node \(configuration.name): \(line)") }
+
+    private func startTimers() {
+        loop.addIterationCallback { [unowned self] in self.runKernel() }
+        timers.append(loop.schedule(afterNanoseconds: 100_000_000, repeatNanoseconds: 100_000_000) { [unowned self] in self.router.tick() })
+        if localControl != nil {
+            timers.append(loop.schedule(afterNanoseconds: 20_000_000, repeatNanoseconds: 20_000_000) { [unowned self] in
+                self.localControl?.poll(milliseconds: 0)
+            })
+        }
+    }
+
+    /// Installs SIGTERM and SIGINT handlers that drain the node.
+    public func handleSignals() throws {
+        for signal in [SIGTERM, SIGINT] {
+            signals.append(try SignalWatcher(loop: loop, signal: signal) { [unowned self] in self.drain(because: "signal \(signal)") })
+        }
+    }
+
+    /// Runs until drained; then closes the loop.
+    public func run() {
+        loop.run()
+        loop.close()
+    }
+
+    /// One batch of slices; true while runnable tasks remain (the loop then polls without blocking).
+    private func runKernel() -> Bool {
+        guard !isDraining else { return false }
+        switch kernel.runUntilIdle(maxSlices: configuration.slicesPerIteration) {
+        case .sliceLimit:
+            return true
+        case .waiting(let deadline?):
+            if let wakeTimer { wakeTimer.reschedule(atNanoseconds: deadline) } else { wakeTimer = loop.schedule(atNanoseconds: deadline) {} }
+        case .panicked where !panicReported:
+            panicReported = true
+            say("kernel panicked: \(kernel.panicReport?.description ?? "?"); guests stopped, the node keeps its links for status")
+        default:
+            break
+        }
+        return false
+    }
+
+    /// Stops the guests (their assignments stay on disk), tells peers, closes links and ends `run()`.
+    public func drain(because reason: String) {
+        guard !isDraining else { return }
+        say("draining (\(reason)): stopping \(guests.count) guest(s), closing links")
+        for guest in guests.values { if let task = currentTask(guest) { kernel.kill(task, capability: capabilities.process) } }
+        _ = kernel.runUntilIdle(maxSlices: 1_000)
+        router.tick()   // peers hear at once that the services here are gone
+        isDraining = true
+        endpoint.close()
+        for timer in timers { timer.cancel() }
+        wakeTimer?.cancel()
+        for watcher in signals { watcher.cancel() }
+        localControl = nil
+        loop.stop()
+        say("drained")
+    }
+
+    // MARK: links
+
+    public func linkUp(_ peer: PeerIdentity) {
+        if peer.role == .node { router.linkUp(peer.name) } else { say("orchestrator \(peer.name) connected") }
+    }
+
+    public func linkDown(_ peer: PeerIdentity, reason: LinkCloseReason) {
+        if peer.role == .node && !isDraining { router.linkDown(peer.name) }
+    }
+
+    public func frameReceived(from peer: PeerIdentity, kind: UInt8, payload: UnsafeRawBufferPointer) {
+        if kind == ControlFrame.request {
+            guard peer.role == .orchestrator else {
+                say("refused a control request from \(peer): only orchestrator certificates may use the control plane")
+                reply(ControlResponse(id: 0, error: "refused: \(peer.name) is a \(peer.role), the control plane takes orchestrator certificates only"), to: peer.name)
+                return
+            }
+            let request: ControlRequest
+            do { request = try ControlRequest.decode(payload) } catch {
+                say("malformed control request from \(peer.name): \(error); closing that link")
+                endpoint.disconnect(peer.name)
+                return
+            }
+            reply(handle(request), to: peer.name)
+            return
+        }
+        guard Self.routerKinds.contains(kind) else {
+            say("frame of unknown kind \(kind) from \(peer.name); closing that link")
+            endpoint.disconnect(peer.name)
+            return
+        }
+        guard peer.role == .node else {
+            say("refused router frames from \(peer): only node certificates take part in channels; closing that link")
+            endpoint.disconnect(peer.name)
+            return
+        }
+        do { try router.received(kind: kind, payload: [UInt8](payload), from: peer.name) } catch {
+            say("malformed router frame from \(peer.name): \(error); closing that link")
+            endpoint.disconnect(peer.name)
+        }
+    }
+
+    public func send(kind: UInt8, payload: [UInt8], to peer: String) -> Bool {
+        payload.withUnsafeBytes { bytes in
+            do { try endpoint.send(to: peer, kind: kind, payload: bytes); return true } catch { return false }
+        }
+    }
+
+    private func reply(_ response: ControlResponse, to peer: String) {
+        let bytes = response.encoded()
+        guard bytes.count <= Frame.payloadBytesMax else {
+            reply(ControlResponse(id: response.id, error: "answer of \(bytes.count) bytes is over a frame's \(Frame.payloadBytesMax)"), to: peer)
+            return
+        }
+        if !send(kind: ControlFrame.response, payload: bytes, to: peer) { say("could not answer \(peer): link gone or full") }
+    }
+
+    // MARK: console
+
+    private func consoleLine(_ line: String) {
+        output(line)
+        guard line.hasPrefix("["), let close = line.firstIndex(of: "]") else { return }
+        let name = String(line[line.index(after: line.startIndex)..<close])
+        var kept = logs[name, default: []]
+        kept.append(line)
+        if kept.count > configuration.logLinesKept { kept.removeFirst(kept.count - configuration.logLinesKept) }
+        logs[name] = kept
+    }
+
+    // MARK: control plane
+
+    func handle(_ request: ControlRequest) -> ControlResponse {
+        do {
+            switch request.operation {
+            case .status:
+                return ControlResponse(id: request.id, report: report())
+            case .push(let sha256, let total, let offset, let bytes):
+                let complete = try push(sha256: sha256, total: total, offset: offset, bytes: [UInt8](bytes))
+                return ControlResponse(id: request.id, lines: [complete ? "stored" : "partial"])
+            case .start(let assignment):
+                return ControlResponse(id: request.id, lines: [try start(assignment, persist: true)])
+            case .stop(let key):
+                return ControlResponse(id: request.id, lines: [try stop(key)])
+            case .logs(let key, let count):
+                guard let guest = guests[key] else { throw NodeError("no module \(key) on node \(configuration.name)") }
+                return ControlResponse(id: request.id, lines: Array((logs[guest.assignment.replica] ?? []).suffix(max(count, 0))))
+            }
+        } catch {
+            return ControlResponse(id: request.id, error: "node \(configuration.name): \(error)")
+        }
+    }
+
+    /// Takes one part of a module; true once the module is complete, checked and stored.
+    func push(sha256: String, total: Int, offset: Int, bytes: [UInt8]) throws -> Bool {
+        guard sha256.count == 64, sha256.allSatisfy(\.isHexDigit), sha256 == sha256.lowercased() else {
+            throw NodeError("push: '\(sha256)' is not a SHA-256 (64 lowercase hex digits)")
+        }
+        let board = configuration.board
+        guard total > 0, total <= board.flashBytes else {
+            throw NodeError("push of \(sha256.prefix(12)): \(total) bytes does not fit the \(board.name)'s \(board.flashBytes) bytes of flash")
+        }
+        if offset == 0 && store.hasModule(sha256) && (try? store.loadModule(sha256)) != nil {
+            uploads[sha256] = nil
+            return true
+        }
+        var buffer = offset == 0 ? [] : uploads[sha256] ?? []
+        guard buffer.count == offset, offset + bytes.count <= total else {
+            uploads[sha256] = nil
+            throw NodeError("push of \(sha256.prefix(12)): part at offset \(offset) (\(bytes.count) bytes) does not follow the \(buffer.count) bytes received of \(total)")
+        }
+        buffer += bytes
+        guard buffer.count == total else {
+            uploads[sha256] = buffer
+            return false
+        }
+        uploads[sha256] = nil
+        let digest = Digest.sha256Hex(buffer)
+        guard digest == sha256 else { throw NodeError("push: the bytes' SHA-256 is \(digest.prefix(12))…, not \(sha256.prefix(12))…: refused") }
+        let loaded: LoadedModule
+        do { loaded = try LoadedModule.load(buffer, options: board.loadOptions) } catch {
+            throw NodeError("module \(sha256.prefix(12)) does not validate for \(board.name)\(board.hasFPU ? "" : " (no FPU)"): \(error)")
+        }
+        if let memory = (loaded.module.importedMemories + loaded.module.memories).first {
+            let room = max(kernel.partition(.guest).largestFreeBlock, kernel.partition(.tier1).largestFreeBlock)
+            guard memory.minimumBytes <= room else {
+                throw NodeError("module \(sha256.prefix(12)) needs \(memory.minimumBytes) bytes of linear memory; the largest free block of the guest and tier-1 partitions is \(room) bytes")
+            }
+        }
+        try store.saveModule(buffer, sha256: sha256)
+        return true
+    }
+
+    /// Starts an assignment whose module was pushed; records it on disk if `persist`.
+    @discardableResult
+    func start(_ assignment: ModuleAssignment, persist: Bool) throws -> String {
+        let board = configuration.board
+        guard let restart = RestartPolicy(text: assignment.restart) else { throw NodeError("\(assignment.key): restart '\(assignment.restart)' is not stop, restart or up-to N within MS ms") }
+        guard let role: TaskRole = ["guest": .guest, "service": .service][assignment.tier] else {
+            throw NodeError("\(assignment.key): tier '\(assignment.tier)' is not guest or service")
+        }
+        var grants: Set<String> = []
+        for wanted in assignment.devices {
+            let matching = board.devices.filter { $0.name == wanted || $0.kind.rawValue == wanted }
+            guard !matching.isEmpty else { throw NodeError("\(assignment.key) needs a device '\(wanted)'; the \(board.name) has \(board.devices.map(\.name).joined(separator: ", "))") }
+            grants.formUnion(matching.map(\.name))
+        }
+        if let existing = guests[assignment.key] {
+            if existing.assignment == assignment, let task = currentTask(existing), !isExited(task) { return "\(assignment.key) already runs" }
+            if let task = currentTask(existing) { kernel.kill(task, capability: capabilities.process) }
+            guests[assignment.key] = nil
+        }
+        let bytes = try store.loadModule(assignment.sha256)
+        let loaded = try LoadedModule.load(bytes, options: board.loadOptions)
+        let task = try kernel.spawnGuest(loaded, name: assignment.replica, role: role, restart: restart, devices: grants, capability: capabilities.process)
+        guests[assignment.key] = Guest(assignment: assignment, firstTask: task, failure: nil)
+        if persist { try saveAssignments() }
+        say("started \(assignment.key) (\(assignment.module), \(assignment.sha256.prefix(12))) as \(task)")
+        return "started \(assignment.key) as \(task)"
+    }
+
+    func stop(_ key: String) throws -> String {
+        guard let guest = guests.removeValue(forKey: key) else { return "\(key) is not on node \(configuration.name)" }
+        if let task = currentTask(guest) { kernel.kill(task, capability: capabilities.process) }
+        try saveAssignments()
+        if !guests.values.contains(where: { $0.assignment.sha256 == guest.assignment.sha256 }) { store.removeModule(guest.assignment.sha256) }
+        say("stopped \(key)")
+        return "stopped \(key)"
+    }
+
+    private func isExited(_ task: TaskID) -> Bool {
+        if case .exited? = kernel.state(of: task) { return true }
+        return false
+    }
+
+    private func saveAssignments() throws { try store.saveAssignments(guests.values.map(\.assignment)) }
+
+    private func restoreAssignments() {
+        let assignments: [ModuleAssignment]
+        do { assignments = try store.loadAssignments() } catch {
+            say("cannot read the assignments: \(error); starting empty")
+            return
+        }
+        for assignment in assignments {
+            do { try start(assignment, persist: false) } catch {
+                say("could not restore \(assignment.key): \(error)")
+                guests[assignment.key] = Guest(assignment: assignment, firstTask: nil, failure: "\(error)")
+            }
+        }
+        if !assignments.isEmpty { say("restored \(guests.values.count { $0.firstTask != nil }) of \(assignments.count) module(s) from \(store.directory)") }
+    }
+
+    /// The task running an assignment now (after restarts), if any.
+    private func currentTask(_ guest: Guest) -> TaskID? {
+        guard var task = guest.firstTask else { return nil }
+        while let next = kernel.successor(of: task) { task = next }
+        return task
+    }
+
+    public func report() -> NodeReport {
+        let partitions = PartitionKind.allCases.map { kind in
+            let partition = kernel.partition(kind)
+            return NodeReport.PartitionUse(kind: kind.rawValue, capacity: partition.capacity, used: partition.capacity - partition.freeBytes,
+                                           largestFree: partition.largestFreeBlock)
+        }
+        let guestReports = guests.values.sorted { $0.assignment.key < $1.assignment.key }.map { guest -> NodeReport.Guest in
+            guard var task = guest.firstTask else {
+                return NodeReport.Guest(assignment: guest.assignment, state: "missing: \(guest.failure ?? "?")", task: 0, restarts: 0)
+            }
+            var restarts = 0
+            while let next = kernel.successor(of: task) { task = next; restarts += 1 }
+            let state: String
+            switch kernel.state(of: task) {
+            case .exited(let reason)?: state = "exited: \(reason)"
+            case let other?: state = "\(other)"
+            case nil: state = "gone"
+            }
+            return NodeReport.Guest(assignment: guest.assignment, state: state, task: task.raw, restarts: restarts)
+        }
+        let pending = router.pendingCount
+        return NodeReport(name: configuration.name, board: configuration.board.name,
+                          uptimeMilliseconds: (loop.nowNanoseconds - bootedAt) / 1_000_000, partitions: partitions, guests: guestReports,
+                          links: endpoint.connectedPeers.filter { $0.role == .node }.map(\.name), served: kernel.servedURIs.map(\.uri),
+                          remote: router.remoteURIs, channelsOpen: kernel.openChannelCount, routerPending: pending.sends + pending.wants + pending.held)
+    }
+}

@@ -1,0 +1,142 @@
+// The control plane's wire protocol: an orchestrator's requests to a node and the node's answers,
+// as JSON in link frames of their own kinds. Only links whose certificate carries the orchestrator
+// role may send requests; nodes refuse them from anyone else.
+import Foundation
+
+public enum ControlFrame {
+    /// Orchestrator → node: a `ControlRequest`.
+    public static let request: UInt8 = 32
+    /// Node → orchestrator: a `ControlResponse` with the request's id.
+    public static let response: UInt8 = 33
+    /// Module bytes per push request: the JSON (base64) stays well under a frame's 64 KiB.
+    public static let chunkBytes = 32 * 1024
+}
+
+/// One module a node should run: what the orchestrator assigned, as the node stores it.
+public struct ModuleAssignment: Codable, Sendable, Equatable {
+    public var app: String
+    /// The replica's name: the task's name on the node, unique per app.
+    public var replica: String
+    public var module: String
+    /// SHA-256 of the module's bytes, pushed before the start.
+    public var sha256: String
+    /// `guest` or `service` (tier 1).
+    public var tier: String
+    /// Device kinds or names the module may open; the node grants its board's matching devices.
+    public var devices: [String]
+    /// `stop`, `restart`, or `up-to N within MS`.
+    public var restart: String
+    public var serves: [String]
+    public var uses: [String]
+
+    public init(app: String, replica: String, module: String, sha256: String, tier: String = "guest", devices: [String] = [],
+                restart: String = "stop", serves: [String] = [], uses: [String] = []) {
+        self.app = app
+        self.replica = replica
+        self.module = module
+        self.sha256 = sha256
+        self.tier = tier
+        self.devices = devices
+        self.restart = restart
+        self.serves = serves
+        self.uses = uses
+    }
+
+    /// The node-wide key of the assignment.
+    public var key: String { "\(app)/\(replica)" }
+}
+
+public struct ControlRequest: Codable, Sendable {
+    public var id: UInt64
+    public var operation: Operation
+
+    public enum Operation: Codable, Sendable {
+        /// The node's report.
+        case status
+        /// Part of a module's bytes; the last part (offset + bytes = total) makes the node check the
+        /// digest, validate the module for its board and store it.
+        case push(sha256: String, total: Int, offset: Int, bytes: Data)
+        /// Start a pushed module (and keep it across restarts of the node).
+        case start(ModuleAssignment)
+        /// Stop the replica `key` (app/replica) and forget it.
+        case stop(key: String)
+        /// The last `lines` console lines of replica `key`.
+        case logs(key: String, lines: Int)
+    }
+
+    public init(id: UInt64, _ operation: Operation) {
+        self.id = id
+        self.operation = operation
+    }
+}
+
+public struct ControlResponse: Codable, Sendable {
+    public var id: UInt64
+    /// Why the request was refused, naming what and where; nil on success.
+    public var error: String?
+    public var report: NodeReport?
+    public var lines: [String]?
+
+    public init(id: UInt64, error: String? = nil, report: NodeReport? = nil, lines: [String]? = nil) {
+        self.id = id
+        self.error = error
+        self.report = report
+        self.lines = lines
+    }
+}
+
+/// What a node says about itself: board, partitions, guests, links and channels.
+public struct NodeReport: Codable, Sendable {
+    public struct PartitionUse: Codable, Sendable {
+        public var kind: String
+        public var capacity: Int
+        public var used: Int
+        public var largestFree: Int
+        public init(kind: String, capacity: Int, used: Int, largestFree: Int) {
+            self.kind = kind; self.capacity = capacity; self.used = used; self.largestFree = largestFree
+        }
+    }
+    public struct Guest: Codable, Sendable {
+        public var assignment: ModuleAssignment
+        /// runnable, blocked, sleeping, exited: REASON, or missing (its start failed after a node restart).
+        public var state: String
+        public var task: Int
+        public var restarts: Int
+        public init(assignment: ModuleAssignment, state: String, task: Int, restarts: Int) {
+            self.assignment = assignment; self.state = state; self.task = task; self.restarts = restarts
+        }
+    }
+    public var name: String
+    public var board: String
+    public var uptimeMilliseconds: UInt64
+    public var partitions: [PartitionUse]
+    public var guests: [Guest]
+    /// Node peers with a link up now.
+    public var links: [String]
+    /// URIs served here, and URIs served elsewhere as known from announcements (URI → node).
+    public var served: [String]
+    public var remote: [String: String]
+    public var channelsOpen: Int
+    public var routerPending: Int
+
+    public init(name: String, board: String, uptimeMilliseconds: UInt64, partitions: [PartitionUse], guests: [Guest], links: [String],
+                served: [String], remote: [String: String], channelsOpen: Int, routerPending: Int) {
+        self.name = name; self.board = board; self.uptimeMilliseconds = uptimeMilliseconds; self.partitions = partitions
+        self.guests = guests; self.links = links; self.served = served; self.remote = remote
+        self.channelsOpen = channelsOpen; self.routerPending = routerPending
+    }
+}
+
+extension ControlRequest {
+    public func encoded() -> [UInt8] { [UInt8](try! JSONEncoder().encode(self)) }
+    public static func decode(_ bytes: UnsafeRawBufferPointer) throws -> ControlRequest {
+        try JSONDecoder().decode(ControlRequest.self, from: Data(bytes))
+    }
+}
+
+extension ControlResponse {
+    public func encoded() -> [UInt8] { [UInt8](try! JSONEncoder().encode(self)) }
+    public static func decode(_ bytes: UnsafeRawBufferPointer) throws -> ControlResponse {
+        try JSONDecoder().decode(ControlResponse.self, from: Data(bytes))
+    }
+}

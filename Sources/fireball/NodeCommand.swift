@@ -1,0 +1,90 @@
+// `fireball node`: run one node daemon until SIGTERM or Ctrl-C (which drain it).
+import ArgumentParser
+import Foundation
+import HAL
+import Node
+import Orchestrator
+import Transport
+
+struct NodeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "node",
+        abstract: "Run a node: a board's kernel, its links to the other nodes, and the control plane.",
+        discussion: """
+            With --config INVENTORY --name NAME the node takes its board, listen address and peers from the \
+            cluster inventory (e.g. Deploy/clusters/local.yaml); --board, --listen and --peer give them \
+            directly instead. Certificates come from --certs (ca.pem, NAME.pem, NAME.key: see `fireball \
+            certs`). Modules the orchestrator assigns are kept in --data and come back after a restart. \
+            SIGTERM or Ctrl-C drains: guests stop, links close with a goodbye, then the process exits 0.
+            """)
+
+    @Option(help: "A cluster inventory to take this node's board, address and peers from.") var config: String?
+    @Option(help: "The node's name (its certificate's).") var name: String
+    @Option(help: "The board (a name in --boards or a .yaml path), without --config.") var board: String?
+    @Option(help: "HOST:PORT to listen on, without --config.") var listen: String?
+    @Option(help: "A peer node NAME=HOST:PORT (repeatable), without --config.") var peer: [String] = []
+    @Option(help: "Where board names are looked up.") var boards = "Deploy/boards"
+    @Option(help: "The certificate directory.") var certs = "certs"
+    @Option(help: "The data directory (default: .fireball/nodes/NAME).") var data: String?
+    @Option(help: "Milliseconds a peer may be gone before operations on its channels fail.") var graceMs = 3000
+    @Flag(help: "No local control socket (`fireball hal NAME …`).") var noControlSocket = false
+
+    func run() throws {
+        var configuration = try nodeConfiguration()
+        configuration.routerGraceNanoseconds = UInt64(max(graceMs, 1)) * 1_000_000
+        let daemon: NodeDaemon
+        do {
+            // Unbuffered: the lines of a node under a supervisor or in a pipe appear as they happen.
+            daemon = try NodeDaemon(configuration: configuration) { FileHandle.standardOutput.write(Data(($0 + "\n").utf8)) }
+            try daemon.handleSignals()
+        } catch {
+            FileHandle.standardError.write(Data("fireball node \(name): \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+        daemon.run()
+    }
+
+    func nodeConfiguration() throws -> NodeConfiguration {
+        let dataDirectory = data ?? ".fireball/nodes/\(name)"
+        let socket = noControlSocket ? nil : LocalControl.defaultPath(node: name)
+        if let config {
+            guard board == nil, listen == nil, peer.isEmpty else { throw ValidationError("--config gives the board, address and peers: drop --board, --listen and --peer") }
+            let inventory: ClusterInventory
+            do { inventory = try ClusterInventory.load(path: config, boardsDirectory: boards) } catch { throw ValidationError("\(error)") }
+            guard let me = inventory.nodes.first(where: { $0.name == name }) else {
+                throw ValidationError("no node '\(name)' in \(config) (nodes: \(inventory.nodes.map(\.name).joined(separator: ", ")))")
+            }
+            let (host, port) = try HostPort.parse(me.address, what: "\(config): node \(name)'s address")
+            let peers = try inventory.nodes.filter { $0.name != name }.map { node in
+                let (host, port) = try HostPort.parse(node.address, what: "\(config): node \(node.name)'s address")
+                return NodeConfiguration.Peer(name: node.name, host: host, port: port)
+            }
+            return NodeConfiguration(name: name, board: me.board, listenHost: host, listenPort: port, peers: peers,
+                                     certificateDirectory: certs, dataDirectory: dataDirectory, controlSocketPath: socket)
+        }
+        guard let board, let listen else { throw ValidationError("give --config INVENTORY, or --board and --listen") }
+        let definition: Board
+        do { definition = try Board.resolve(board, in: boards) } catch { throw ValidationError("\(error)") }
+        let (host, port) = try HostPort.parse(listen, what: "--listen")
+        let peers = try peer.map { text in
+            let parts = text.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2 else { throw ValidationError("--peer \(text): expected NAME=HOST:PORT") }
+            let (host, port) = try HostPort.parse(parts[1], what: "--peer \(parts[0])")
+            return NodeConfiguration.Peer(name: parts[0], host: host, port: port)
+        }
+        return NodeConfiguration(name: name, board: definition, listenHost: host, listenPort: port, peers: peers,
+                                 certificateDirectory: certs, dataDirectory: dataDirectory, controlSocketPath: socket)
+    }
+}
+
+enum HostPort {
+    /// `HOST:PORT` (the last colon splits, so `[::1]:7401` and `::1:7401` work too).
+    static func parse(_ text: String, what: String) throws -> (String, UInt16) {
+        guard let colon = text.lastIndex(of: ":"), let port = UInt16(text[text.index(after: colon)...]), colon != text.startIndex else {
+            throw ValidationError("\(what): '\(text)' is not HOST:PORT")
+        }
+        var host = String(text[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return (host, port)
+    }
+}
