@@ -174,7 +174,8 @@ public final class NodeDaemon: LinkDelegate, RouterTransport {
         case .sliceLimit:
             return true
         case .waiting(let deadline?):
-            if let wakeTimer { wakeTimer.reschedule(atNanoseconds: deadline) } else { wakeTimer = loop.schedule(atNanoseconds: deadline) {} }
+            // A one-shot timer closes once it fired: then a new one.
+            if let wakeTimer, wakeTimer.isActive { wakeTimer.reschedule(atNanoseconds: deadline) } else { wakeTimer = loop.schedule(atNanoseconds: deadline) {} }
         case .panicked where !panicReported:
             panicReported = true
             say("kernel panicked: \(kernel.panicReport?.description ?? "?"); guests stopped, the node keeps its links for status")

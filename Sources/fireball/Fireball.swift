@@ -10,7 +10,8 @@ struct Fireball: ParsableCommand {
         commandName: "fireball",
         abstract: "A WebAssembly hypervisor for small boards, run as a cluster.",
         subcommands: [Version.self, RunCommand.self, InspectCommand.self, MessageCommand.self, HALCommand.self, CertsCommand.self,
-                      PlanCommand.self, NodeCommand.self]
+                      PlanCommand.self, NodeCommand.self,
+                      ApplyCommand.self, StatusCommand.self, LogsCommand.self, DrainCommand.self, DeleteCommand.self, ControllerCommand.self]
     )
 }
 

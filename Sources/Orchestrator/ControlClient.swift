@@ -1,0 +1,128 @@
+// The orchestrator's side of the control plane: TLS links (with an orchestrator-role certificate) to
+// every node of the inventory, and requests answered in order. It drives its own event loop on the
+// calling thread: a request returns when the answer came, the link dropped, or the time ran out.
+import Foundation
+import Transport
+
+public struct ControlError: Error, CustomStringConvertible {
+    public let node: String
+    public let detail: String
+    public var description: String { "\(node): \(detail)" }
+}
+
+public final class ControlClient: LinkDelegate {
+    public let loop: EventLoop
+    let endpoint: Endpoint
+    private var answers: [UInt64: ControlResponse] = [:]
+    private var nextID: UInt64 = 1
+    /// Nodes with a link up now, and when each went down (loop clock).
+    public private(set) var up: Set<String> = []
+    public private(set) var downSince: [String: UInt64] = [:]
+    /// Told of every link change (node name, up).
+    public var onLinkChange: ((String, Bool) -> Void)?
+
+    /// Dials every node in `nodes` (name → HOST:PORT address) with `certificateDirectory/NAME.pem`.
+    public init(certificateDirectory: String, name: String, nodes: [(name: String, host: String, port: UInt16)],
+                log: @escaping (String) -> Void) throws {
+        let tls = try TLSContext(directory: certificateDirectory, name: name)
+        guard tls.identity.role == .orchestrator else {
+            throw ControlError(node: name, detail: "\(certificateDirectory)/\(name).pem has the \(tls.identity.role) role; the control plane takes an orchestrator certificate (fireball certs issue \(name) --role orchestrator)")
+        }
+        loop = try EventLoop()
+        var configuration = EndpointConfiguration()
+        // A node that restarts is back within a second: redial quickly, but not in a busy loop.
+        configuration.reconnectMaxNanoseconds = 500_000_000
+        do {
+            endpoint = try Endpoint(loop: loop, tls: tls, configuration: configuration, log: log)
+        } catch {
+            loop.close()
+            throw error
+        }
+        endpoint.delegate = self
+        let now = loop.nowNanoseconds
+        for node in nodes {
+            downSince[node.name] = now
+            try endpoint.connect(to: node.name, host: node.host, port: node.port)
+        }
+    }
+
+    public func close() {
+        endpoint.close()
+        loop.close()
+    }
+
+    // MARK: LinkDelegate
+
+    public func linkUp(_ peer: PeerIdentity) {
+        up.insert(peer.name)
+        downSince[peer.name] = nil
+        onLinkChange?(peer.name, true)
+    }
+
+    public func linkDown(_ peer: PeerIdentity, reason: LinkCloseReason) {
+        up.remove(peer.name)
+        downSince[peer.name] = loop.nowNanoseconds
+        onLinkChange?(peer.name, false)
+    }
+
+    public func frameReceived(from peer: PeerIdentity, kind: UInt8, payload: UnsafeRawBufferPointer) {
+        guard kind == ControlFrame.response, let response = try? ControlResponse.decode(payload) else { return }
+        answers[response.id] = response
+    }
+
+    // MARK: driving the loop
+
+    /// Runs the loop until `done()` or `seconds` passed; returns `done()`.
+    @discardableResult
+    public func drive(seconds: Double, until done: () -> Bool) -> Bool {
+        let deadline = loop.nowNanoseconds + UInt64(max(seconds, 0) * 1e9)
+        let timer = loop.schedule(atNanoseconds: deadline) {}
+        defer { timer.cancel() }
+        while !done() && loop.nowNanoseconds < deadline { loop.runOnce() }
+        return done()
+    }
+
+    /// Waits until every node in `names` has a link; returns those still without one.
+    public func waitForLinks(_ names: [String], seconds: Double) -> [String] {
+        drive(seconds: seconds) { names.allSatisfy(up.contains) }
+        return names.filter { !up.contains($0) }
+    }
+
+    /// Sends one request to `node` and waits for its answer. A refusal by the node is a ControlError
+    /// with the node's words; so is a lost link or no answer in time.
+    public func request(_ node: String, _ operation: ControlRequest.Operation, seconds: Double = 10) throws(ControlError) -> ControlResponse {
+        guard up.contains(node) else { throw ControlError(node: node, detail: "no link (node down or unreachable)") }
+        let id = nextID
+        nextID += 1
+        let bytes = ControlRequest(id: id, operation).encoded()
+        let failure = bytes.withUnsafeBytes { payload -> TransportError? in
+            do throws(TransportError) { try endpoint.send(to: node, kind: ControlFrame.request, payload: payload); return nil } catch { return error }
+        }
+        if let failure { throw ControlError(node: node, detail: "cannot send: \(failure)") }
+        drive(seconds: seconds) { answers[id] != nil || !up.contains(node) }
+        guard let answer = answers.removeValue(forKey: id) else {
+            throw ControlError(node: node, detail: up.contains(node) ? "no answer within \(seconds) s" : "link lost before the answer")
+        }
+        if let error = answer.error { throw ControlError(node: node, detail: error) }
+        return answer
+    }
+
+    public func status(_ node: String) throws(ControlError) -> NodeReport {
+        guard let report = try request(node, .status).report else { throw ControlError(node: node, detail: "status answer without a report") }
+        return report
+    }
+
+    /// Pushes a module in parts; returns the bytes sent (0 if the node already had it).
+    @discardableResult
+    public func push(_ bytes: [UInt8], sha256: String, to node: String) throws(ControlError) -> Int {
+        var offset = 0
+        repeat {
+            let part = Data(bytes[offset..<min(bytes.count, offset + ControlFrame.chunkBytes)])
+            let answer = try request(node, .push(sha256: sha256, total: bytes.count, offset: offset, bytes: part))
+            offset += part.count
+            // "stored" before the last part: the node had the module already.
+            if answer.lines == ["stored"] { return offset < bytes.count ? 0 : bytes.count }
+        } while offset < bytes.count
+        throw ControlError(node: node, detail: "pushed \(bytes.count) bytes and the node did not store the module")
+    }
+}

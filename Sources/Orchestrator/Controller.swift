@@ -1,0 +1,86 @@
+// The controller: keeps every applied app placed. It watches the links to all nodes; a node whose link
+// has been down for `deadAfter` is dead and its replicas are re-placed on nodes that fit (the
+// link layer notices a silent peer within 2 s, a crashed one at once). A node that comes back with
+// replicas moved away meanwhile has those copies stopped. Every few seconds it also re-checks all.
+import Foundation
+
+public final class Controller {
+    public let deployer: Deployer
+    public let stateDirectory: String
+    public var deadAfterNanoseconds: UInt64 = 1_000_000_000
+    public var resyncNanoseconds: UInt64 = 3_000_000_000
+    public var log: (String) -> Void
+    public private(set) var dead: Set<String> = []
+    private var dirty = true
+    private var lastSync: UInt64 = 0
+
+    public init(deployer: Deployer, stateDirectory: String, log: @escaping (String) -> Void) {
+        self.deployer = deployer
+        self.stateDirectory = stateDirectory
+        self.log = log
+    }
+
+    /// Runs while `running()` is true (checked every 50 ms).
+    public func run(while running: () -> Bool) {
+        let client = deployer.client
+        client.onLinkChange = { [unowned self] name, up in
+            self.dirty = true
+            self.log("link to node \(name) \(up ? "up" : "down")")
+        }
+        defer { client.onLinkChange = nil }
+        while running() { step() }
+    }
+
+    /// 50 ms of link events, then a reconcile if something changed.
+    public func step() {
+        let client = deployer.client
+        client.drive(seconds: 0.05) { false }
+        let now = client.loop.nowNanoseconds
+        var limbo: [String] = []
+        var nowDead: Set<String> = []
+        for node in deployer.inventory.nodes {
+            guard let since = client.downSince[node.name] else { continue }
+            if now - since >= deadAfterNanoseconds { nowDead.insert(node.name) } else { limbo.append(node.name) }
+        }
+        for node in nowDead.subtracting(dead).sorted() { log("node \(node) is dead (no link for \(Self.milliseconds(now - client.downSince[node]!)) ms)") }
+        if nowDead != dead { dirty = true }
+        dead = nowDead
+        // A node that may be coming back right away is not given up yet.
+        guard limbo.isEmpty, dirty || now - lastSync >= resyncNanoseconds else { return }
+        dirty = false
+        lastSync = now
+        reconcileAll()
+    }
+
+    private func reconcileAll() {
+        let client = deployer.client
+        let state: ClusterState
+        let manifests: [AppManifest]
+        do {
+            state = try ClusterState.load(directory: stateDirectory)
+            manifests = try state.manifests()
+        } catch {
+            log("cannot read what was applied: \(error)")
+            return
+        }
+        var view = deployer.view()
+        for manifest in manifests {
+            let began = client.loop.nowNanoseconds
+            do {
+                let outcome = try deployer.reconcile(manifest, view: view, dead: dead, draining: Set(state.drained))
+                guard outcome.changed else { continue }
+                var line = "app \(manifest.name): started \(outcome.started.count), stopped \(outcome.stopped.count) in \(Self.milliseconds(client.loop.nowNanoseconds - began)) ms"
+                if let since = dead.compactMap({ client.downSince[$0] }).max() {
+                    line += "; \(Self.milliseconds(client.loop.nowNanoseconds - since)) ms after the link to \(dead.sorted().joined(separator: ", ")) dropped"
+                }
+                log(line)
+                for warning in outcome.warnings { log("  warning: \(warning)") }
+                view = deployer.view()
+            } catch {
+                log("app \(manifest.name): \(error)")
+            }
+        }
+    }
+
+    static func milliseconds(_ nanoseconds: UInt64) -> UInt64 { nanoseconds / 1_000_000 }
+}

@@ -1,0 +1,56 @@
+// The text `fireball status` prints: nodes (board, links, uptime), modules (where, state, restarts),
+// the URIs served, and each node's partitions as bars.
+import Core
+import Foundation
+
+public enum StatusTable {
+    public static func render(_ view: ClusterView, inventory: ClusterInventory, barWidth: Int = 20) -> String {
+        var lines: [String] = []
+        var nodeRows = [["NODE", "BOARD", "ADDRESS", "STATE", "UPTIME", "LINKS", "MODULES", "CHANNELS"]]
+        for node in inventory.nodes.sorted(by: { $0.name < $1.name }) {
+            guard let report = view.reports[node.name] else {
+                nodeRows.append([node.name, node.board.name, node.address, "DOWN", "-", "-", "-", "-"])
+                continue
+            }
+            let peers = report.links.sorted().joined(separator: ",")
+            nodeRows.append([node.name, report.board, node.address, "up", Self.duration(report.uptimeMilliseconds), peers.isEmpty ? "-" : peers,
+                             "\(report.guests.count)", "\(report.channelsOpen)"])
+        }
+        lines += table(nodeRows)
+        lines.append("")
+        var moduleRows = [["APP", "REPLICA", "NODE", "STATE", "TASK", "RESTARTS", "SERVES"]]
+        for (node, report) in view.reports.sorted(by: { $0.key < $1.key }) {
+            for guest in report.guests {
+                let a = guest.assignment
+                moduleRows.append([a.app, a.replica, node, guest.state, guest.task == 0 ? "-" : "\(guest.task)", "\(guest.restarts)",
+                                   a.serves.isEmpty ? "-" : a.serves.joined(separator: " ")])
+            }
+        }
+        if moduleRows.count == 1 { lines.append("no modules deployed") } else {
+            moduleRows[1...].sort { ($0[0], $0[1], $0[2]) < ($1[0], $1[1], $1[2]) }
+            lines += table(moduleRows)
+        }
+        for (name, report) in view.reports.sorted(by: { $0.key < $1.key }) {
+            lines.append("")
+            lines.append("node \(name) partitions (\(report.board)):")
+            for use in report.partitions { lines.append("  " + Plan.bar(use.kind, used: use.used, capacity: use.capacity, width: barWidth)) }
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// Left-aligned columns, two spaces apart.
+    static func table(_ rows: [[String]]) -> [String] {
+        let widths = rows[0].indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
+        return rows.map { row in
+            row.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  ")
+                .trimmingCharacters(in: .whitespaces)
+        }
+    }
+
+    static func duration(_ milliseconds: UInt64) -> String {
+        let seconds = milliseconds / 1000
+        if seconds < 60 { return String(format: "%.1fs", Double(milliseconds) / 1000) }
+        if seconds < 3600 { return "\(seconds / 60)m\(seconds % 60)s" }
+        return "\(seconds / 3600)h\(seconds % 3600 / 60)m"
+    }
+}

@@ -1,0 +1,197 @@
+// The orchestrator's commands: apply, status, logs, drain, delete and the controller. Each connects
+// to the inventory's nodes over the control plane with an orchestrator certificate.
+import ArgumentParser
+import Foundation
+import Orchestrator
+import Transport
+
+/// Options every cluster command shares.
+struct ClusterOptions: ParsableArguments {
+    @Option(help: "The cluster inventory.") var inventory = "Deploy/clusters/local.yaml"
+    @Option(help: "Where board names in the inventory are looked up.") var boards = "Deploy/boards"
+    @Option(help: "The certificate directory (ca.pem and the orchestrator's NAME.pem / NAME.key).") var certs = "certs"
+    @Option(name: .customLong("as"), help: "The orchestrator certificate's name.") var identity = "orchestrator"
+    @Option(help: "Where the orchestrator remembers applied apps and drained nodes.") var state = ".fireball/orchestrator"
+    @Option(help: "Seconds to wait for links to the nodes.") var connectTimeout: Double = 5
+
+    /// The link layer's lines worth a person's attention here: refusals and failed dials, not every link up and down.
+    static func linkProblems(_ line: String) { if line.contains("refused") || line.contains("failed") { note(line) } }
+
+    func connect(log: @escaping (String) -> Void = ClusterOptions.linkProblems) throws -> (ClusterInventory, ControlClient, Deployer) {
+        let cluster: ClusterInventory
+        do { cluster = try ClusterInventory.load(path: inventory, boardsDirectory: boards) } catch { throw failure("\(error)") }
+        let nodes = try cluster.nodes.map { node in
+            let (host, port) = try HostPort.parse(node.address, what: "\(inventory): node \(node.name)'s address")
+            return (name: node.name, host: host, port: port)
+        }
+        let client: ControlClient
+        do { client = try ControlClient(certificateDirectory: certs, name: identity, nodes: nodes, log: log) } catch { throw failure("\(error)") }
+        let missing = client.waitForLinks(cluster.nodes.map(\.name), seconds: connectTimeout)
+        if !missing.isEmpty { note("no link to \(missing.joined(separator: ", ")) after \(connectTimeout) s: treated as down") }
+        return (cluster, client, Deployer(inventory: cluster, client: client, progress: { print("  " + $0) }))
+    }
+}
+
+func note(_ line: String) { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+
+func failure(_ text: String, code: Int32 = 1) -> ExitCode {
+    note(text)
+    return ExitCode(code)
+}
+
+struct ApplyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "apply",
+        abstract: "Deploy an app: place its modules, push and start what is missing, stop what is extra.",
+        discussion: """
+            Compares the manifest with what the nodes run, plans with the planner (nodes report their free \
+            partitions), pushes each module with its SHA-256 and starts it. If a node refuses, the starts of \
+            this round are rolled back and the cluster runs what it ran before. With --watch it then stays \
+            as the controller (see `fireball controller`).
+            """)
+    @Argument(help: "The app manifest.") var manifest: String
+    @OptionGroup var cluster: ClusterOptions
+    @Flag(help: "Keep running as the controller: re-place modules of dead nodes.") var watch = false
+
+    func run() throws {
+        let app: AppManifest
+        do { app = try AppManifest.load(path: manifest) } catch { throw failure("\(error)") }
+        let (inventory, client, deployer) = try cluster.connect()
+        defer { client.close() }
+        do { try Planner.check(app, against: inventory) } catch { throw failure("\(error)") }
+        var state = try ClusterState.load(directory: cluster.state)
+        let began = Date()
+        print("applying \(app.name) (\(app.modules.count) module(s)) to \(inventory.name):")
+        let view = deployer.view()
+        do {
+            let outcome = try deployer.reconcile(app, view: view, draining: Set(state.drained))
+            for warning in outcome.warnings { note("warning: \(warning)") }
+            print("\(app.name): \(outcome.started.count) started, \(outcome.kept) kept, \(outcome.stopped.count) stopped in \(Int(Date().timeIntervalSince(began) * 1000)) ms")
+        } catch {
+            throw failure("\(error)", code: 2)
+        }
+        state.apps[app.name] = URL(fileURLWithPath: manifest).standardizedFileURL.path
+        try state.save(directory: cluster.state)
+        if watch { runController(deployer, stateDirectory: cluster.state) }
+    }
+}
+
+struct ControllerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "controller",
+        abstract: "Keep every applied app placed: re-place the modules of a dead node within seconds.",
+        discussion: """
+            Watches the links to every node. A node whose link stays down for --dead-after-ms is dead: its \
+            modules are re-placed on nodes that fit and started there under the same URIs, so their peers \
+            reconnect by themselves. A node that returns has the copies that moved away stopped. Runs until \
+            Ctrl-C or SIGTERM.
+            """)
+    @OptionGroup var cluster: ClusterOptions
+    @Option(help: "Milliseconds without a link before a node is dead.") var deadAfterMs = 1000
+
+    func run() throws {
+        let (_, client, deployer) = try cluster.connect()
+        defer { client.close() }
+        runController(deployer, stateDirectory: cluster.state, deadAfterMilliseconds: deadAfterMs)
+    }
+}
+
+/// Runs the controller until SIGINT or SIGTERM.
+func runController(_ deployer: Deployer, stateDirectory: String, deadAfterMilliseconds: Int = 1000) {
+    let controller = Controller(deployer: deployer, stateDirectory: stateDirectory) { print("controller: \($0)") }
+    controller.deadAfterNanoseconds = UInt64(max(deadAfterMilliseconds, 1)) * 1_000_000
+    var stop = false
+    let watchers = [SIGINT, SIGTERM].compactMap { signal in try? SignalWatcher(loop: deployer.client.loop, signal: signal) { stop = true } }
+    print("controller: watching \(deployer.inventory.nodes.count) node(s); a node is dead after \(deadAfterMilliseconds) ms without a link")
+    controller.run { !stop }
+    for watcher in watchers { watcher.cancel() }
+    print("controller: stopped")
+}
+
+struct StatusCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "status", abstract: "Nodes, links, modules and partitions of the cluster.")
+    @OptionGroup var cluster: ClusterOptions
+    @Flag(help: "The nodes' reports as JSON.") var json = false
+
+    func run() throws {
+        let (inventory, client, deployer) = try cluster.connect()
+        defer { client.close() }
+        let view = deployer.view()
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            struct Output: Encodable { let nodes: [String: NodeReport]; let unreachable: [String] }
+            print(String(decoding: try encoder.encode(Output(nodes: view.reports, unreachable: view.unreachable)), as: UTF8.self))
+            return
+        }
+        print(StatusTable.render(view, inventory: inventory))
+    }
+}
+
+struct LogsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "logs", abstract: "The last console lines of a module replica.")
+    @Argument(help: "APP/REPLICA (or REPLICA if only one app has it).") var replica: String
+    @OptionGroup var cluster: ClusterOptions
+    @Option(help: "How many lines.") var lines = 20
+
+    func run() throws {
+        let (_, client, deployer) = try cluster.connect()
+        defer { client.close() }
+        let view = deployer.view()
+        let holders = view.reports.sorted { $0.key < $1.key }.flatMap { node, report in
+            report.guests.filter { $0.assignment.key == replica || $0.assignment.replica == replica }.map { (node, $0.assignment.key) }
+        }
+        guard let (node, key) = holders.first else { throw failure("no node runs \(replica)") }
+        if holders.count > 1 { note("\(replica) runs on \(holders.map { "\($0.0) (\($0.1))" }.joined(separator: ", ")); showing \(node)") }
+        do {
+            for line in try client.request(node, .logs(key: key, lines: lines)).lines ?? [] { print("\(node) \(line)") }
+        } catch { throw failure("\(error)") }
+    }
+}
+
+struct DrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "drain", abstract: "Move every module off a node (it takes nothing new until `fireball drain --undo`).")
+    @Argument(help: "The node.") var node: String
+    @OptionGroup var cluster: ClusterOptions
+    @Flag(help: "Let the node take modules again.") var undo = false
+
+    func run() throws {
+        let (inventory, client, deployer) = try cluster.connect()
+        defer { client.close() }
+        guard inventory.nodes.contains(where: { $0.name == node }) else { throw failure("no node '\(node)' in \(cluster.inventory)") }
+        var state = try ClusterState.load(directory: cluster.state)
+        state.drained.removeAll { $0 == node }
+        if !undo { state.drained.append(node) }
+        let manifests = try state.manifests()
+        var view = deployer.view()
+        for manifest in manifests {
+            do {
+                let outcome = try deployer.reconcile(manifest, view: view, draining: Set(state.drained))
+                for warning in outcome.warnings { note("warning: \(warning)") }
+                if outcome.changed { view = deployer.view() }
+            } catch {
+                throw failure("drain of \(node) stopped: \(error)", code: 2)
+            }
+        }
+        try state.save(directory: cluster.state)
+        print(undo ? "node \(node) takes modules again" : "node \(node) drained: \(view.reports[node]?.guests.count ?? 0) module(s) left on it")
+    }
+}
+
+struct DeleteCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "delete", abstract: "Stop every module of an app and forget it.")
+    @Argument(help: "The app's name.") var app: String
+    @OptionGroup var cluster: ClusterOptions
+
+    func run() throws {
+        let (_, client, deployer) = try cluster.connect()
+        defer { client.close() }
+        var state = try ClusterState.load(directory: cluster.state)
+        let outcome = deployer.delete(app: app, view: deployer.view())
+        for warning in outcome.warnings { note("warning: \(warning)") }
+        guard state.apps.removeValue(forKey: app) != nil || !outcome.stopped.isEmpty else { throw failure("no app '\(app)' was applied or runs") }
+        try state.save(directory: cluster.state)
+        print("deleted \(app): \(outcome.stopped.count) module(s) stopped")
+    }
+}
