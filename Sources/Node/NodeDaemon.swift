@@ -7,6 +7,7 @@
 import Core
 import Foundation
 import HAL
+import Synchronization
 import Transport
 
 /// Where a node runs and whom it talks to.
@@ -51,7 +52,7 @@ public struct NodeConfiguration: Sendable {
 
 public struct NodeError: Error, CustomStringConvertible {
     public let description: String
-    init(_ description: String) { self.description = description }
+    public init(_ description: String) { self.description = description }
 }
 
 public final class NodeDaemon: LinkDelegate, RouterTransport {
@@ -80,6 +81,8 @@ public final class NodeDaemon: LinkDelegate, RouterTransport {
     /// Link frame kinds reserved for the router (it refuses those it does not know).
     static let routerKinds: ClosedRange<UInt8> = 16...31
     private var panicReported = false
+    /// Asks the daemon to drain from another thread.
+    public let drainHandle: DrainHandle
 
     final class Guest {
         var assignment: ModuleAssignment
@@ -119,6 +122,7 @@ public final class NodeDaemon: LinkDelegate, RouterTransport {
             throw error
         }
         bootedAt = loop.nowNanoseconds
+        drainHandle = DrainHandle(remote: loop.remote)
         router.transport = self
         router.log = { [unowned self] line in self.say(line) }
         endpoint.delegate = self
@@ -137,6 +141,7 @@ public final class NodeDaemon: LinkDelegate, RouterTransport {
             throw error
         }
         startTimers()
+        loop.setWakeHandler { [unowned self] in if self.drainHandle.isRequested { self.drain(because: "requested") } }
         say("\(board.name) board up, listening on \(configuration.listenHost):\(endpoint.listeningPort ?? configuration.listenPort), "
             + "\(configuration.peers.count) peer(s), data in \(configuration.dataDirectory)")
         restoreAssignments()
@@ -200,6 +205,12 @@ public final class NodeDaemon: LinkDelegate, RouterTransport {
         localControl = nil
         loop.stop()
         say("drained")
+    }
+
+    /// Starts a trusted Swift service on this node's kernel (wiring code only: benchmarks, tests, tools).
+    @discardableResult
+    public func spawnService(_ service: KernelService, name: String) -> TaskID {
+        kernel.spawnService(service, name: name, capability: capabilities.process)
     }
 
     // MARK: links
@@ -426,4 +437,16 @@ public final class NodeDaemon: LinkDelegate, RouterTransport {
                           links: endpoint.connectedPeers.filter { $0.role == .node }.map(\.name), served: kernel.servedURIs.map(\.uri),
                           remote: router.remoteURIs, channelsOpen: kernel.openChannelCount, routerPending: pending.sends + pending.wants + pending.held)
     }
+}
+
+/// Drains a daemon from any thread: the request wakes the daemon's loop, which drains on its own thread.
+public final class DrainHandle: Sendable {
+    private let remote: EventLoopRemote
+    private let requested = Atomic<Bool>(false)
+    init(remote: EventLoopRemote) { self.remote = remote }
+    public func request() {
+        requested.store(true, ordering: .sequentiallyConsistent)
+        remote.wake()
+    }
+    var isRequested: Bool { requested.load(ordering: .sequentiallyConsistent) }
 }

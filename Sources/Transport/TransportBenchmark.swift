@@ -10,6 +10,13 @@ public struct PingPongResult: Sendable {
     public let p50Microseconds: Double
     public let p99Microseconds: Double
     public var perSecond: Double { Double(roundTrips) / seconds }
+
+    public init(roundTrips: Int, seconds: Double, p50Microseconds: Double, p99Microseconds: Double) {
+        self.roundTrips = roundTrips
+        self.seconds = seconds
+        self.p50Microseconds = p50Microseconds
+        self.p99Microseconds = p99Microseconds
+    }
 }
 
 public enum TransportBenchmark {
