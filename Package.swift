@@ -45,7 +45,7 @@ let package = Package(
         .testTarget(name: "TransportTests", dependencies: ["Transport"]),
         .testTarget(name: "HALTests", dependencies: ["HAL", "Core"], exclude: ["Guests"]),
         .testTarget(name: "OrchestratorTests", dependencies: ["Orchestrator", "HAL", "Core"]),
-        .testTarget(name: "NodeTests", dependencies: ["Node", "Orchestrator", "Transport", "HAL", "Core"]),
+        .testTarget(name: "NodeTests", dependencies: ["Node", "Orchestrator", "Transport", "HAL", "Core"], exclude: ["Guests"]),
         // The official wasm spec suite (../shared/wasm-testsuite), converted by wast2json at test time.
         .testTarget(name: "SpecTests", dependencies: ["Core"]),
     ],

@@ -10,6 +10,10 @@ import Transport
 public struct ClusterView: Sendable {
     public var reports: [String: NodeReport]
     public var unreachable: [String]
+    public init(reports: [String: NodeReport], unreachable: [String]) {
+        self.reports = reports
+        self.unreachable = unreachable
+    }
 }
 
 /// What one reconcile did.
