@@ -24,6 +24,7 @@ final class RouterNetwork {
         func send(kind: UInt8, payload: [UInt8], to peer: String) -> Bool {
             guard network.isUp(name, peer) else { return false }
             network.inFlight.append((name, peer, kind, payload))
+            network.kindsSent.append(kind)
             return true
         }
         func lines(containing text: String) -> [String] { console.filter { $0.contains(text) } }
@@ -32,6 +33,8 @@ final class RouterNetwork {
     let clock = ManualClock()
     var nodes: [String: Node] = [:]
     var inFlight: [(from: String, to: String, kind: UInt8, payload: [UInt8])] = []
+    /// The kind of every frame sent so far, by any node.
+    var kindsSent: [UInt8] = []
     /// Chaos: after every N-th delivered frame, the a–b link drops (losing what is on the wire) and
     /// comes straight back.
     var cutEvery: Int?
