@@ -183,10 +183,11 @@ extension RouterTests {
 
     @Test func aValueComesBackFromTheServingNode() throws {
         // The server on b sends; the client on a receives through its mirror (want, deliver, taken).
-        // a's tier-1 heap holds 8 KB: a 16 KB value fails the server's send and stays with it.
+        // A 70 KB value fits no frame, and a's tier-1 heap holds 8 KB: a 16 KB value does not fit
+        // there. Both sends fail and their values stay with the server; the client goes on waiting.
         let network = RouterNetwork(["a", "b"], partitions: ["a": Self.smallTier1])
         let (a, b) = (network.nodes["a"]!, network.nodes["b"]!)
-        let sender = ValueSender(channel: try b.kernel.serve(Self.store, role: .service), sizes: [16_000, 3000])
+        let sender = ValueSender(channel: try b.kernel.serve(Self.store, role: .service), sizes: [70_000, 16_000, 3000])
         try network.run(for: 1_000_000)
         let receiver = ValueReceiver(uri: Self.store)
         _ = a.kernel.spawnService(receiver, name: "receiver", capability: ProcessCapability())
@@ -194,8 +195,9 @@ extension RouterTests {
         _ = b.kernel.spawnService(sender, name: "sender", capability: ProcessCapability())
         try network.run(for: 1_000_000_000)
 
-        #expect(sender.results.count == 2)
-        #expect(sender.results.first.map { $0.send == .noMemory && $0.afterwards == nil } == true, "no room on a: still the sender's")
+        #expect(sender.results.count == 3)
+        #expect(sender.results.first.map { $0.send == .messageTooLarge && $0.afterwards == nil } == true, "too large: still the sender's")
+        #expect(sender.results.dropFirst().first.map { $0.send == .noMemory && $0.afterwards == nil } == true, "no room on a: still the sender's")
         #expect(sender.results.last.map { $0.send == nil && $0.afterwards == .badHandle } == true, "taken on a: gone from b")
         #expect(receiver.received == [ValueSender.pattern(3000)] && receiver.failure == nil, "the receiver waited through the refusal")
         #expect(a.kernel.liveValueCount == 1 && b.kernel.liveValueCount == 0)
