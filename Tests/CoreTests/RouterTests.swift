@@ -11,18 +11,20 @@ final class RouterNetwork {
         let router: Router
         unowned let network: RouterNetwork
         var console: [String] = []
-        init(name: String, network: RouterNetwork) {
+        init(name: String, network: RouterNetwork, policy: RolePolicy, partitions: PartitionTable) {
             self.name = name
             self.network = network
-            kernel = Kernel(clock: network.clock, configuration: KernelConfiguration(slice: .safePoints(500)))
+            kernel = Kernel(clock: network.clock, configuration: KernelConfiguration(slice: .safePoints(500)), partitions: partitions, rolePolicy: policy)
             router = Router(kernel: kernel)
             router.graceNanoseconds = 2_000_000_000
             router.transport = self
             kernel.console = { [unowned self] line in console.append(line) }
+            router.log = { [unowned self] line in console.append(line) }
         }
         func send(kind: UInt8, payload: [UInt8], to peer: String) -> Bool {
             guard network.isUp(name, peer) else { return false }
             network.inFlight.append((name, peer, kind, payload))
+            network.kindsSent.append(kind)
             return true
         }
         func lines(containing text: String) -> [String] { console.filter { $0.contains(text) } }
@@ -31,6 +33,8 @@ final class RouterNetwork {
     let clock = ManualClock()
     var nodes: [String: Node] = [:]
     var inFlight: [(from: String, to: String, kind: UInt8, payload: [UInt8])] = []
+    /// The kind of every frame sent so far, by any node.
+    var kindsSent: [UInt8] = []
     /// Chaos: after every N-th delivered frame, the a–b link drops (losing what is on the wire) and
     /// comes straight back.
     var cutEvery: Int?
@@ -39,8 +43,9 @@ final class RouterNetwork {
     private(set) var delivered = 0, cuts = 0
     private var links: Set<String> = []
 
-    init(_ names: [String]) {
-        for name in names { nodes[name] = Node(name: name, network: self) }
+    /// Nodes with the upstream role policy and the host's partitions, unless told otherwise per node.
+    init(_ names: [String], policies: [String: RolePolicy] = [:], partitions: [String: PartitionTable] = [:]) {
+        for name in names { nodes[name] = Node(name: name, network: self, policy: policies[name] ?? .upstream, partitions: partitions[name] ?? .host) }
         for a in names { for b in names where a < b { connect(a, b) } }
     }
 
@@ -112,20 +117,33 @@ final class RouterNetwork {
     @Test func framesRoundTripAndMalformedOnesAreRefused() throws {
         var builder = MessageBuilder()
         try builder.add(.functional(1), Int32(-5))
+        let ping = RouterFrame.Client(name: "ping", role: .guest)
         let frames: [RouterFrame] = [
             .announce([.init(uri: "fireball://pong/echo", role: .guest), .init(uri: "fireball://db/main", role: .service)]),
-            .send(seq: 7, uri: "fireball://pong/echo", message: builder.build()),
-            .sendResult(seq: 7, status: -12), .want(id: 3, uri: "fireball://a/b"),
-            .deliver(id: 3, status: 0, message: builder.build()), .deliver(id: 4, status: -3, message: Message()),
-            .taken(id: 3, accepted: false),
+            .send(seq: 7, uri: "fireball://pong/echo", client: ping, message: builder.build(), values: []),
+            .sendResult(seq: 7, status: -12), .want(id: 3, uri: "fireball://a/b", client: ping),
+            .deliver(id: 3, status: 0, message: builder.build(), values: []), .deliver(id: 4, status: -3, message: Message(), values: []),
+            .taken(id: 3, outcome: .returned), .taken(id: 3, outcome: .noMemory),
+            .close(seq: 8, uri: "fireball://pong/echo", client: RouterFrame.Client(name: "", role: .service)),
+            .openDenied(uri: "fireball://pong/echo", client: ping),
         ]
         for frame in frames { #expect(try RouterFrame(kind: frame.kind, payload: frame.payload) == frame) }
         #expect(throws: RouterFrame.DecodeError.self) { try RouterFrame(kind: 17, payload: [1, 2, 3]) }
         #expect(throws: RouterFrame.DecodeError.self) { try RouterFrame(kind: 99, payload: []) }
-        #expect(throws: RouterFrame.DecodeError.self) { try RouterFrame(kind: 21, payload: RouterFrame.taken(id: 1, accepted: true).payload + [0]) }
-        var notURI = RouterFrame.want(id: 1, uri: "fireball://a/b").payload
+        #expect(throws: RouterFrame.DecodeError.self) { try RouterFrame(kind: 21, payload: RouterFrame.taken(id: 1, outcome: .accepted).payload + [0]) }
+        #expect(throws: RouterFrame.DecodeError.self) { try RouterFrame(kind: 21, payload: RouterFrame.taken(id: 1, outcome: .accepted).payload.dropLast() + [3]) }
+        var notURI = RouterFrame.want(id: 1, uri: "fireball://a/b", client: ping).payload
         notURI[10] = UInt8(ascii: "X")
         #expect(throws: RouterFrame.DecodeError.self) { try RouterFrame(kind: 19, payload: notURI) }
+        var badRole = RouterFrame.want(id: 1, uri: "fireball://a/b", client: ping).payload
+        badRole[8 + 2 + 14] = 9
+        #expect(throws: RouterFrame.DecodeError.self) { try RouterFrame(kind: 19, payload: badRole) }
+        // Another router frame version is refused in the first frame of a link.
+        var otherVersion = RouterFrame.announce([]).payload
+        otherVersion[0] = RouterFrame.version + 1
+        #expect(throws: RouterFrame.DecodeError.self) { try RouterFrame(kind: 16, payload: otherVersion) }
+        // Long client names are cut to what the frame holds, at a character boundary.
+        #expect(RouterFrame.Client(name: String(repeating: "é", count: 200), role: .guest).name.utf8.count == 254)
     }
 
     @Test func pingOnOneNodeTalksToPongOnAnother() throws {
@@ -137,7 +155,11 @@ final class RouterNetwork {
         #expect(ping.lines(containing: "ping: echo ok").count == 10, "\(ping.console)")
         #expect(ping.lines(containing: "ping: 10 of 10 round trips").count == 1)
         #expect(network.nodes["b"]!.lines(containing: "pong: echoed 10").count == 1)
-        #expect(network.nodes["a"]!.router.remoteURIs["fireball://pong/echo"] == "b")
+        // ping's close reaches b: pong sees "closed" and ends, as it would next to ping.
+        #expect(network.nodes["b"]!.lines(containing: "pong: channel closed; messages echoed: 10").count == 1, "\(network.nodes["b"]!.console)")
+        #expect(network.nodes["b"]!.kernel.taskIDs.allSatisfy { network.nodes["b"]!.kernel.state(of: $0) == .exited(.completed) })
+        #expect(network.nodes["a"]!.router.pendingCloseCount == 0)
+        #expect(network.nodes["a"]!.router.remoteURIs.isEmpty, "b no longer serves pong's URI once it is closed")
     }
 
     @Test func altMixesRemoteAndLocalChannels() throws {
@@ -166,6 +188,9 @@ final class RouterNetwork {
         #expect(ping.lines(containing: "ping: 10 of 10").count == 1)
         #expect(network.nodes["b"]!.lines(containing: "pong: echoed 10").count == 1)
         #expect(network.nodes["b"]!.lines(containing: "pong: echoed 11").isEmpty)
+        // ping's close crosses the cuts too, once.
+        #expect(network.nodes["b"]!.lines(containing: "pong: channel closed; messages echoed: 10").count == 1)
+        #expect(network.nodes["a"]!.router.pendingCloseCount == 0)
     }
 
     @Test func aDeadPeerFailsPendingOperationsWithinTheGrace() throws {

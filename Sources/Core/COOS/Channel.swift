@@ -114,15 +114,19 @@ final class Channel {
         return receivers.remove(at: index)
     }
 
+    /// The receiver `takeLocalReceiver` would take, left in place.
+    var firstLocalReceiver: Waiter? { receivers.first { $0.proxy == 0 } }
+    var localReceivers: [Waiter] { receivers.filter { $0.proxy == 0 } }
+
     func takeAnyReceiver() -> Waiter? { receivers.isEmpty ? nil : receivers.removeFirst() }
 
     var localReceiverCount: Int { receivers.count { $0.proxy == 0 } }
     var proxyReceiverCount: Int { receivers.count { $0.proxy != 0 } }
     func cancelProxy(_ proxy: UInt64) { receivers.removeAll { $0.proxy == proxy } }
-    func withdrawSender(proxy: UInt64) -> Bool {
-        guard let index = senders.firstIndex(where: { $0.waiter.proxy == proxy }) else { return false }
-        senders.remove(at: index)
-        return true
+    /// Removes a proxy's queued send; its message, or nil if it is not queued.
+    func withdrawSender(proxy: UInt64) -> Message? {
+        guard let index = senders.firstIndex(where: { $0.waiter.proxy == proxy }) else { return nil }
+        return senders.remove(at: index).message
     }
 
     /// Removes every registration of `ticket` (an ALT arm that lost, or a task that died).

@@ -17,6 +17,15 @@ public protocol RemoteChannels: AnyObject {
     func proxyCompleted(_ proxy: UInt64, failed: KernelError?)
     /// Another node serves `uri`: the role it is served under, or nil.
     func remoteRole(of uri: String) -> TaskRole?
+    /// A task here (`client`, `role`) closed a mirror that was open: the serving node closes the channel.
+    func mirrorClosed(_ channel: ChannelID, client: String, role: TaskRole)
+    /// The role policy refused `client` (`role`) opening `uri`, served on another node: tell that node.
+    func openDenied(_ uri: String, client: String, role: TaskRole)
+}
+
+extension RemoteChannels {
+    public func mirrorClosed(_ channel: ChannelID, client: String, role: TaskRole) {}
+    public func openDenied(_ uri: String, client: String, role: TaskRole) {}
 }
 
 /// A message taken from a channel whose sender is still blocked.
@@ -59,24 +68,29 @@ extension Kernel {
         return (message, HeldMessage(channel: id, sender: sender))
     }
 
-    /// Ends a held send: delivered (nil) or failed. A failed message's co_values go back to the sender.
+    /// Ends a held send: delivered on another node (nil) or failed. Delivered, its co_values were
+    /// copied there and are freed here; failed, they go back to the sender.
     public func finishHeld(_ held: HeldMessage, message: Message, failed error: KernelError?) {
         if let error {
             returnValues(in: message)
             complete(held.sender, .failed(error))
         } else {
+            releaseMovedValues(in: message)
             complete(held.sender, .sent)
         }
     }
 
     /// Puts a held message back at the head of its channel (a remote receiver did not take it),
-    /// if its sender still waits; a local receiver waiting now takes it at once.
+    /// if its sender still waits (or is about to: the running task); a local receiver waiting now
+    /// takes it at once.
     public func requeueHeld(_ held: HeldMessage, message: Message) {
         guard let channel = channels[held.channel] else { return }
         if held.sender.proxy == 0 {
-            guard let record = tasks[held.sender.task], record.ticket == held.sender.ticket, record.state == .blocked else { return }
+            guard let record = tasks[held.sender.task], record.ticket == held.sender.ticket,
+                  record.state == .blocked || record.id == currentTask else { return }
         }
         if channel.isClosed {
+            returnValues(in: message)
             complete(held.sender, .failed(.closed))
             return
         }
@@ -93,18 +107,28 @@ extension Kernel {
         channel.requeue(message, from: held.sender)
     }
 
-    /// Hands a message from the serving node to a task waiting on the mirror. False if none waits
-    /// any more (the router then tells the serving node, which puts the message back).
-    public func deliverToMirror(_ id: ChannelID, _ message: Message) -> Bool {
-        guard let channel = channels[id], channel.isMirror, let receiver = channel.takeLocalReceiver() else { return false }
-        guard let target = tasks[receiver.task], target.ticket == receiver.ticket, target.state == .blocked else { return false }
+    /// Hands a message from the serving node to a task waiting on the mirror, with new co_values
+    /// holding `values` (see `adoptValues`). False if none waits any more (the router then tells
+    /// the serving node, which puts the message back); `noMemory` if the values cannot be
+    /// allocated (the task goes on waiting; the far sender's send fails).
+    public func deliverToMirror(_ id: ChannelID, _ message: Message, values: [[UInt8]] = []) throws(KernelError) -> Bool {
+        guard let channel = channels[id], channel.isMirror, let receiver = channel.firstLocalReceiver else { return false }
+        guard let target = tasks[receiver.task], target.ticket == receiver.ticket, target.state == .blocked else {
+            _ = channel.takeLocalReceiver()
+            return false
+        }
+        let adopted = try adoptValues(message, bytes: values, owner: target.id, role: target.role)
+        _ = channel.takeLocalReceiver()
         note("\(target.name) <- remote on \(id)")
-        handOver(message, to: receiver)
+        handOver(adopted, to: receiver)
         return true
     }
 
     /// Tasks waiting to receive on a mirror.
     public func mirrorReceivers(_ id: ChannelID) -> Int { channels[id]?.localReceiverCount ?? 0 }
+
+    /// The tasks waiting to receive on a mirror, first come first.
+    public func mirrorReceiverTasks(_ id: ChannelID) -> [TaskID] { channels[id]?.localReceivers.map(\.task) ?? [] }
 
     /// Fails every task blocked on a mirror with `error` (its node is gone, or the channel closed
     /// there), then closes the mirror if asked, so later operations get `ECLOSED`.
@@ -116,7 +140,8 @@ extension Kernel {
             complete(sender, .failed(error))
         }
         while let receiver = channel.takeLocalReceiver() { complete(receiver, .failed(error)) }
-        if close { try? self.close(id) }
+        // Closed because the serving node said so: nothing to tell it back.
+        if close { try? closeChannel(id, propagating: false) }
     }
 
     // MARK: the serving side (the channel here, a task on another node)
@@ -138,27 +163,40 @@ extension Kernel {
     public func cancelProxyReceiver(_ id: ChannelID, proxy: UInt64) { channels[id]?.cancelProxy(proxy) }
 
     /// A remote task sends on a local channel: taken now (nil), queued (`proxyCompleted` later),
-    /// or refused.
-    public func proxySend(_ message: Message, on id: ChannelID, proxy: UInt64) -> (taken: Bool, error: KernelError?) {
+    /// or refused. The message's co_values are made here from `values` (see `adoptValues`): owned
+    /// by the receiver that takes it now, or in flight and charged to the heap of the channel's
+    /// server until one does; `noMemory` if they cannot be allocated.
+    public func proxySend(_ message: Message, values: [[UInt8]] = [], on id: ChannelID, proxy: UInt64) -> (taken: Bool, error: KernelError?) {
         guard let channel = channels[id] else { return (false, .badHandle) }
         guard !channel.isClosed else { return (false, .closed) }
-        if let receiver = channel.takeLocalReceiver() {
-            note("remote -> \(name(of: receiver.task) ?? "?") on \(id)")
-            handOver(message, to: receiver)
+        if let receiver = channel.firstLocalReceiver, let target = tasks[receiver.task] {
+            let adopted: Message
+            do { adopted = try adoptValues(message, bytes: values, owner: target.id, role: target.role) } catch { return (false, error) }
+            _ = channel.takeLocalReceiver()
+            note("remote -> \(target.name) on \(id)")
+            handOver(adopted, to: receiver)
             return (true, nil)
         }
+        let serverRole = channel.uri.flatMap { registry[$0]?.role } ?? .guest
+        let inFlight: Message
+        do { inFlight = try adoptValues(message, bytes: values, owner: nil, role: serverRole) } catch { return (false, .noMemory) }
         do {
             // A proxy receiver here too (another node's task): the router relays between nodes.
-            if let receiver = try channel.send(message, from: Waiter(task: TaskID(raw: 0), ticket: 0, index: 0, proxy: proxy)) {
-                remote?.proxyReceived(receiver.proxy, message, held: HeldMessage(channel: id, sender: Waiter(task: TaskID(raw: 0), ticket: 0, index: 0, proxy: proxy)))
+            if let receiver = try channel.send(inFlight, from: Waiter(task: TaskID(raw: 0), ticket: 0, index: 0, proxy: proxy)) {
+                remote?.proxyReceived(receiver.proxy, inFlight, held: HeldMessage(channel: id, sender: Waiter(task: TaskID(raw: 0), ticket: 0, index: 0, proxy: proxy)))
             }
-        } catch { return (false, error) }
+        } catch {
+            returnValues(in: inFlight)   // in flight with no sender here: freed
+            return (false, error)
+        }
         return (false, nil)
     }
 
-    /// A proxy send that is still queued is withdrawn (its link died before it was taken).
+    /// A proxy send that is still queued is withdrawn (its link died before it was taken). Its
+    /// co_values are freed: a retry after a reconnect brings their bytes again.
     public func withdrawProxySend(_ id: ChannelID, proxy: UInt64) -> Bool {
-        guard let channel = channels[id] else { return false }
-        return channel.withdrawSender(proxy: proxy)
+        guard let channel = channels[id], let message = channel.withdrawSender(proxy: proxy) else { return false }
+        returnValues(in: message)
+        return true
     }
 }

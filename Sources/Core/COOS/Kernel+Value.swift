@@ -27,13 +27,18 @@ extension Kernel {
 
     /// Allocates `size` bytes owned by `task`, from its heap partition.
     func allocateValue(_ size: Int, for task: TaskRecord) throws(KernelError) -> SharedMemoryID {
+        try allocateValue(size, role: task.role, owner: task.id)
+    }
+
+    /// Allocates `size` zeroed bytes from the heap of `role`; with no owner the value is in flight.
+    private func allocateValue(_ size: Int, role: TaskRole, owner: TaskID?) throws(KernelError) -> SharedMemoryID {
         guard size > 0 else { throw .invalidArgument }
         guard liveValueCount < Self.valuesMax else { throw .noMemory }
-        let heap = partition(task.role == .service ? .tier1 : .guest)
+        let heap = partition(role == .service ? .tier1 : .guest)
         guard let block = heap.allocate(size) else { throw .noMemory }
         block.initializeMemory(as: UInt8.self, repeating: 0, count: size)
         let id = SharedMemoryID(UInt32(values.count))
-        values.append(ValueRecord(owner: task.id, sender: nil, block: block, size: size, partition: heap))
+        values.append(ValueRecord(owner: owner, sender: nil, block: block, size: size, partition: heap))
         liveValueCount += 1
         return id
     }
@@ -99,6 +104,54 @@ extension Kernel {
         }
     }
 
+    /// A send delivered on another node: the values it moved live there now (copies made from
+    /// these bytes), so these are freed.
+    func releaseMovedValues(in message: Message) {
+        for id in sharedIDs(message) where id < values.count && values[id].size > 0 && values[id].owner == nil { release(id) }
+    }
+
+    /// Copies of the co_values a message in flight moves, one per distinct handle (the order of
+    /// `Message.sharedMemoryHandles`), for a frame to another node; nil if one is gone (its sender
+    /// ended meanwhile).
+    public func movedValueBytes(_ message: Message) -> [[UInt8]]? {
+        var copies: [[UInt8]] = []
+        for handle in message.sharedMemoryHandles {
+            let index = Int(handle.raw)
+            guard index < values.count, values[index].size > 0, values[index].owner == nil else { return nil }
+            copies.append(Array(UnsafeRawBufferPointer(start: values[index].block, count: values[index].size)))
+        }
+        return copies
+    }
+
+    /// `message` as it arrives from another node, with co_values of this node instead of the
+    /// sender's handles: one new value per distinct handle, holding the bytes that came with it,
+    /// owned by `owner` (nil: in flight until a receiver takes it) and charged to the heap of
+    /// `role`, as a value that task allocated would be. All or none: `noMemory` frees what was made.
+    func adoptValues(_ message: Message, bytes: [[UInt8]], owner: TaskID?, role: TaskRole) throws(KernelError) -> Message {
+        let handles = message.sharedMemoryHandles
+        precondition(handles.count == bytes.count, "one value's bytes per co_value handle")
+        guard !handles.isEmpty else { return message }
+        var adopted: [SharedMemoryID: SharedMemoryID] = [:]
+        for (handle, content) in zip(handles, bytes) {
+            do {
+                let id = try allocateValue(content.count, role: role, owner: owner)
+                content.withUnsafeBytes { values[Int(id.raw)].block.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+                adopted[handle] = id
+            } catch {
+                for id in adopted.values { release(Int(id.raw)) }
+                throw .noMemory
+            }
+        }
+        var builder = MessageBuilder()
+        for entry in message.entries {
+            // Same keys in the same order as a message that was valid: adding cannot fail.
+            do {
+                try builder.add(entry.type == .sharedMemory ? MessageEntry(key: entry.key, value: adopted[SharedMemoryID(entry.bits)]!) : entry)
+            } catch { preconditionFailure("rebuilding a valid message: \(error)") }
+        }
+        return builder.build()
+    }
+
     /// Frees everything `task` owns (it exited or was killed).
     func releaseValues(of task: TaskID) {
         for index in values.indices where values[index].size > 0 && (values[index].owner == task || (values[index].owner == nil && values[index].sender == task)) {
@@ -110,5 +163,16 @@ extension Kernel {
         var ids: [Int] = []
         for i in 0..<message.count where message[i].type == .sharedMemory { ids.append(Int(message[i].bits)) }
         return ids
+    }
+}
+
+extension Message {
+    /// The distinct co_value handles this message moves, in order of first appearance.
+    var sharedMemoryHandles: [SharedMemoryID] {
+        var handles: [SharedMemoryID] = []
+        for entry in entries where entry.type == .sharedMemory && !handles.contains(SharedMemoryID(entry.bits)) {
+            handles.append(SharedMemoryID(entry.bits))
+        }
+        return handles
     }
 }

@@ -116,6 +116,8 @@ public final class Kernel {
     /// co_values by handle (Kernel+Value.swift); freed entries keep their number.
     var values: [ValueRecord] = []
     var liveValueCount = 0
+    /// A completion for the running task that came before it blocked (see `complete`).
+    var earlyCompletion: (task: TaskID, ticket: Int, completion: Completion)?
     /// No timer is due before this; spares `fireTimers` a walk over all tasks on every slice.
     var nextDeadlineHint: UInt64 = 0
     /// Console lines (a guest's stdout/stderr, and the logger's output), prefixed with its name.
@@ -178,6 +180,7 @@ public final class Kernel {
     /// The state of `task`, or nil if the kernel never had it.
     public func state(of task: TaskID) -> TaskState? { tasks[task]?.state }
     public func name(of task: TaskID) -> String? { tasks[task]?.name }
+    public func role(of task: TaskID) -> TaskRole? { tasks[task]?.role }
     public var taskIDs: [TaskID] { tasks.all.map(\.id) }
     /// Channels not closed (served, mirrors and private ones), for a node's status.
     public var openChannelCount: Int { channels.openCount }
@@ -328,7 +331,7 @@ public final class Kernel {
         // again — by the restarted guest — on a fresh channel that peers reopen.
         if let existing = registry[uri] {
             // A mirror gives way: the service now runs here (its peers' handles get ECLOSED and reopen).
-            if channels[existing.channel]?.isMirror == true { try? close(existing.channel) }
+            if channels[existing.channel]?.isMirror == true { try? closeChannel(existing.channel, propagating: false) }
             guard channels[existing.channel]?.isClosed == true, existing.role == role || channels[existing.channel]?.isMirror == true else { throw .denied }
             let id = try makeChannel(uri: uri)
             registry[uri] = (id, role)
@@ -357,6 +360,8 @@ public final class Kernel {
         guard let (id, serverRole) = registry[uri] else { throw .noSuchService }
         guard rolePolicy.allows(client: role, server: serverRole) else {
             logger.log(.error, text: "denied: \(client) (\(role)) may not open \(uri) served by a \(serverRole)", from: "router")
+            // Served elsewhere: that node logs the refusal too.
+            if channels[id]?.isMirror == true { remote?.openDenied(uri, client: client, role: role) }
             throw .denied
         }
         return id
@@ -374,15 +379,28 @@ public final class Kernel {
         return id
     }
 
-    /// Closes a channel: blocked senders fail with `closed`, blocked receivers get "none".
+    /// Closes a channel: blocked senders fail with `closed`, blocked receivers get "none". A
+    /// mirror's close reaches the node that serves it, whose channel closes too, as a local one would.
     public func close(_ id: ChannelID) throws(KernelError) {
+        try closeChannel(id, propagating: true)
+    }
+
+    /// `propagating: false` for a mirror closed because of the serving node (its service ended or
+    /// moved here): that node needs no word of it.
+    func closeChannel(_ id: ChannelID, propagating: Bool) throws(KernelError) {
         guard let channel = channels[id] else { throw .badHandle }
+        let tellServingNode = propagating && channel.isMirror && !channel.isClosed
         let (senders, receivers) = channel.close()
         for (waiter, message) in senders {
             returnValues(in: message)
             complete(waiter, .failed(.closed))
         }
         for waiter in receivers { complete(waiter, .failed(.closed)) }
+        if tellServingNode {
+            // The closing task, if one is running (a guest's channel_close, a service); else node code.
+            let closer = currentTask.flatMap { tasks[$0] }
+            remote?.mirrorClosed(id, client: closer?.name ?? "kernel", role: closer?.role ?? .guest)
+        }
     }
 
     func takeTicket() -> Int {
@@ -406,7 +424,7 @@ public final class Kernel {
                     record.ticket = waiter.ticket
                     record.waitingOn = [id]
                     remote?.proxyReceived(receiver.proxy, message, held: HeldMessage(channel: id, sender: waiter))
-                    return nil
+                    return takeEarlyCompletion(of: record)
                 }
                 note("\(record.name) -> \(name(of: receiver.task) ?? "?") on \(id)")
                 handOver(message, to: receiver)
@@ -418,7 +436,10 @@ public final class Kernel {
         }
         record.ticket = waiter.ticket
         record.waitingOn = [id]
-        if channel.isMirror { remote?.mirrorHasSender(id) }
+        if channel.isMirror {
+            remote?.mirrorHasSender(id)
+            return takeEarlyCompletion(of: record)
+        }
         return nil
     }
 
@@ -465,10 +486,24 @@ public final class Kernel {
             remote?.proxyCompleted(waiter.proxy, failed: { if case .failed(let error) = completion { error } else { nil } }())
             return
         }
-        guard let record = tasks[waiter.task], record.ticket == waiter.ticket, record.state == .blocked else { return }
+        guard let record = tasks[waiter.task], record.ticket == waiter.ticket else { return }
+        guard record.state == .blocked else {
+            // The router ended the operation before its task could block (a send it refused at
+            // once): `send` returns this instead of blocking.
+            if record.id == currentTask, record.state == .runnable { earlyCompletion = (record.id, waiter.ticket, completion) }
+            return
+        }
         cancelRegistrations(of: record)
         record.wake = .completion(completion)
         makeRunnable(record)
+    }
+
+    /// The running task's operation, if the router already ended it (see `complete`).
+    func takeEarlyCompletion(of record: TaskRecord) -> Completion? {
+        guard let early = earlyCompletion, early.task == record.id, early.ticket == record.ticket else { return nil }
+        earlyCompletion = nil
+        cancelRegistrations(of: record)
+        return early.completion
     }
 
     func cancelRegistrations(of record: TaskRecord) {

@@ -3,7 +3,9 @@
 // only when the remote receiver took the message) and receives (a want matched on the serving
 // node, held there until the wanting task took it). Links come and go: sends are retried after a
 // reconnect and deduplicated by sequence number; past the grace period every pending operation on
-// a dead peer fails with `unreachable`. Transport-agnostic: frames go through `RouterTransport`.
+// a dead peer fails with `unreachable`. co_values cross as bytes and are made anew on the receiving
+// node; a close of a mirror closes the channel where it is served; the serving node checks the
+// role policy again. Transport-agnostic: frames go through `RouterTransport`.
 
 /// Carries router frames to peers (the node's TLS links, or an in-memory network in tests).
 public protocol RouterTransport: AnyObject {
@@ -26,19 +28,22 @@ public final class Router: RemoteChannels {
     private var lastAnnounced: [RouterFrame.ServedURI]?
     private var nextID: UInt64 = 1
 
-    // Tasks here, channels there.
-    private struct PendingSend { let peer: String; let uri: String; let message: Message; let held: HeldMessage }
+    // Tasks here, channels there. A pending send keeps its frame (with the co_values' bytes) for a retry.
+    private struct PendingSend { let peer: String; let frame: RouterFrame; let message: Message; let held: HeldMessage }
     private var pendingSends: [UInt64: PendingSend] = [:]
+    /// Closes of mirrors not yet answered by the serving node; retried after a reconnect.
+    private var pendingCloses: [UInt64: (peer: String, frame: RouterFrame)] = [:]
     private var wants: [UInt64: (peer: String, mirror: ChannelID)] = [:]
     // Channels here, tasks there.
     private var proxySends: [UInt64: (peer: String, seq: UInt64, channel: ChannelID)] = [:]
     private var proxyReceives: [UInt64: (peer: String, want: UInt64, channel: ChannelID)] = [:]
-    private var held: [String: [UInt64: (HeldMessage, Message)]] = [:]
-    /// Results of sends already taken, per peer and sequence number, so a retried send is not delivered twice.
+    private struct HeldDelivery { let held: HeldMessage; let message: Message; let frame: RouterFrame }
+    private var held: [String: [UInt64: HeldDelivery]] = [:]
+    /// Results of sends (and closes) already done, per peer and sequence number, so a retry is not done twice.
     private var results: [String: [UInt64: Int32]] = [:]
-    /// Whether a delivered message was taken, per peer and want, so a delivery repeated after a
+    /// What became of a delivered message, per peer and want, so a delivery repeated after a
     /// reconnect (its answer was lost with the link) gets the same answer and is not taken twice.
-    private var decided: [String: [UInt64: Bool]] = [:]
+    private var decided: [String: [UInt64: RouterFrame.Taken]] = [:]
     static let resultsKept = 4096
 
     public private(set) var framesIn = 0, framesOut = 0
@@ -54,13 +59,14 @@ public final class Router: RemoteChannels {
         peersUp.insert(peer)
         downSince[peer] = nil
         emit(.announce(currentAnnouncement()), to: peer)
-        // Sends that waited for this peer go (again): the peer drops duplicates by sequence number.
-        for (seq, send) in pendingSends.sorted(by: { $0.key < $1.key }) where send.peer == peer {
-            emit(.send(seq: seq, uri: send.uri, message: send.message), to: peer)
-        }
+        // Sends and closes that waited for this peer go (again), in their order: the peer drops
+        // duplicates by sequence number.
+        let retries = pendingSends.filter { $0.value.peer == peer }.map { ($0.key, $0.value.frame) }
+            + pendingCloses.filter { $0.value.peer == peer }.map { ($0.key, $0.value.frame) }
+        for (_, frame) in retries.sorted(by: { $0.0 < $1.0 }) { emit(frame, to: peer) }
         // Deliveries whose answer may have been lost go again; the peer answers as it did before.
-        for (id, (_, message)) in (held[peer] ?? [:]).sorted(by: { $0.key < $1.key }) {
-            emit(.deliver(id: id, status: 0, message: message), to: peer)
+        for (_, delivery) in (held[peer] ?? [:]).sorted(by: { $0.key < $1.key }) {
+            emit(delivery.frame, to: peer)
         }
         for (uri, entry) in remoteServices where entry.peer == peer {
             if let (mirror, _) = mirror(for: uri) { requestWants(mirror, uri: uri, peer: peer) }
@@ -109,7 +115,9 @@ public final class Router: RemoteChannels {
             pendingSends[seq] = nil
             kernel.finishHeld(send.held, message: send.message, failed: .unreachable)
         }
-        for (_, (heldMessage, message)) in held.removeValue(forKey: peer) ?? [:] { kernel.requeueHeld(heldMessage, message: message) }
+        // Its mirrors were closed here already; there is nobody left to tell.
+        pendingCloses = pendingCloses.filter { $0.value.peer != peer }
+        for (_, delivery) in held.removeValue(forKey: peer) ?? [:] { kernel.requeueHeld(delivery.held, message: delivery.message) }
         forgetServices(of: peer, failing: .unreachable)
         results[peer] = nil
         decided[peer] = nil
@@ -136,9 +144,37 @@ public final class Router: RemoteChannels {
         return (id, role)
     }
 
-    private func emit(_ frame: RouterFrame, to peer: String) {
+    /// Sends a frame if the link is up; `payload` if the caller has encoded it already.
+    private func emit(_ frame: RouterFrame, to peer: String, payload: [UInt8]? = nil) {
         guard peersUp.contains(peer) else { return }
-        if transport?.send(kind: frame.kind, payload: frame.payload, to: peer) == true { framesOut += 1 }
+        let payload = payload ?? frame.payload
+        // Frames with co_values are checked before they are made; this catches an announcement of
+        // more URIs than a link frame holds.
+        guard payload.count <= RouterFrame.payloadBytesMax else {
+            log("router: frame \(frame.kind) to \(peer) of \(payload.count) bytes does not fit a link frame; dropped")
+            return
+        }
+        if transport?.send(kind: frame.kind, payload: payload, to: peer) == true { framesOut += 1 }
+    }
+
+    private func client(of task: TaskID) -> RouterFrame.Client {
+        RouterFrame.Client(name: kernel.name(of: task) ?? "?", role: kernel.role(of: task) ?? .guest)
+    }
+
+    /// The serving node's own check of the role policy: a peer's router checked it when its task
+    /// opened the mirror, but this node does not take its word for it.
+    private func permits(_ client: RouterFrame.Client, from peer: String, on uri: String, servedBy role: TaskRole) -> Bool {
+        guard kernel.rolePolicy.allows(client: client.role, server: role) else {
+            logDenied(client, from: peer, uri: uri)
+            return false
+        }
+        return true
+    }
+
+    /// A refused open of a channel served here, by a task on `peer`: logged as the opening node
+    /// logs its own refusals (the kernel's logger, from "router").
+    private func logDenied(_ client: RouterFrame.Client, from peer: String, uri: String) {
+        kernel.logger.log(.error, text: "denied: \(client.name) (\(client.role)) on node \(peer) may not open \(uri)", from: "router")
     }
 
     // MARK: frames from peers
@@ -156,58 +192,106 @@ public final class Router: RemoteChannels {
             for entry in uris where remoteServices[entry.uri].map({ peer < $0.peer || $0.peer == peer }) ?? true {
                 remoteServices[entry.uri] = (peer, entry.role)
             }
-        case .send(let seq, let uri, let message):
+        case .send(let seq, let uri, let client, let message, let values):
             if let status = results[peer]?[seq] {
                 emit(.sendResult(seq: seq, status: status), to: peer)
                 return
             }
             guard !proxySends.values.contains(where: { $0.peer == peer && $0.seq == seq }) else { return }
-            guard let (channel, _) = kernel.localChannel(serving: uri) else {
+            guard let (channel, role) = kernel.localChannel(serving: uri) else {
                 emit(.sendResult(seq: seq, status: KernelError.noSuchService.rawValue), to: peer)
+                return
+            }
+            guard permits(client, from: peer, on: uri, servedBy: role) else {
+                finishRemoteSend(peer: peer, seq: seq, status: KernelError.denied.rawValue)
                 return
             }
             let proxy = takeID()
             proxySends[proxy] = (peer, seq, channel)
-            let (taken, error) = kernel.proxySend(message, on: channel, proxy: proxy)
+            let (taken, error) = kernel.proxySend(message, values: values, on: channel, proxy: proxy)
             if taken || error != nil {
                 proxySends[proxy] = nil
                 finishRemoteSend(peer: peer, seq: seq, status: error?.rawValue ?? 0)
             }
         case .sendResult(let seq, let status):
-            guard let send = pendingSends.removeValue(forKey: seq), send.peer == peer else { return }
+            if let close = pendingCloses[seq], close.peer == peer {
+                pendingCloses[seq] = nil
+                if status != 0, case .close(_, let uri, _) = close.frame {
+                    log("router: \(peer) did not close \(uri): \(KernelError(rawValue: status).map { "\($0)" } ?? "error \(status)")")
+                }
+                return
+            }
+            guard let send = pendingSends[seq], send.peer == peer else { return }
+            pendingSends[seq] = nil
             kernel.finishHeld(send.held, message: send.message, failed: status == 0 ? nil : KernelError(rawValue: status) ?? .closed)
-        case .want(let id, let uri):
-            guard let (channel, _) = kernel.localChannel(serving: uri) else {
-                emit(.deliver(id: id, status: KernelError.noSuchService.rawValue, message: Message()), to: peer)
+        case .want(let id, let uri, let client):
+            guard let (channel, role) = kernel.localChannel(serving: uri) else {
+                emit(.deliver(id: id, status: KernelError.noSuchService.rawValue, message: Message(), values: []), to: peer)
+                return
+            }
+            guard permits(client, from: peer, on: uri, servedBy: role) else {
+                emit(.deliver(id: id, status: KernelError.denied.rawValue, message: Message(), values: []), to: peer)
                 return
             }
             let proxy = takeID()
             proxyReceives[proxy] = (peer, id, channel)
             if let error = kernel.addProxyReceiver(channel, proxy: proxy) {
                 proxyReceives[proxy] = nil
-                emit(.deliver(id: id, status: error.rawValue, message: Message()), to: peer)
+                emit(.deliver(id: id, status: error.rawValue, message: Message(), values: []), to: peer)
             }
-        case .deliver(let id, let status, let message):
-            guard let want = wants.removeValue(forKey: id), want.peer == peer else {
+        case .deliver(let id, let status, let message, let values):
+            guard let want = wants[id], want.peer == peer else {
                 // A repeat after a reconnect: the same answer; a want we gave up: not taken.
-                if status == 0 { emit(.taken(id: id, accepted: decided[peer]?[id] ?? false), to: peer) }
+                if status == 0 { emit(.taken(id: id, outcome: decided[peer]?[id] ?? .returned), to: peer) }
                 return
             }
+            wants[id] = nil
             if status != 0 {
                 let error = KernelError(rawValue: status) ?? .closed
                 kernel.failMirror(want.mirror, with: error, close: error == .closed)
                 return
             }
-            let accepted = kernel.deliverToMirror(want.mirror, message)
+            let outcome: RouterFrame.Taken
+            do throws(KernelError) {
+                outcome = try kernel.deliverToMirror(want.mirror, message, values: values) ? .accepted : .returned
+            } catch {
+                // The waiting task goes on waiting; the far sender's send fails and keeps its values.
+                log("router: no room for the co_values of a message from \(peer); its send fails with \(error)")
+                outcome = .noMemory
+            }
             var answers = decided[peer, default: [:]]
-            answers[id] = accepted
+            answers[id] = outcome
             if answers.count > Self.resultsKept, let oldest = answers.keys.min() { answers[oldest] = nil }
             decided[peer] = answers
-            emit(.taken(id: id, accepted: accepted), to: peer)
+            emit(.taken(id: id, outcome: outcome), to: peer)
             if let uri = kernel.channels[want.mirror]?.uri { requestWants(want.mirror, uri: uri, peer: peer) }
-        case .taken(let id, let accepted):
-            guard let (heldMessage, message) = held[peer]?.removeValue(forKey: id) else { return }
-            if accepted { kernel.finishHeld(heldMessage, message: message, failed: nil) } else { kernel.requeueHeld(heldMessage, message: message) }
+        case .taken(let id, let outcome):
+            guard let delivery = held[peer]?.removeValue(forKey: id) else { return }
+            switch outcome {
+            case .accepted: kernel.finishHeld(delivery.held, message: delivery.message, failed: nil)
+            case .returned: kernel.requeueHeld(delivery.held, message: delivery.message)
+            case .noMemory: kernel.finishHeld(delivery.held, message: delivery.message, failed: .noMemory)
+            }
+        case .close(let seq, let uri, let client):
+            if let status = results[peer]?[seq] {
+                emit(.sendResult(seq: seq, status: status), to: peer)
+                return
+            }
+            guard let (channel, role) = kernel.localChannel(serving: uri) else {
+                finishRemoteSend(peer: peer, seq: seq, status: KernelError.noSuchService.rawValue)
+                return
+            }
+            guard permits(client, from: peer, on: uri, servedBy: role) else {
+                finishRemoteSend(peer: peer, seq: seq, status: KernelError.denied.rawValue)
+                return
+            }
+            // As a local close: blocked senders and receivers here, and remote ones through their
+            // proxies, fail with `closed`; messages held for the peer go back and fail with it.
+            kernel.note("\(client) on \(peer) closes \(uri)")
+            try? kernel.close(channel)
+            finishRemoteSend(peer: peer, seq: seq, status: 0)
+        case .openDenied(let uri, let client):
+            logDenied(client, from: peer, uri: uri)
         }
     }
 
@@ -224,14 +308,17 @@ public final class Router: RemoteChannels {
         emit(.sendResult(seq: seq, status: status), to: peer)
     }
 
-    /// Asks the serving peer for as many messages as tasks wait on the mirror.
+    /// Asks the serving peer for as many messages as tasks wait on the mirror, each want naming
+    /// the task it is for (a want stands for any of them: whoever still waits takes the message).
     private func requestWants(_ mirror: ChannelID, uri: String, peer: String) {
         guard peersUp.contains(peer) else { return }
         let outstanding = wants.values.count { $0.mirror == mirror }
-        for _ in outstanding..<max(outstanding, kernel.mirrorReceivers(mirror)) {
+        let waiting = kernel.mirrorReceiverTasks(mirror)
+        guard waiting.count > outstanding else { return }
+        for task in waiting[outstanding...] {
             let id = takeID()
             wants[id] = (peer, mirror)
-            emit(.want(id: id, uri: uri), to: peer)
+            emit(.want(id: id, uri: uri, client: client(of: task)), to: peer)
         }
     }
 
@@ -246,14 +333,20 @@ public final class Router: RemoteChannels {
                 kernel.finishHeld(heldMessage, message: message, failed: .unreachable)
                 continue
             }
-            // A co_value's bytes do not cross nodes yet: such a send is refused, ownership stays.
-            guard !message.entries.contains(where: { $0.type == .sharedMemory }) else {
-                kernel.finishHeld(heldMessage, message: message, failed: .invalidArgument)
+            // The co_values travel as bytes; they are freed here only once the send is taken there.
+            guard let values = kernel.movedValueBytes(message) else {
+                kernel.finishHeld(heldMessage, message: message, failed: .badHandle)
                 continue
             }
             let seq = takeID()
-            pendingSends[seq] = PendingSend(peer: peer, uri: uri, message: message, held: heldMessage)
-            emit(.send(seq: seq, uri: uri, message: message), to: peer)
+            let frame = RouterFrame.send(seq: seq, uri: uri, client: client(of: heldMessage.sender.task), message: message, values: values)
+            let payload = frame.payload
+            guard payload.count <= RouterFrame.payloadBytesMax else {
+                kernel.finishHeld(heldMessage, message: message, failed: .messageTooLarge)
+                continue
+            }
+            pendingSends[seq] = PendingSend(peer: peer, frame: frame, message: message, held: heldMessage)
+            emit(frame, to: peer, payload: payload)
         }
     }
 
@@ -271,19 +364,47 @@ public final class Router: RemoteChannels {
             kernel.requeueHeld(heldMessage, message: message)
             return
         }
-        held[entry.peer, default: [:]][entry.want] = (heldMessage, message)
-        emit(.deliver(id: entry.want, status: 0, message: message), to: entry.peer)
+        let frame = kernel.movedValueBytes(message).map { RouterFrame.deliver(id: entry.want, status: 0, message: message, values: $0) }
+        let payload = frame?.payload ?? []
+        guard let frame, payload.count <= RouterFrame.payloadBytesMax else {
+            // This message cannot go (its co_values do not fit a frame, or one is gone): its sender
+            // fails and keeps them; the remote task still waits, for the next message.
+            kernel.finishHeld(heldMessage, message: message, failed: frame == nil ? .badHandle : .messageTooLarge)
+            proxyReceives[proxy] = entry
+            if let error = kernel.addProxyReceiver(entry.channel, proxy: proxy) {
+                proxyReceives[proxy] = nil
+                emit(.deliver(id: entry.want, status: error.rawValue, message: Message(), values: []), to: entry.peer)
+            }
+            return
+        }
+        held[entry.peer, default: [:]][entry.want] = HeldDelivery(held: heldMessage, message: message, frame: frame)
+        emit(frame, to: entry.peer, payload: payload)
     }
 
     public func proxyCompleted(_ proxy: UInt64, failed: KernelError?) {
         if let entry = proxySends.removeValue(forKey: proxy) {
             finishRemoteSend(peer: entry.peer, seq: entry.seq, status: failed?.rawValue ?? 0)
         } else if let entry = proxyReceives.removeValue(forKey: proxy) {
-            emit(.deliver(id: entry.want, status: (failed ?? .closed).rawValue, message: Message()), to: entry.peer)
+            emit(.deliver(id: entry.want, status: (failed ?? .closed).rawValue, message: Message(), values: []), to: entry.peer)
         }
+    }
+
+    public func mirrorClosed(_ channel: ChannelID, client: String, role: TaskRole) {
+        guard let uri = kernel.channels[channel]?.uri, let peer = remoteServices[uri]?.peer else { return }
+        let seq = takeID()
+        let frame = RouterFrame.close(seq: seq, uri: uri, client: RouterFrame.Client(name: client, role: role))
+        pendingCloses[seq] = (peer, frame)
+        emit(frame, to: peer)
+    }
+
+    public func openDenied(_ uri: String, client: String, role: TaskRole) {
+        guard let peer = remoteServices[uri]?.peer else { return }
+        emit(.openDenied(uri: uri, client: RouterFrame.Client(name: client, role: role)), to: peer)
     }
 
     /// What the router holds now, for status and tests.
     public var pendingCount: (sends: Int, wants: Int, held: Int) { (pendingSends.count, wants.count, held.values.reduce(0) { $0 + $1.count }) }
     public var remoteURIs: [String: String] { remoteServices.mapValues(\.peer) }
+    /// Closes of mirrors sent to their serving nodes and not yet answered.
+    public var pendingCloseCount: Int { pendingCloses.count }
 }

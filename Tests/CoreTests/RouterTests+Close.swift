@@ -1,0 +1,94 @@
+// Closing across nodes behaves as a local close: a client's close of its mirror closes the channel
+// where it is served (nothing stays queued or held there for it), and a server's end closes mirrors.
+import Testing
+@testable import Core
+
+/// A service written as a closure over its events, for short test scripts.
+final class ScriptedService: KernelService {
+    let script: (ServiceEvent, Kernel) -> ServiceAction
+    init(_ script: @escaping (ServiceEvent, Kernel) -> ServiceAction) { self.script = script }
+    func handle(_ event: ServiceEvent, kernel: Kernel) -> ServiceAction { script(event, kernel) }
+}
+
+extension RouterTests {
+    static let feed = "fireball://feed/items"
+
+    @Test func aClientsCloseLeavesNothingWaitingForItOnTheServingNode() throws {
+        let network = RouterNetwork(["a", "b"])
+        let (a, b) = (network.nodes["a"]!, network.nodes["b"]!)
+        let channel = try b.kernel.serve(Self.feed, role: .service)
+        try network.run(for: 1_000_000)
+        // The client waits 5 ms for an item, gives up and closes its handle; its want stays
+        // registered on b until b hears of the close.
+        var clientSaw: [KernelError] = []
+        var mirror: ChannelID?
+        _ = a.kernel.spawnService(ScriptedService { event, kernel in
+            switch event {
+            case .start:
+                mirror = try? kernel.open(Self.feed, as: .service)
+                return .receive([mirror!], timeoutNanoseconds: 5_000_000)
+            case .failed(let error):
+                clientSaw.append(error)
+                try? kernel.close(mirror!)
+                return .exit
+            default: return .exit
+            }
+        }, name: "client", capability: ProcessCapability())
+        // The server sends an item at 10 ms: with the client gone it must fail, not stay held.
+        var serverSaw: [ServiceEvent] = []
+        _ = b.kernel.spawnService(ScriptedService { event, _ in
+            switch event {
+            case .start: return .sleep(nanoseconds: 10_000_000)
+            case .resumed: return .send(Message(), to: channel)
+            default:
+                serverSaw.append(event)
+                return .exit
+            }
+        }, name: "server", capability: ProcessCapability())
+        try network.run(for: 1_000_000_000)
+
+        #expect(clientSaw == [.timedOut])
+        guard case .failed(.closed)? = serverSaw.first else { Issue.record("the server's send must fail with ECLOSED: \(serverSaw)"); return }
+        #expect(b.kernel.channels[channel]?.isClosed == true)
+        #expect(b.router.pendingCount == (0, 0, 0) && a.router.pendingCount == (0, 0, 0) && a.router.pendingCloseCount == 0)
+        #expect(a.router.remoteURIs.isEmpty, "b announced that it no longer serves the URI")
+    }
+
+    @Test func whenTheServerEndsItsMirrorsClose() throws {
+        let network = RouterNetwork(["a", "b"])
+        let (a, b) = (network.nodes["a"]!, network.nodes["b"]!)
+        // The server serves the URI itself (its channel closes when it ends) and ends at 20 ms.
+        _ = b.kernel.spawnService(ScriptedService { event, kernel in
+            guard case .start = event, let channel = try? kernel.serve(Self.feed, by: kernel.tasks[kernel.currentTask!]!) else { return .exit }
+            return .receive([channel], timeoutNanoseconds: 20_000_000)
+        }, name: "server", capability: ProcessCapability())
+        try network.run(for: 1_000_000)
+        // One client waits to receive (its want is on b); another holds an idle handle and sends at 50 ms.
+        var waiterSaw: [ServiceEvent] = [], senderSaw: [ServiceEvent] = []
+        var mirror: ChannelID?
+        _ = a.kernel.spawnService(ScriptedService { event, kernel in
+            if case .start = event, let channel = try? kernel.open(Self.feed, as: .service) { return .receive([channel], timeoutNanoseconds: nil) }
+            waiterSaw.append(event)
+            return .exit
+        }, name: "waiter", capability: ProcessCapability())
+        _ = a.kernel.spawnService(ScriptedService { event, kernel in
+            switch event {
+            case .start:
+                mirror = try? kernel.open(Self.feed, as: .service)
+                return .sleep(nanoseconds: 50_000_000)
+            case .resumed: return .send(Message(), to: mirror!)
+            default:
+                senderSaw.append(event)
+                return .exit
+            }
+        }, name: "sender", capability: ProcessCapability())
+        try network.run(for: 1_000_000_000)
+
+        guard case .failed(.closed)? = waiterSaw.first else { Issue.record("the waiting receive ends with ECLOSED: \(waiterSaw)"); return }
+        guard case .failed(.closed)? = senderSaw.first else { Issue.record("a later send gets ECLOSED: \(senderSaw)"); return }
+        #expect(a.kernel.channels[mirror!]?.isClosed == true)
+        #expect(a.router.remoteURIs.isEmpty && a.router.pendingCount == (0, 0, 0))
+        #expect(!network.kindsSent.contains(RouterFrame.close(seq: 0, uri: Self.feed, client: .init(name: "", role: .guest)).kind),
+                "a mirror closed by its server's end sends no close back")
+    }
+}
