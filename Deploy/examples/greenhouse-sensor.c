@@ -83,10 +83,11 @@ FB_EXPORT("run") void run(void) {
             }
             failures = 0;
         }
-        /* A fixed schedule, so time spent blocked in a send does not stretch the period. */
+        /* A fixed schedule, so time blocked in a send does not stretch the period; after an
+           outage it starts afresh rather than catching up in a burst. */
         int64_t now = fb_clock_ns();
         next += PERIOD_NS;
-        if (next < now) next = now;
+        if (next < now) next = now + PERIOD_NS;
         fb_sleep(next - now);
     }
 }
