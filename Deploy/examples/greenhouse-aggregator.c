@@ -26,7 +26,7 @@ static uint32_t moving_average(uint32_t moisture) {
 /* The valve command for a reading; the actuator is reached lazily, so readings keep flowing
    (and the average stays current) while it is away. */
 static int32_t valve = -1;
-static uint32_t valve_failures;
+static uint32_t valve_commands, valve_failures;
 static int64_t valve_lost_at;
 
 static void command(uint32_t sequence, uint32_t open, uint32_t average) {
@@ -54,7 +54,10 @@ static void command(uint32_t sequence, uint32_t open, uint32_t average) {
         valve_lost_at = fb_clock_ns();
         return;
     }
-    if (valve_failures > 0) fb_log_report(FB_INFO, prefix, "reconnected to the actuator at reading", sequence, FB_OK);
+    if (valve_commands++ == 0 || valve_failures > 0) {
+        fb_log_report(FB_INFO, prefix, valve_commands == 1 ? "connected to the actuator at reading" : "reconnected to the actuator at reading",
+                      sequence, FB_OK);
+    }
     valve_failures = 0;
 }
 
@@ -66,7 +69,7 @@ FB_EXPORT("run") void run(void) {
         int32_t ready = -1;
         int32_t length = fb_alt(&readings, 1, SILENCE_NS, buf, sizeof buf, &ready);
         if (length == FB_ETIMEDOUT) {
-            if (!silent) fb_log_report(FB_ERROR, prefix, "no reading for 2 s; last was", last, FB_OK);
+            if (!silent) fb_log_report(FB_ERROR, prefix, last ? "no reading for 2 s; the last was" : "no reading yet", last ? (int64_t)last : -1, FB_OK);
             silent = 1;
             continue;
         }

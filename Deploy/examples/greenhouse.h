@@ -23,11 +23,12 @@
    orchestrator restarts it elsewhere, short enough that the demo resumes at once. */
 #define GH_RETRY_NS 300000000LL
 
-/* A failed channel operation ends this handle's use. Only a channel that is already dead
-   (ECLOSED: its server ended; EUNREACHABLE: its node is gone, the mirror closed) is closed
-   here: closing a live local channel would close it for its server and every other client too. */
+/* A failed send ends this handle's use; the caller opens the URI afresh. Closing is for dead
+   channels only (ECLOSED: its server ended; EUNREACHABLE: its node is gone) and for mirrors whose
+   far end no longer serves the URI (ENOENT: only a send across nodes fails so, and closing a
+   mirror is local): closing a live local channel would close it for its server and every client. */
 static inline int32_t gh_drop(int32_t handle, int32_t status) {
-    if (handle >= 0 && (status == FB_ECLOSED || status == FB_EUNREACHABLE)) fb_close(handle);
+    if (handle >= 0 && (status == FB_ECLOSED || status == FB_EUNREACHABLE || status == FB_ENOENT)) fb_close(handle);
     return -1;
 }
 
