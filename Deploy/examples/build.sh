@@ -24,7 +24,7 @@ wasi_memory=(-Wl,--stack-first -Wl,-z,stack-size=8192 -Wl,--initial-memory=65536
 install_module() {
     local built="$1" name="$2" target="$here/$2.wasm" state="built"
     if [ -f "$target" ] && cmp -s "$built" "$target"; then state="unchanged"; else mv "$built" "$target"; fi
-    printf '  %-13s %7d bytes  %-9s %s\n' "$name.wasm" "$(wc -c <"$target")" "$state" "$(describe "$target")"
+    printf '  %-26s %7d bytes  %-9s %s\n' "$name.wasm" "$(wc -c <"$target")" "$state" "$(describe "$target")"
 }
 
 # The memory limits and import modules of a module, read with wabt's wasm-objdump if present.
@@ -37,7 +37,7 @@ describe() {
 }
 
 echo "build: fireball guests (freestanding, $("$clang" --version | head -1))"
-for name in ping pong producer consumer blinky; do
+for name in ping pong producer consumer blinky greenhouse-sensor greenhouse-aggregator greenhouse-actuator; do
     "$clang" --target=wasm32 -O2 -ffreestanding -nostdlib -Wl,--no-entry -Wl,--strip-debug -std=c11 "${warnings[@]}" -I "$sdk" \
         "${memory[@]}" "$here/$name.c" -o "$work/$name.wasm"
     install_module "$work/$name.wasm" "$name"

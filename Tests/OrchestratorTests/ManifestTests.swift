@@ -98,7 +98,7 @@ import Testing
 
     @Test func inventoryReadsBoardsAndRefusesMistakes() throws {
         let cluster = try ClusterInventory.load(path: "\(Fixtures.root)/Deploy/clusters/local.yaml", boardsDirectory: Fixtures.boardsDirectory)
-        #expect(cluster.name == "local" && cluster.nodes.map(\.name) == ["c3", "host", "microbit"])
+        #expect(cluster.name == "local" && cluster.nodes.map(\.name) == ["c3", "m33", "microbit"])
         #expect(Set(cluster.nodes.map(\.board.name)).count == 3)
         #expect(cluster.nodes[0].labels["board"] == "esp32-c3" && cluster.nodes[0].labels["node"] == "c3" && cluster.nodes[0].labels["zone"] == "bench-a")
         #expect(cluster.nodes.allSatisfy { $0.hasDevice("adc") && $0.hasDevice("i2c0") && !$0.hasDevice("pwm") })

@@ -127,15 +127,12 @@ import Testing
         }
     }
 
-    @Test func theExampleAppsPlanOnTheLocalCluster() throws {
-        let cluster = try ClusterInventory.load(path: "\(Fixtures.root)/Deploy/clusters/local.yaml", boardsDirectory: Fixtures.boardsDirectory)
-        let app = try AppManifest.load(path: "\(Fixtures.root)/Deploy/apps/sensors.yaml")
-        try Planner.check(app, against: cluster)
-        let plan = Planner.plan(PlacementRequest(manifest: app, inventory: cluster))
-        #expect(plan.isComplete, "\(plan.failure.map { "\($0)" } ?? "")")
-        #expect(plan.node(of: "pong") == "c3" && plan.node(of: "ping") == "c3", "pong needs mains power; ping goes with its partner")
-        #expect(plan.node(of: "producer") == "microbit", "an ADC and an FPU")
-        // Each node's share, spawned on a kernel of its board, fits exactly as planned.
+    static func localCluster() throws -> ClusterInventory {
+        try ClusterInventory.load(path: "\(Fixtures.root)/Deploy/clusters/local.yaml", boardsDirectory: Fixtures.boardsDirectory)
+    }
+
+    /// Each node's share, spawned on a kernel of its board, fits exactly as planned.
+    func expectSpawnsAsPlanned(_ plan: Plan, _ app: AppManifest, on cluster: ClusterInventory, sourceLocation: SourceLocation = #_sourceLocation) throws {
         for usage in plan.nodes {
             let node = cluster.nodes.first { $0.name == usage.node }!
             let kernel = boot(node.board)
@@ -146,8 +143,46 @@ import Testing
                 _ = try kernel.spawnGuest(try LoadedModule.load(bytes, options: node.board.loadOptions), name: replica, capability: capabilities.process)
             }
             for kind in [PartitionKind.guest, .runtime, .stacks] {
-                #expect(kernel.partition(kind).usedBytes == usage.budget[kind].usedBytes, "\(usage.node) \(kind)")
+                #expect(kernel.partition(kind).usedBytes == usage.budget[kind].usedBytes, "\(usage.node) \(kind)", sourceLocation: sourceLocation)
             }
+        }
+    }
+
+    @Test func theExampleAppsPlanOnTheLocalCluster() throws {
+        let cluster = try Self.localCluster()
+        let app = try AppManifest.load(path: "\(Fixtures.root)/Deploy/apps/sensors.yaml")
+        try Planner.check(app, against: cluster)
+        let plan = Planner.plan(PlacementRequest(manifest: app, inventory: cluster))
+        #expect(plan.isComplete, "\(plan.failure.map { "\($0)" } ?? "")")
+        #expect(plan.node(of: "pong") == "m33", "mains power; the tightest fit, which it fills (one 16 KiB guest)")
+        #expect(plan.node(of: "ping") == "microbit", "its partner's node is full")
+        #expect(plan.node(of: "producer") == "microbit" && plan.node(of: "consumer") == "microbit", "an FPU (and an ADC); the M33 is full")
+        try expectSpawnsAsPlanned(plan, app, on: cluster)
+    }
+
+    @Test func theGreenhouseTakesThreeNodesAndFitsOnAnyTwo() throws {
+        let cluster = try Self.localCluster()
+        let app = try AppManifest.load(path: "\(Fixtures.root)/Deploy/apps/greenhouse.yaml")
+        try Planner.check(app, against: cluster)
+        let plan = Planner.plan(PlacementRequest(manifest: app, inventory: cluster))
+        #expect(plan.isComplete, "\(plan.failure.map { "\($0)" } ?? "")")
+        // The actuator goes first (it serves a URI; names break the tie) and fills the M33; the
+        // aggregator takes the tighter of the other two; the sensor needs a probe (c3, m33).
+        #expect(plan.placement == ["actuator": "m33", "aggregator": "microbit", "sensor": "c3"])
+        try expectSpawnsAsPlanned(plan, app, on: cluster)
+
+        for gone in ["c3", "microbit", "m33"] {
+            // Planned afresh without that node, all three fit on the other two.
+            let rest = cluster.nodes.filter { $0.name != gone }
+            let fresh = Planner.plan(PlacementRequest(modules: app.modules, nodes: rest))
+            #expect(fresh.isComplete, "without \(gone): \(fresh.failure.map { "\($0)" } ?? "")")
+            #expect(fresh.node(of: "sensor") != fresh.node(of: "actuator"))
+            // Failover that keeps the others where they are moves only that node's module; for c3
+            // it cannot (the sensor's other probe node, the M33, is full), so c3 needs the fresh plan.
+            let failover = Planner.plan(PlacementRequest(manifest: app, inventory: cluster, conditions: [gone: NodeCondition(status: .dead)],
+                                                         current: plan.placement))
+            #expect(failover.isComplete == (gone != "c3"), "\(gone): \(failover.failure.map { "\($0)" } ?? "")")
+            #expect(failover.assignments.filter { !$0.kept }.map(\.node).allSatisfy { $0 != gone })
         }
     }
 }
