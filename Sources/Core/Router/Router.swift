@@ -88,6 +88,8 @@ public final class Router: RemoteChannels {
         }
         // Wants to the peer are forgotten: they are asked again after a reconnect.
         wants = wants.filter { $0.value.peer != peer }
+        // URIs another node with a link up also serves (a module re-placed there) go to that node now.
+        for (uri, entry) in remoteServices where entry.peer == peer { rebind(uri) }
         log("router: link to \(peer) down; pending operations fail in \(graceNanoseconds / 1_000_000) ms unless it returns")
     }
 
@@ -124,13 +126,39 @@ public final class Router: RemoteChannels {
     }
 
     private func forgetServices(of peer: String, failing error: KernelError, keeping: Set<String> = []) {
+        if keeping.isEmpty { announcedByPeer[peer] = nil }
         for (uri, entry) in remoteServices where entry.peer == peer && !keeping.contains(uri) {
-            remoteServices[uri] = nil
+            // Its mirror fails as a channel whose server ended; a reopen finds another node serving the URI, if any.
+            remoteServices[uri] = resolve(uri, excluding: peer)
             if let (mirror, _) = mirror(for: uri) {
                 kernel.failMirror(mirror, with: error, close: true)
             }
         }
-        if keeping.isEmpty { announcedByPeer[peer] = nil }
+    }
+
+    /// The node that serves `uri` now: among the peers that announce it, those with a link up
+    /// first, then the lowest name (the same choice on every node).
+    private func resolve(_ uri: String, excluding excluded: String? = nil) -> (peer: String, role: TaskRole)? {
+        var best: (peer: String, role: TaskRole)?
+        for (peer, uris) in announcedByPeer where peer != excluded {
+            guard let entry = uris.first(where: { $0.uri == uri }) else { continue }
+            if let current = best {
+                let (up, currentUp) = (peersUp.contains(peer), peersUp.contains(current.peer))
+                if up == currentUp ? peer > current.peer : !up { continue }
+            }
+            best = (peer, entry.role)
+        }
+        return best
+    }
+
+    /// Re-resolves `uri`; if another peer serves it now, receivers waiting on its mirror ask that peer.
+    /// (Sends already in flight stay with the old peer: it may still take them within the grace period.)
+    private func rebind(_ uri: String) {
+        let previous = remoteServices[uri]?.peer
+        remoteServices[uri] = resolve(uri)
+        if let peer = remoteServices[uri]?.peer, peer != previous, let (mirror, _) = mirror(for: uri) {
+            requestWants(mirror, uri: uri, peer: peer)
+        }
     }
 
     private func currentAnnouncement() -> [RouterFrame.ServedURI] {
@@ -189,9 +217,7 @@ public final class Router: RemoteChannels {
             // Services the peer no longer serves close here, as a local server's exit would.
             forgetServices(of: peer, failing: .closed, keeping: names)
             announcedByPeer[peer] = uris
-            for entry in uris where remoteServices[entry.uri].map({ peer < $0.peer || $0.peer == peer }) ?? true {
-                remoteServices[entry.uri] = (peer, entry.role)
-            }
+                for entry in uris { rebind(entry.uri) }
         case .send(let seq, let uri, let client, let message, let values):
             if let status = results[peer]?[seq] {
                 emit(.sendResult(seq: seq, status: status), to: peer)
