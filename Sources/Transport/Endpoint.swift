@@ -1,6 +1,7 @@
 // A node's links: listens on an address, dials its peers with reconnect and backoff, runs TLS and the
 // link protocol on each connection, settles duplicate links, and reports to one LinkDelegate.
 import CLibUV
+import Glibc
 
 /// Timing of an Endpoint (the link's own limits are in `link`).
 public struct EndpointConfiguration: Sendable {
@@ -51,6 +52,9 @@ public final class Endpoint: LinkTransport {
     public init(loop: EventLoop, tls: TLSContext, configuration: EndpointConfiguration = EndpointConfiguration(),
                 log: @escaping (String) -> Void) throws(TransportError) {
         try configuration.link.validate()
+        // libuv writes to sockets with write(2): a peer that vanished mid-write must be an error on
+        // that link, not a SIGPIPE that ends the whole process.
+        signal(SIGPIPE, SIG_IGN)
         self.loop = loop
         self.tls = tls
         self.configuration = configuration

@@ -4,6 +4,7 @@
 // these tests are about real sockets and processes, whose timing no seed controls.
 import Foundation
 import Orchestrator
+import Synchronization
 import Testing
 import Transport
 @testable import HAL
@@ -28,6 +29,8 @@ final class ProcessCluster {
 
     let root: URL
     let certs: String
+    /// Called while waiting instead of sleeping (to keep an orchestrator's links served).
+    var pump: (() -> Void)?
     private(set) var nodes: [String: Node] = [:]
 
     final class Node {
@@ -103,7 +106,7 @@ final class ProcessCluster {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
             if occurrences(of: text, in: nodes[name]!.log) >= times { return }
-            usleep(20_000)
+            if let pump { pump() } else { usleep(20_000) }
         }
         throw ClusterTestError("node \(name) did not print '\(text)' \(times)× within \(seconds) s; its output:\n\(nodes[name]!.log)")
     }
@@ -134,6 +137,7 @@ final class ProcessCluster {
                                        nodes: inventory.nodes.map { ($0.name, "127.0.0.1", UInt16($0.address.split(separator: ":").last!)!) }) { _ in }
         let missing = client.waitForLinks(inventory.nodes.map(\.name), seconds: 10)
         guard missing.isEmpty else { client.close(); throw ClusterTestError("no control link to \(missing)") }
+        pump = { [unowned client] in client.drive(seconds: 0.02) { false } }
         return client
     }
 
@@ -201,18 +205,37 @@ final class CuttingProxy: @unchecked Sendable {
     private func acceptLoop() {
         while true {
             let client = accept(listener, nil, nil)
-            guard client >= 0 else { return }
+            if client < 0 {
+                lock.lock(); let stopped = !running; lock.unlock()
+                if stopped { return }
+                usleep(1000)   // EINTR, ECONNABORTED, …: keep accepting
+                continue
+            }
             let upstream = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
             var address = Self.loopback(port: target)
             let connected = withUnsafePointer(to: &address) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(upstream, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
             }
-            guard connected else { Glibc.close(client); Glibc.close(upstream); continue }
+            guard connected else {
+                FileHandle.standardError.write(Data("proxy: connect to \(target): \(String(cString: strerror(errno)))\n".utf8))
+                Glibc.close(client); Glibc.close(upstream); continue
+            }
             lock.lock()
             sockets += [client, upstream]
             lock.unlock()
-            Thread { [self] in pump(from: client, to: upstream) }.start()
-            Thread { [self] in pump(from: upstream, to: client) }.start()
+            // The last pump to finish closes both descriptors (closing them earlier could close a
+            // newer connection's descriptor that reused the number).
+            let pumps = Mutex(2)
+            let finish: @Sendable () -> Void = { [self] in
+                guard pumps.withLock({ $0 -= 1; return $0 }) == 0 else { return }
+                lock.lock()
+                sockets.removeAll { $0 == client || $0 == upstream }
+                lock.unlock()
+                Glibc.close(client)
+                Glibc.close(upstream)
+            }
+            Thread { [self] in pump(from: client, to: upstream); finish() }.start()
+            Thread { [self] in pump(from: upstream, to: client); finish() }.start()
         }
     }
 
@@ -223,7 +246,7 @@ final class CuttingProxy: @unchecked Sendable {
             guard n > 0 else { break }
             var offset = 0
             while offset < n {
-                let w = buffer.withUnsafeBytes { write(destination, $0.baseAddress! + offset, n - offset) }
+                let w = buffer.withUnsafeBytes { send(destination, $0.baseAddress! + offset, n - offset, Int32(MSG_NOSIGNAL)) }
                 guard w > 0 else { shutdown(source, Int32(SHUT_RDWR)); return }
                 offset += w
             }
@@ -234,16 +257,13 @@ final class CuttingProxy: @unchecked Sendable {
     /// Cuts every connection through the proxy (both directions, at once); new ones are accepted.
     func cut() {
         lock.lock()
-        let current = sockets
-        sockets = []
+        for fd in sockets { shutdown(fd, Int32(SHUT_RDWR)) }   // the pumps see EOF and close them
         cuts += 1
         lock.unlock()
-        for fd in current { shutdown(fd, Int32(SHUT_RDWR)) }
-        // The pumps end on the shutdown; the descriptors close a moment later, after both pumps read EOF.
-        DispatchQueue.global().asyncAfter(deadline: .now() + 1) { for fd in current { Glibc.close(fd) } }
     }
 
     func close() {
+        lock.lock(); running = false; lock.unlock()
         shutdown(listener, Int32(SHUT_RDWR))
         Glibc.close(listener)
         cut()

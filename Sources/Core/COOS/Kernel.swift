@@ -356,6 +356,9 @@ public final class Kernel {
         let stale = registry[uri].map { channels[$0.channel].map { $0.isMirror && $0.isClosed } ?? true } ?? true
         if stale, let role = remote?.remoteRole(of: uri) {
             _ = try openMirror(uri, role: role)
+        } else if let entry = registry[uri], let channel = channels[entry.channel], channel.isMirror, channel.isClosed {
+            // Its node is gone and no other serves it (yet): as if it had never been served.
+            throw .noSuchService
         }
         guard let (id, serverRole) = registry[uri] else { throw .noSuchService }
         guard rolePolicy.allows(client: role, server: serverRole) else {

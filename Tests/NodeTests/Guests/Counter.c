@@ -28,8 +28,11 @@ FB_EXPORT("run") void run(void) {
         int32_t status = fb_send(channel, &m);
         if (status != FB_OK) {
             report(FB_ERROR, "send failed for", sequence, status);
-            fb_close(channel);
-            channel = -1;
+            /* Closing a live channel would close it for its server too: only a dead one is let go. */
+            if (status == FB_ECLOSED || status == FB_EUNREACHABLE) {
+                fb_close(channel);
+                channel = -1;
+            }
             fb_sleep(100000000);
             continue;
         }
@@ -51,7 +54,14 @@ FB_EXPORT("run") void run(void) {
     for (;;) {
         uint8_t in[FB_MSG_MAX];
         int32_t length = fb_recv(channel, in, sizeof in);
-        if (length < 0) { report(FB_ERROR, "recv", -1, length); return; }
+        if (length < 0) {
+            /* A client closed the channel (for everyone): serve the URI again. */
+            report(FB_ERROR, "recv", -1, length);
+            fb_close(channel);
+            channel = fb_serve(URI);
+            if (channel < 0) { report(FB_ERROR, "cannot serve again", -1, channel); return; }
+            continue;
+        }
         int32_t sequence = 0;
         if (fb_msg_get_i32(in, (uint32_t)length, KEY_SEQUENCE, &sequence) != FB_OK) { report(FB_ERROR, "bad message", -1, FB_EBADMSG); continue; }
         if (expected == 1 && sequence > 1) {
