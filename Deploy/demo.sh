@@ -1,64 +1,116 @@
 #!/usr/bin/env bash
-# The README's main job. Today: one node's kernel running C guests that talk over CSP channels,
-# the interpreter on real benchmarks in 300 µs slices, a trap and a refused module, and a typed
-# key-value message on the wire. It grows into the local multi-node cluster demo.
+# The README's main job: a local three-node cluster running the greenhouse app (Docs/greenhouse.md).
+# Creates certificates, starts three `fireball node` processes (ESP32-C3, micro:bit, Cortex-M33 on
+# 127.0.0.1:7401-7403), plans and applies the app, shows messages crossing nodes and the status
+# table, kills a node to show the controller's failover and the node's restart from its data
+# directory, then drains everything (SIGTERM) and exits. Runs for about 40 s and then stops.
+# The single-node tour (interpreter, devices, traps, messages) is Deploy/demo-node.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 Deploy/setup.sh
 echo "== building fireball (release)" >&2
 swift build -c release --product fireball 2>&1 | grep -E "error|warning: |Build complete" >&2 || true
 fireball="$(swift build -c release --show-bin-path)/fireball"
-bench=../shared/bench
+inventory=Deploy/clusters/local.yaml
+app=Deploy/apps/greenhouse.yaml
 
-"$fireball" version
-examples=Deploy/examples
-echo
-echo "== one node, four guests (C built with clang): ping/pong rendezvous and a sensor pipeline over fireball:// channels"
-"$fireball" run "$examples/pong.wasm" "$examples/ping.wasm" "$examples/consumer.wasm" "$examples/producer.wasm" 2>&1 \
-  | grep -E "ping: (echo ok (1|10)$|10 of)|pong: channel closed|producer: (sent #(1|40) |done)|consumer: (#(1|40) |done)|task" || true
-echo
-echo "== a Cortex-M33 board's devices: blinky blinks pin 5 on a timer interrupt and reads its TMP102 over I2C;"
-echo "   meanwhile \`fireball hal\` presses the button (pin 4 edges -> interrupts) and warms the sensor"
-"$fireball" run --board cortex-m33 --name demo-m33 --grant blinky=uart0,gpio0,timer0,i2c0 "$examples/blinky.wasm" &
-node=$!
-sleep 1.2
-for level in 1 0 1 0 1; do "$fireball" hal demo-m33 gpio set 4 $level >/dev/null; done
-"$fireball" hal demo-m33 i2c temp 0x48 27.75
-wait $node
-"$fireball" run --board cortex-m33 "$examples/blinky.wasm" 2>&1 | grep -E "EPERM" | head -1 || true
-echo
-echo "== a WASI guest (wasi-libc printf) on the same kernel"
-"$fireball" run "$examples/hello.wasm"
-echo
-echo "== CoreMark and SHA-256 (clang -O2 wasm32) on the resumable interpreter, in 300 µs slices"
-for program in "coremark 1000 119616" "sha256 1 4490266013855788995"; do
-  set -- $program
-  start=$(date +%s%N)
-  result=$("$fireball" run "$bench/$1.wasm" --invoke run "$2" --slice-microseconds 300 2>/tmp/fireball-demo-slices)
-  end=$(date +%s%N)
-  echo "$1 run($2) = $result (expected i64:$3) in $(( (end - start) / 1000000 )) ms, $(cat /tmp/fireball-demo-slices)"
+work="$(mktemp -d -t fireball-demo.XXXXXX)"
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+for port in 7401 7402 7403; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    echo "demo: port $port is in use (another demo still running?); the local cluster needs 7401-7403" >&2; exit 1
+  fi
 done
+
+cluster=(--inventory "$inventory" --certs "$work/certs" --state "$work/orchestrator")
+# Prints a node's new lines since the last call, prefixed with its name.
+declare -A seen
+show() {
+  local node=$1 pattern=$2 limit=${3:-6} total
+  total=$(wc -l <"$work/$node.log")
+  tail -n +"$(( ${seen[$node]:-0} + 1 ))" "$work/$node.log" | grep -E "$pattern" | tail -n "$limit" | sed "s/^/  [$node] /" || true
+  seen[$node]=$total
+}
+wait_for() {   # wait_for FILE TEXT SECONDS
+  local deadline=$(( SECONDS + $3 ))
+  until grep -q -- "$2" "$1"; do
+    (( SECONDS < deadline )) || { echo "demo: '$2' did not appear in $1 within $3 s:" >&2; tail -20 "$1" >&2; exit 1; }
+    sleep 0.1
+  done
+}
+start_node() {
+  "$fireball" node --config "$inventory" --name "$1" --certs "$work/certs" --data "$work/data/$1" >>"$work/$1.log" 2>&1 &
+  pids+=($!)
+  eval "pid_$1=$!"
+}
+
 echo
-echo "== a trap is a value: the guest's call ends, with the reason and the function"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-cat > "$tmp/div.c" <<'C'
-__attribute__((noinline)) static int divide(int a, int b) { return a / b; }
-__attribute__((export_name("ratio"))) int ratio(int a, int b) { return divide(a, b); }
-C
-clang --target=wasm32 -O2 -nostdlib -Wl,--no-entry -o "$tmp/div.wasm" "$tmp/div.c"
-"$fireball" run "$tmp/div.wasm" --invoke ratio 84 2
-"$fireball" run "$tmp/div.wasm" --invoke ratio 1 0 || echo "(exit $?)"
+echo "== certificates: a cluster CA, three nodes, one orchestrator (EC P-256, TLS 1.3, mutual)"
+"$fireball" certs init --dir "$work/certs" >/dev/null
+for node in c3 microbit m33; do "$fireball" certs issue "$node" --role node --dir "$work/certs" >/dev/null; done
+"$fireball" certs issue orchestrator --role orchestrator --dir "$work/certs"
+
 echo
-echo "== a board without an FPU refuses a float module at load"
-echo '__attribute__((export_name("scale"))) float scale(float x) { return x * 1.5f; }' > "$tmp/scale.c"
-clang --target=wasm32 -O2 -nostdlib -Wl,--no-entry -o "$tmp/scale.wasm" "$tmp/scale.c"
-"$fireball" run "$tmp/scale.wasm" --invoke scale 2.5
-"$fireball" run "$tmp/scale.wasm" --invoke scale 2.5 --no-float || echo "(exit $?)"
+echo "== three node processes, one per board; they link up with each other"
+for node in c3 microbit m33; do start_node "$node"; done
+for node in c3 microbit m33; do wait_for "$work/$node.log" "link with .* (node) up" 10; done
+sleep 0.5
+for node in c3 microbit m33; do show "$node" "board up|link with"; done
+
 echo
-echo "== a typed key-value message, as a guest would send it"
-"$fireball" message encode --dictionary temperature,humidity 1=u32:42 @temperature=f32:21.5 @humidity=i32:55 2=shm:7
-hex=$("$fireball" message encode --compact --dictionary temperature,humidity 1=u32:42 @temperature=f32:21.5 @humidity=i32:55 2=shm:7)
-echo "decoded: $("$fireball" message decode --dictionary temperature,humidity "$hex")"
-bad="${hex:0:$((${#hex} - 8))}$(echo "${hex: -8}" | sed -E 's/^(..)(..)/\2\1/')"
-"$fireball" message decode --dictionary temperature,humidity "$bad" 2>&1 || echo "(exit $?: refused as it should be)"
+echo "== plan: where each module fits (partitions, devices, labels)"
+"$fireball" plan "$app" --inventory "$inventory" | sed -n '1,5p'
+
+echo
+echo "== apply: push each module with its SHA-256 and start it"
+"$fireball" apply "$app" "${cluster[@]}"
+sleep 4
+echo
+echo "== messages crossing nodes: sensor (c3) -> aggregator (microbit) -> actuator (m33)"
+show c3 "\[sensor\]" 4
+show microbit "\[aggregator\]" 6
+show m33 "\[actuator\]" 4
+
+echo
+echo "== status"
+"$fireball" status "${cluster[@]}" | sed -n '1,12p'
+
+echo
+echo "== failover: the controller watches the nodes; the aggregator's node (microbit) is killed (SIGKILL)"
+"$fireball" controller "${cluster[@]}" >"$work/controller.log" 2>&1 &
+controller=$!
+pids+=($controller)
+wait_for "$work/controller.log" "watching" 10
+sleep 1
+kill -KILL "$pid_microbit"
+wait "$pid_microbit" 2>/dev/null || true
+wait_for "$work/controller.log" "app greenhouse: started" 10
+sed 's/^/  /' "$work/controller.log" | grep -E "dead|started|down"
+sleep 5
+echo "  the sensor's pending send failed with a defined error, then it found the new aggregator:"
+show c3 "\[sensor\]" 4
+for node in c3 m33; do show "$node" "\[aggregator\]" 3; done
+
+echo
+echo "== microbit restarts from its data directory; the controller stops its now-duplicate aggregator"
+start_node microbit
+wait_for "$work/microbit.log" "restored" 10
+wait_for "$work/microbit.log" "stopped greenhouse/aggregator" 10
+show microbit "restored|stopped"
+"$fireball" status "${cluster[@]}" | sed -n '6,10p'
+
+echo
+echo "== shutdown: SIGTERM drains every node (guests stopped, links closed with a goodbye)"
+kill -TERM "$controller"; wait "$controller" 2>/dev/null || true
+for node in c3 microbit m33; do
+  pid_var="pid_$node"; kill -TERM "${!pid_var}"; wait "${!pid_var}" && status=0 || status=$?
+  echo "  [$node] $(grep -E "drained$" "$work/$node.log" | tail -1) (exit $status)"
+done
+pids=()
+echo "demo done"

@@ -1,6 +1,7 @@
 // POSIX signals delivered on the loop thread (uv_signal_t), so that SIGTERM can drain a node
 // without a second thread touching kernel state.
 import CLibUV
+import Glibc
 
 /// Watches one signal on an EventLoop; `cancel()` ends it (before the loop closes).
 public final class SignalWatcher {
@@ -24,6 +25,12 @@ public final class SignalWatcher {
         }
         // A signal watcher alone does not keep the loop running.
         uv_unref(UnsafeMutableRawPointer(handle).assumingMemoryBound(to: uv_handle_t.self))
+        // A process started by a parent that blocks signals inherits that mask (test runners and
+        // some supervisors do): unblock this one, or it would never arrive.
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, signal)
+        pthread_sigmask(SIG_UNBLOCK, &set, nil)
     }
 
     deinit { precondition(handle == nil, "SignalWatcher dropped without cancel()") }
