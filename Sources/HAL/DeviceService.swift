@@ -17,8 +17,9 @@ public final class DeviceService: KernelService {
             channels.append(try kernel.serve(Kernel.deviceURI(device.name), systemRole: .hal, capability: capability))
         }
         let service = DeviceService(bus: DeviceBus(board: board, kernel: kernel), channels: channels)
-        kernel.exitObservers.append { [unowned service] task, _ in
-            for device in service.bus.devices { device.forget(task) }
+        // Weak: a kernel panic ends tasks (and calls this) after a failed start may have dropped the service.
+        kernel.exitObservers.append { [weak service] task, _ in
+            for device in service?.bus.devices ?? [] { device.forget(task) }
         }
         _ = kernel.spawnService(service, name: "hal", role: .hal, daemon: true, capability: process)
         return service

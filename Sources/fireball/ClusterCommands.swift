@@ -34,6 +34,9 @@ struct ClusterOptions: ParsableArguments {
 
 func note(_ line: String) { FileHandle.standardError.write(Data((line + "\n").utf8)) }
 
+/// A line on stdout now, not when a buffer fills (a controller's output is read while it runs).
+func say(_ line: String) { FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
+
 func failure(_ text: String, code: Int32 = 1) -> ExitCode {
     note(text)
     return ExitCode(code)
@@ -98,14 +101,15 @@ struct ControllerCommand: ParsableCommand {
 
 /// Runs the controller until SIGINT or SIGTERM.
 func runController(_ deployer: Deployer, stateDirectory: String, deadAfterMilliseconds: Int = 1000) {
-    let controller = Controller(deployer: deployer, stateDirectory: stateDirectory) { print("controller: \($0)") }
+    let controller = Controller(deployer: deployer, stateDirectory: stateDirectory) { say("controller: \($0)") }
+    deployer.progress = { say("  " + $0) }
     controller.deadAfterNanoseconds = UInt64(max(deadAfterMilliseconds, 1)) * 1_000_000
     var stop = false
     let watchers = [SIGINT, SIGTERM].compactMap { signal in try? SignalWatcher(loop: deployer.client.loop, signal: signal) { stop = true } }
-    print("controller: watching \(deployer.inventory.nodes.count) node(s); a node is dead after \(deadAfterMilliseconds) ms without a link")
+    say("controller: watching \(deployer.inventory.nodes.count) node(s); a node is dead after \(deadAfterMilliseconds) ms without a link")
     controller.run { !stop }
     for watcher in watchers { watcher.cancel() }
-    print("controller: stopped")
+    say("controller: stopped")
 }
 
 struct StatusCommand: ParsableCommand {
