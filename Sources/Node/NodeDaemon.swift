@@ -99,6 +99,8 @@ public final class NodeDaemon: LinkDelegate, RouterTransport {
     /// Boots the kernel, its devices and links, and restores the modules in the data directory.
     /// `output` receives console lines (guests') and the node's own lines (prefixed `node NAME:`).
     public init(configuration: NodeConfiguration, output: @escaping (String) -> Void) throws {
+        // The router sizes its frames for the link layer, which Core cannot see: they must agree.
+        precondition(RouterFrame.payloadBytesMax == Frame.payloadBytesMax, "router and link frame limits differ")
         self.configuration = configuration
         self.output = output
         let board = configuration.board
