@@ -258,9 +258,7 @@ public final class NodeDaemon: LinkDelegate, RouterTransport {
     }
 
     public func send(kind: UInt8, payload: [UInt8], to peer: String) -> Bool {
-        payload.withUnsafeBytes { bytes in
-            do { try endpoint.send(to: peer, kind: kind, payload: bytes); return true } catch { return false }
-        }
+        do { try endpoint.send(to: peer, kind: kind, bytes: payload); return true } catch { return false }
     }
 
     private func reply(_ response: ControlResponse, to peer: String) {
@@ -407,10 +405,14 @@ public final class NodeDaemon: LinkDelegate, RouterTransport {
     }
 
     /// The task running an assignment now (after restarts), if any.
-    private func currentTask(_ guest: Guest) -> TaskID? {
+    private func currentTask(_ guest: Guest) -> TaskID? { incarnation(guest)?.task }
+
+    /// The latest task of an assignment and how many restarts led to it.
+    private func incarnation(_ guest: Guest) -> (task: TaskID, restarts: Int)? {
         guard var task = guest.firstTask else { return nil }
-        while let next = kernel.successor(of: task) { task = next }
-        return task
+        var restarts = 0
+        while let next = kernel.successor(of: task) { task = next; restarts += 1 }
+        return (task, restarts)
     }
 
     public func report() -> NodeReport {
@@ -420,11 +422,9 @@ public final class NodeDaemon: LinkDelegate, RouterTransport {
                                            largestFree: partition.largestFreeBlock)
         }
         let guestReports = guests.values.sorted { $0.assignment.key < $1.assignment.key }.map { guest -> NodeReport.Guest in
-            guard var task = guest.firstTask else {
+            guard let (task, restarts) = incarnation(guest) else {
                 return NodeReport.Guest(assignment: guest.assignment, state: "missing: \(guest.failure ?? "?")", task: 0, restarts: 0)
             }
-            var restarts = 0
-            while let next = kernel.successor(of: task) { task = next; restarts += 1 }
             let state: String
             switch kernel.state(of: task) {
             case .exited(let reason)?: state = "exited: \(reason)"

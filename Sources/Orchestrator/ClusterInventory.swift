@@ -160,9 +160,19 @@ public struct ClusterInventory: Sendable {
     }
 
     static func checkAddress(_ address: String, in item: YAMLMapping) throws(ConfigurationError) {
-        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]),
-              (1...65535).contains(port), colon != address.startIndex else {
+        guard let (_, port) = HostPort.split(address), port > 0 else {
             throw item.error("address", "'\(address)': expected host:port with a port in 1…65535")
         }
+    }
+}
+
+/// `HOST:PORT` text, as inventories and the command line give addresses.
+public enum HostPort {
+    /// Host and port; the last colon splits (`::1:7401` works) and `[::1]:7401` loses its brackets. Nil if not HOST:PORT.
+    public static func split(_ text: String) -> (host: String, port: UInt16)? {
+        guard let colon = text.lastIndex(of: ":"), colon != text.startIndex, let port = UInt16(text[text.index(after: colon)...]) else { return nil }
+        var host = String(text[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return (host, port)
     }
 }

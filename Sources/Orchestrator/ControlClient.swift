@@ -21,9 +21,12 @@ public final class ControlClient: LinkDelegate {
     /// Told of every link change (node name, up).
     public var onLinkChange: ((String, Bool) -> Void)?
 
-    /// Dials every node in `nodes` (name → HOST:PORT address) with `certificateDirectory/NAME.pem`.
-    public init(certificateDirectory: String, name: String, nodes: [(name: String, host: String, port: UInt16)],
-                log: @escaping (String) -> Void) throws {
+    /// Dials every node in `nodes` at its address, with `certificateDirectory/NAME.pem`.
+    public init(certificateDirectory: String, name: String, nodes: [NodeSpec], log: @escaping (String) -> Void) throws {
+        let addresses = try nodes.map { node in
+            guard let (host, port) = HostPort.split(node.address) else { throw ControlError(node: node.name, detail: "address '\(node.address)' is not HOST:PORT") }
+            return (name: node.name, host: host, port: port)
+        }
         let tls = try TLSContext(directory: certificateDirectory, name: name)
         guard tls.identity.role == .orchestrator else {
             throw ControlError(node: name, detail: "\(certificateDirectory)/\(name).pem has the \(tls.identity.role) role; the control plane takes an orchestrator certificate (fireball certs issue \(name) --role orchestrator)")
@@ -40,7 +43,7 @@ public final class ControlClient: LinkDelegate {
         }
         endpoint.delegate = self
         let now = loop.nowNanoseconds
-        for node in nodes {
+        for node in addresses {
             downSince[node.name] = now
             try endpoint.connect(to: node.name, host: node.host, port: node.port)
         }
@@ -95,10 +98,9 @@ public final class ControlClient: LinkDelegate {
         let id = nextID
         nextID += 1
         let bytes = ControlRequest(id: id, operation).encoded()
-        let failure = bytes.withUnsafeBytes { payload -> TransportError? in
-            do throws(TransportError) { try endpoint.send(to: node, kind: ControlFrame.request, payload: payload); return nil } catch { return error }
+        do { try endpoint.send(to: node, kind: ControlFrame.request, bytes: bytes) } catch {
+            throw ControlError(node: node, detail: "cannot send: \(error)")
         }
-        if let failure { throw ControlError(node: node, detail: "cannot send: \(failure)") }
         drive(seconds: seconds) { answers[id] != nil || !up.contains(node) }
         guard let answer = answers.removeValue(forKey: id) else {
             throw ControlError(node: node, detail: up.contains(node) ? "no answer within \(seconds) s" : "link lost before the answer")

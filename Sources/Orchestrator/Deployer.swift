@@ -126,15 +126,7 @@ public final class Deployer {
                                   + "rolled back: \(done.isEmpty ? "nothing had started" : "the \(done.count) start(s) of this round were undone"); the cluster runs what it ran before")
             }
         }
-        for (node, key) in extra.sorted(by: { ($0.node, $0.key) < ($1.node, $1.key) }) {
-            do {
-                _ = try client.request(node, .stop(key: key))
-                progress("stopped \(key) on \(node)")
-                outcome.stopped.append("\(key)@\(node)")
-            } catch {
-                outcome.warnings.append("could not stop \(key) on \(node): \(error)")
-            }
-        }
+        for (node, key) in extra.sorted(by: { ($0.node, $0.key) < ($1.node, $1.key) }) { stop(key, on: node, into: &outcome) }
         return outcome
     }
 
@@ -154,20 +146,23 @@ public final class Deployer {
     public func delete(app: String, view: ClusterView) -> DeployOutcome {
         var outcome = DeployOutcome()
         for (node, report) in view.reports.sorted(by: { $0.key < $1.key }) {
-            for guest in report.guests where guest.assignment.app == app {
-                do {
-                    _ = try client.request(node, .stop(key: guest.assignment.key))
-                    progress("stopped \(guest.assignment.key) on \(node)")
-                    outcome.stopped.append("\(guest.assignment.key)@\(node)")
-                } catch {
-                    outcome.warnings.append("could not stop \(guest.assignment.key) on \(node): \(error)")
-                }
-            }
+            for guest in report.guests where guest.assignment.app == app { stop(guest.assignment.key, on: node, into: &outcome) }
         }
         if !view.unreachable.isEmpty {
             outcome.warnings.append("unreachable, not cleaned: \(view.unreachable.joined(separator: ", ")) (their copies stop when they return and the controller runs)")
         }
         return outcome
+    }
+
+    /// Stops one replica; a failure is a warning of the outcome, not the end of the round.
+    private func stop(_ key: String, on node: String, into outcome: inout DeployOutcome) {
+        do {
+            _ = try client.request(node, .stop(key: key))
+            progress("stopped \(key) on \(node)")
+            outcome.stopped.append("\(key)@\(node)")
+        } catch {
+            outcome.warnings.append("could not stop \(key) on \(node): \(error)")
+        }
     }
 
     /// A node's free space as it reports it (what runs there already counted).

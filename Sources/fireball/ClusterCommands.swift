@@ -20,12 +20,8 @@ struct ClusterOptions: ParsableArguments {
     func connect(log: @escaping (String) -> Void = ClusterOptions.linkProblems) throws -> (ClusterInventory, ControlClient, Deployer) {
         let cluster: ClusterInventory
         do { cluster = try ClusterInventory.load(path: inventory, boardsDirectory: boards) } catch { throw failure("\(error)") }
-        let nodes = try cluster.nodes.map { node in
-            let (host, port) = try HostPort.parse(node.address, what: "\(inventory): node \(node.name)'s address")
-            return (name: node.name, host: host, port: port)
-        }
         let client: ControlClient
-        do { client = try ControlClient(certificateDirectory: certs, name: identity, nodes: nodes, log: log) } catch { throw failure("\(error)") }
+        do { client = try ControlClient(certificateDirectory: certs, name: identity, nodes: cluster.nodes, log: log) } catch { throw failure("\(error)") }
         let missing = client.waitForLinks(cluster.nodes.map(\.name), seconds: connectTimeout)
         if !missing.isEmpty { note("no link to \(missing.joined(separator: ", ")) after \(connectTimeout) s: treated as down") }
         return (cluster, client, Deployer(inventory: cluster, client: client, progress: { print("  " + $0) }))

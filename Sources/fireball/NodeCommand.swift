@@ -77,14 +77,10 @@ struct NodeCommand: ParsableCommand {
     }
 }
 
-enum HostPort {
-    /// `HOST:PORT` (the last colon splits, so `[::1]:7401` and `::1:7401` work too).
+extension HostPort {
+    /// `split`, or a ValidationError naming `what`.
     static func parse(_ text: String, what: String) throws -> (String, UInt16) {
-        guard let colon = text.lastIndex(of: ":"), let port = UInt16(text[text.index(after: colon)...]), colon != text.startIndex else {
-            throw ValidationError("\(what): '\(text)' is not HOST:PORT")
-        }
-        var host = String(text[..<colon])
-        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard let (host, port) = split(text) else { throw ValidationError("\(what): '\(text)' is not HOST:PORT") }
         return (host, port)
     }
 }

@@ -63,16 +63,18 @@ final class ProcessCluster {
     static func freePort() throws -> UInt16 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
+        guard let port = bindLoopback(fd) else { throw ClusterTestError("no free port: \(String(cString: strerror(errno)))") }
+        return port
+    }
+
+    /// Binds `fd` to a free loopback port; returns the port, or nil (errno says why).
+    static func bindLoopback(_ fd: Int32) -> UInt16? {
+        var address = CuttingProxy.loopback(port: 0)
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         let bound = withUnsafeMutablePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
         }
-        guard bound else { throw ClusterTestError("no free port: \(String(cString: strerror(errno)))") }
-        return UInt16(bigEndian: address.sin_port)
+        return bound ? UInt16(bigEndian: address.sin_port) : nil
     }
 
     /// Starts `fireball node NAME` listening on `port` (a free one if nil), dialing `peers` (name → port).
@@ -133,8 +135,7 @@ final class ProcessCluster {
 
     /// A control client for the inventory's nodes, links up.
     func client(for inventory: ClusterInventory) throws -> ControlClient {
-        let client = try ControlClient(certificateDirectory: certs, name: "orchestrator",
-                                       nodes: inventory.nodes.map { ($0.name, "127.0.0.1", UInt16($0.address.split(separator: ":").last!)!) }) { _ in }
+        let client = try ControlClient(certificateDirectory: certs, name: "orchestrator", nodes: inventory.nodes) { _ in }
         let missing = client.waitForLinks(inventory.nodes.map(\.name), seconds: 10)
         guard missing.isEmpty else { client.close(); throw ClusterTestError("no control link to \(missing)") }
         pump = { [unowned client] in client.drive(seconds: 0.02) { false } }
@@ -184,13 +185,8 @@ final class CuttingProxy: @unchecked Sendable {
         listener = fd
         var yes: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
-        var address = Self.loopback(port: 0)
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let ok = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-        }
-        guard ok, listen(fd, 16) == 0 else { throw ClusterTestError("proxy: \(String(cString: strerror(errno)))") }
-        port = UInt16(bigEndian: address.sin_port)
+        guard let bound = ProcessCluster.bindLoopback(fd), listen(fd, 16) == 0 else { throw ClusterTestError("proxy: \(String(cString: strerror(errno)))") }
+        port = bound
         Thread { [self] in acceptLoop() }.start()
     }
 
