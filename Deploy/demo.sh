@@ -94,7 +94,7 @@ wait_for "$work/controller.log" "app greenhouse: started" 10
 sed 's/^/  /' "$work/controller.log" | grep -E "dead|started|down"
 sleep 5
 echo "  the sensor's pending send failed with a defined error, then it found the new aggregator:"
-show c3 "\[sensor\].*(lost|reconnected)|\[aggregator\]" 12
+show c3 "\[sensor\].*(lost|reconnected)|\[aggregator\].*connected" 6
 
 echo
 echo "== microbit restarts from its data directory; the controller stops its now-duplicate aggregator"
