@@ -35,18 +35,33 @@ final class RouterNetwork {
     var inFlight: [(from: String, to: String, kind: UInt8, payload: [UInt8])] = []
     /// The kind of every frame sent so far, by any node.
     var kindsSent: [UInt8] = []
-    /// Chaos: after every N-th delivered frame, the a–b link drops (losing what is on the wire) and
-    /// comes straight back.
+    /// Chaos: after every N-th delivered frame, a link drops (losing what is on the wire) and comes
+    /// straight back; the links in `cutLinks` take turns.
     var cutEvery: Int?
+    var cutLinks = [("a", "b")]
+    /// With a seed, each delivered frame cuts with chance 1/`cutEvery`, a link drawn from `cutLinks`.
+    var chaosRandom: SeededRandom?
+    /// Called before each frame is handed to its node (tests cut links at a chosen moment here).
+    var beforeDelivery: ((_ from: String, _ to: String, _ kind: UInt8) -> Void)?
     /// Each reconnect sends a few frames of its own, so chaos stops after this many cuts.
     var cutsMax = 8
     private(set) var delivered = 0, cuts = 0
     private var links: Set<String> = []
+    private var cutCount: [String: Int] = [:]
 
     /// Nodes with the upstream role policy and the host's partitions, unless told otherwise per node.
     init(_ names: [String], policies: [String: RolePolicy] = [:], partitions: [String: PartitionTable] = [:]) {
         for name in names { nodes[name] = Node(name: name, network: self, policy: policies[name] ?? .upstream, partitions: partitions[name] ?? .host) }
         for a in names { for b in names where a < b { connect(a, b) } }
+    }
+
+    /// The link chaos cuts after this frame, if any.
+    private func nextCut() -> (String, String)? {
+        guard let every = cutEvery, cuts < cutsMax else { return nil }
+        guard var random = chaosRandom else { return delivered % every == 0 ? cutLinks[cuts % cutLinks.count] : nil }
+        defer { chaosRandom = random }
+        guard random.next() % UInt64(every) == 0 else { return nil }
+        return cutLinks[Int(random.next() % UInt64(cutLinks.count))]
     }
 
     private func key(_ a: String, _ b: String) -> String { a < b ? "\(a)|\(b)" : "\(b)|\(a)" }
@@ -61,6 +76,7 @@ final class RouterNetwork {
     /// A cut: frames on the wire are lost, both ends see the link go down.
     func cut(_ a: String, _ b: String) {
         links.remove(key(a, b))
+        cutCount[key(a, b), default: 0] += 1
         inFlight.removeAll { key($0.from, $0.to) == key(a, b) }
         nodes[a]!.router.linkDown(b)
         nodes[b]!.router.linkDown(a)
@@ -86,13 +102,19 @@ final class RouterNetwork {
                 }
                 while !inFlight.isEmpty {
                     let frame = inFlight.removeFirst()
+                    if let beforeDelivery {
+                        let epoch = cutCount[key(frame.from, frame.to), default: 0]
+                        beforeDelivery(frame.from, frame.to, frame.kind)
+                        // The hook may have cut this frame's link: then it was lost on the wire.
+                        guard cutCount[key(frame.from, frame.to), default: 0] == epoch else { moved = true; continue }
+                    }
                     try nodes[frame.to]!.router.received(kind: frame.kind, payload: frame.payload, from: frame.from)
                     moved = true
                     delivered += 1
-                    if let every = cutEvery, delivered % every == 0, cuts < cutsMax {
-                        cut("a", "b")
+                    if let (x, y) = nextCut() {
+                        cut(x, y)
                         cuts += 1
-                        connect("a", "b")
+                        connect(x, y)
                     }
                 }
             }

@@ -82,9 +82,10 @@ public final class Router: RemoteChannels {
             kernel.cancelProxyReceiver(entry.channel, proxy: proxy)
             proxyReceives[proxy] = nil
         }
+        // A send still queued here is withdrawn: the peer sends it again after a reconnect. One
+        // already held for a receiver on a third node stays: its outcome must be kept for that retry.
         for (proxy, entry) in proxySends where entry.peer == peer {
-            _ = kernel.withdrawProxySend(entry.channel, proxy: proxy)
-            proxySends[proxy] = nil
+            if kernel.withdrawProxySend(entry.channel, proxy: proxy) { proxySends[proxy] = nil }
         }
         // Wants to the peer are forgotten: they are asked again after a reconnect.
         wants = wants.filter { $0.value.peer != peer }
