@@ -115,6 +115,7 @@ public final class NodeDaemon: LinkDelegate, RouterTransport {
         devices = board.devices.isEmpty ? nil
             : try DeviceService.start(on: kernel, board: board, capability: capabilities.systemRole, process: capabilities.process)
         self.capabilities = capabilities
+        kernel.nodeName = configuration.name
         router = Router(kernel: kernel)
         router.graceNanoseconds = configuration.routerGraceNanoseconds
         do {

@@ -207,8 +207,11 @@ public struct AppManifest: Sendable {
         func uris(_ key: String) throws(ConfigurationError) -> [String] {
             var result: [String] = []
             for (uri, line) in try item.strings(key) {
-                guard ServiceURI(uri) != nil else {
+                guard let parsed = ServiceURI(uri) else {
                     throw item.error(field: key, line: line, "'\(uri)' is not a URI of the form fireball://service/stream")
+                }
+                guard parsed.node == nil || key == "uses" else {
+                    throw item.error(field: key, line: line, "'\(uri)' names a node: a module serves a URI wherever it is placed")
                 }
                 guard !result.contains(uri) else { throw item.error(field: key, line: line, "\(uri) is listed twice") }
                 result.append(uri)

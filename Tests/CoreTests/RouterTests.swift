@@ -15,6 +15,7 @@ final class RouterNetwork {
             self.name = name
             self.network = network
             kernel = Kernel(clock: network.clock, configuration: KernelConfiguration(slice: .safePoints(500)), partitions: partitions, rolePolicy: policy)
+            kernel.nodeName = name
             router = Router(kernel: kernel)
             router.graceNanoseconds = 2_000_000_000
             router.transport = self

@@ -73,6 +73,8 @@ import Testing
         check("  - name: a\n    wasm: a.wasm\n    memory: 32 KiB\n", line: 5, field: "modules[0].memory", "less than the module's initial memory")
         check("  - name: a\n    wasm: free.wasm\n", line: 3, field: "modules[0]", "declares no memory maximum")
         check("  - name: a\n    wasm: a.wasm\n    serves: [http://x]\n", line: 5, field: "modules[0].serves", "not a URI")
+        check("  - name: a\n    wasm: a.wasm\n    serves: [fireball://a/b@n1]\n", line: 5, field: "modules[0].serves", "names a node")
+        #expect(refusal("app: demo\nmodules:\n  - name: a\n    wasm: a.wasm\n    uses: [fireball://a/b@n1]\n", wasm: wasm) == nil, "a module may use a named node's URI")
         check("  - name: a\n    wasm: a.wasm\n    replicas: 0\n", line: 5, field: "modules[0].replicas", "outside")
         check("  - name: a\n    wasm: a.wasm\n    tier: kernel\n", line: 5, field: "modules[0].tier", "expected guest or tier1")
         check("  - name: a\n    wasm: a.wasm\n    restart: sometimes\n", line: 5, field: "modules[0].restart", "expected stop, restart")

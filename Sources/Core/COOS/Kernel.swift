@@ -125,6 +125,8 @@ public final class Kernel {
     /// The router, when the node has links: it carries mirror channels' traffic to the nodes that
     /// serve them, and receives for remote tasks on channels served here.
     public weak var remote: RemoteChannels?
+    /// This node's name in the cluster: a URI that names it (`…@name`) opens the local channel.
+    public var nodeName: String?
     /// Told of every task that ends (device drivers drop its timers and subscriptions).
     public var exitObservers: [(TaskID, ExitReason) -> Void] = []
     /// The logging subsystem; its lines go to `console`.
@@ -326,7 +328,7 @@ public final class Kernel {
     }
 
     func register(_ uri: String, role: TaskRole, server: TaskRecord? = nil) throws(KernelError) -> ChannelID {
-        guard ServiceURI(uri) != nil else { throw .invalidArgument }
+        guard let parsed = ServiceURI(uri), parsed.node == nil else { throw .invalidArgument }
         // The registry only grows; a URI whose server ended (its channel closed) may be served
         // again — by the restarted guest — on a fresh channel that peers reopen.
         if let existing = registry[uri] {
@@ -350,7 +352,13 @@ public final class Kernel {
 
     /// The channel serving `uri`, if the role policy lets `role` open it. A denied open is logged.
     public func open(_ uri: String, as role: TaskRole = .guest, by client: String = "kernel") throws(KernelError) -> ChannelID {
-        guard ServiceURI(uri) != nil else { throw .invalidArgument }
+        guard let parsed = ServiceURI(uri) else { throw .invalidArgument }
+        // `@<this node>` is the local channel; another node's name gets a mirror of its own, bound
+        // to that node (the router never moves it elsewhere).
+        if let node = parsed.node, node == nodeName {
+            guard localChannel(serving: parsed.unpinned) != nil else { throw .noSuchService }
+            return try open(parsed.unpinned, as: role, by: client)
+        }
         // Served on another node: a mirror, made anew when an earlier one closed (its node died
         // and the service moved).
         let stale = registry[uri].map { channels[$0.channel].map { $0.isMirror && $0.isClosed } ?? true } ?? true
@@ -516,18 +524,28 @@ public final class Kernel {
     }
 }
 
-/// A parsed `fireball://<service>/<stream>`.
+/// A parsed `fireball://<service>/<stream>`, or `fireball://<service>/<stream>@<node>` to open the
+/// one on a named node (opens only: a URI is served without a node).
 public struct ServiceURI: Hashable, Sendable {
     public let service: String
     public let stream: String
+    /// The node named after `@`: the open goes to that node and to no other.
+    public let node: String?
+
     public init?(_ text: String) {
         guard text.hasPrefix("fireball://") else { return nil }
         let parts = text.dropFirst("fireball://".count).split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty,
-              parts.allSatisfy({ $0.allSatisfy { $0.isLetter || $0.isNumber || "-_.".contains($0) } }) else { return nil }
+        guard parts.count == 2 else { return nil }
+        let streamAndNode = parts[1].split(separator: "@", maxSplits: 1, omittingEmptySubsequences: false)
+        let names = [parts[0]] + streamAndNode
+        guard names.allSatisfy({ !$0.isEmpty && $0.allSatisfy { $0.isLetter || $0.isNumber || "-_.".contains($0) } }) else { return nil }
         service = String(parts[0])
-        stream = String(parts[1])
+        stream = String(streamAndNode[0])
+        node = streamAndNode.count == 2 ? String(streamAndNode[1]) : nil
     }
+
+    /// The URI without its node: what the serving node serves and what router frames carry.
+    public var unpinned: String { "fireball://\(service)/\(stream)" }
 }
 
 /// A bounded-growth FIFO without the O(n) `removeFirst` of an array.

@@ -128,7 +128,7 @@ public final class Router: RemoteChannels {
 
     private func forgetServices(of peer: String, failing error: KernelError, keeping: Set<String> = []) {
         if keeping.isEmpty { announcedByPeer[peer] = nil }
-        for (uri, entry) in remoteServices where entry.peer == peer && !keeping.contains(uri) {
+        for (uri, entry) in remoteServices where entry.peer == peer && !keeping.contains(wire(uri)) {
             // Its mirror fails as a channel whose server ended; a reopen finds another node serving the URI, if any.
             remoteServices[uri] = resolve(uri, excluding: peer)
             if let (mirror, _) = mirror(for: uri) {
@@ -140,6 +140,11 @@ public final class Router: RemoteChannels {
     /// The node that serves `uri` now: among the peers that announce it, those with a link up
     /// first, then the lowest name (the same choice on every node).
     private func resolve(_ uri: String, excluding excluded: String? = nil) -> (peer: String, role: TaskRole)? {
+        // A URI that names its node resolves to that node or to nothing.
+        if let pinned = ServiceURI(uri), let node = pinned.node {
+            guard node != excluded, let entry = announcedByPeer[node]?.first(where: { $0.uri == pinned.unpinned }) else { return nil }
+            return (node, entry.role)
+        }
         var best: (peer: String, role: TaskRole)?
         for (peer, uris) in announcedByPeer where peer != excluded {
             guard let entry = uris.first(where: { $0.uri == uri }) else { continue }
@@ -345,13 +350,23 @@ public final class Router: RemoteChannels {
         for task in waiting[outstanding...] {
             let id = takeID()
             wants[id] = (peer, mirror)
-            emit(.want(id: id, uri: uri, client: client(of: task)), to: peer)
+            emit(.want(id: id, uri: wire(uri), client: client(of: task)), to: peer)
         }
     }
 
     // MARK: RemoteChannels (from the kernel)
 
-    public func remoteRole(of uri: String) -> TaskRole? { remoteServices[uri]?.role }
+    public func remoteRole(of uri: String) -> TaskRole? {
+        // A URI naming a node is bound when first opened (announcements bind the plain ones).
+        if remoteServices[uri] == nil, uri.utf8.contains(UInt8(ascii: "@")) { remoteServices[uri] = resolve(uri) }
+        return remoteServices[uri]?.role
+    }
+
+    /// The URI frames carry for a mirror's: without the node it may name (the serving node serves it plain).
+    private func wire(_ uri: String) -> String {
+        guard let at = uri.utf8.firstIndex(of: UInt8(ascii: "@")) else { return uri }
+        return String(uri[..<at])
+    }
 
     public func mirrorHasSender(_ channel: ChannelID) {
         guard let uri = kernel.channels[channel]?.uri else { return }
@@ -366,7 +381,7 @@ public final class Router: RemoteChannels {
                 continue
             }
             let seq = takeID()
-            let frame = RouterFrame.send(seq: seq, uri: uri, client: client(of: heldMessage.sender.task), message: message, values: values)
+            let frame = RouterFrame.send(seq: seq, uri: wire(uri), client: client(of: heldMessage.sender.task), message: message, values: values)
             let payload = frame.payload
             guard payload.count <= RouterFrame.payloadBytesMax else {
                 kernel.finishHeld(heldMessage, message: message, failed: .messageTooLarge)
@@ -419,14 +434,14 @@ public final class Router: RemoteChannels {
     public func mirrorClosed(_ channel: ChannelID, client: String, role: TaskRole) {
         guard let uri = kernel.channels[channel]?.uri, let peer = remoteServices[uri]?.peer else { return }
         let seq = takeID()
-        let frame = RouterFrame.close(seq: seq, uri: uri, client: RouterFrame.Client(name: client, role: role))
+        let frame = RouterFrame.close(seq: seq, uri: wire(uri), client: RouterFrame.Client(name: client, role: role))
         pendingCloses[seq] = (peer, frame)
         emit(frame, to: peer)
     }
 
     public func openDenied(_ uri: String, client: String, role: TaskRole) {
         guard let peer = remoteServices[uri]?.peer else { return }
-        emit(.openDenied(uri: uri, client: RouterFrame.Client(name: client, role: role)), to: peer)
+        emit(.openDenied(uri: wire(uri), client: RouterFrame.Client(name: client, role: role)), to: peer)
     }
 
     /// What the router holds now, for status and tests.

@@ -149,7 +149,9 @@ public enum RouterFrame: Equatable, Sendable {
         }
         func text() throws(DecodeError) -> String {
             let bytes = try take(try u16())
-            guard let s = String(validating: bytes, as: UTF8.self), ServiceURI(s) != nil else { throw bad("not a fireball:// URI") }
+            guard let s = String(validating: bytes, as: UTF8.self), let parsed = ServiceURI(s) else { throw bad("not a fireball:// URI") }
+            // Frames name what the serving node serves; the node a URI named chose the link.
+            guard parsed.node == nil else { throw bad("a URI in a frame names a node") }
             return s
         }
         func client() throws(DecodeError) -> Client {
