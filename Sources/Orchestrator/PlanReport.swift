@@ -16,7 +16,10 @@ extension Plan {
             let padded = assignment.replica.padding(toLength: width, withPad: " ", startingAt: 0)
             lines.append("  \(padded) -> \(assignment.node)\(notes.isEmpty ? "" : "  (\(notes.joined(separator: "; ")))")")
         }
-        for item in unplaced { lines.append("  \(item.replica.padding(toLength: width, withPad: " ", startingAt: 0)) -> (nowhere)") }
+        for item in unplaced {
+            let was = item.previousNode.map { "; was on \($0)" } ?? ""
+            lines.append("  \(item.replica.padding(toLength: width, withPad: " ", startingAt: 0)) -> (nowhere\(was))")
+        }
         for node in nodes {
             lines.append("")
             let status = node.status == .up ? "" : " [\(node.status)]"

@@ -74,6 +74,10 @@ public struct NodeUsage: Sendable {
 public struct UnplacedReplica: Sendable, Equatable {
     public var replica: String
     public var module: String
+    /// The node it ran on, if it had to leave it (dead, draining, or it no longer fits there); nil if new.
+    public var previousNode: String? = nil
+    /// That node's status: `up` when the replica no longer fits there.
+    public var previousStatus: NodeStatus? = nil
     /// One line per constraint that ruled nodes out, e.g.
     /// "guest partition: needs 48.0 KiB; the largest free block is 40.0 KiB on b (nodes a, b)".
     public var reasons: [String]
@@ -85,7 +89,12 @@ public struct PlacementFailure: Error, Sendable, CustomStringConvertible {
     public let unplaced: [UnplacedReplica]
     public var detail: String {
         unplaced.map { item in
-            "\(item.replica) cannot be placed:\n" + item.reasons.map { "  - \($0)" }.joined(separator: "\n")
+            // A replica that must leave a node says which, so a failover's failure names the node lost.
+            var leaving = ""
+            if let node = item.previousNode, let status = item.previousStatus {
+                leaving = status == .up ? " (it ran on \(node), where it no longer fits)" : " (it ran on \(node), which is \(status))"
+            }
+            return "\(item.replica) cannot be placed\(leaving):\n" + item.reasons.map { "  - \($0)" }.joined(separator: "\n")
         }.joined(separator: "\n")
     }
     public var description: String { detail }
@@ -255,18 +264,25 @@ struct PlacementState {
             }
             record(m, replica, on: n, previous: nil, kept: true)
         }
-        // Most constrained first: modules that fit on few nodes (by labels, devices, FPU and size on
-        // an empty node, in powers of two) go before those that fit almost anywhere; then largest first.
+        // The nodes each module could go on at all: up (a dead or draining node takes nothing, so it
+        // must not make a module look flexible), with its labels, devices and FPU.
         var eligibleCache: [String: [Int]] = [:]
+        let eligible = modules.indices.map { m in
+            let signature = Self.signature(modules[m])
+            if let cached = eligibleCache[signature] { return cached }
+            let found = nodes.indices.filter { staticRefusal(m, $0) == nil }
+            eligibleCache[signature] = found
+            return found
+        }
+        // Most constrained first: modules that fit on few of those nodes (size on an empty node, in
+        // powers of two) go before those that fit almost anywhere; then largest first.
         var flexibility: [Int] = []
         for m in modules.indices {
-            let signature = Self.signature(modules[m])
-            if eligibleCache[signature] == nil { eligibleCache[signature] = nodes.indices.filter { staticRefusal(m, $0) == nil } }
             var fitsBoard = Array(repeating: false, count: boardCount)
-            for n in eligibleCache[signature]! where !fitsBoard[boardOf[n]] {
+            for n in eligible[m] where !fitsBoard[boardOf[n]] {
                 fitsBoard[boardOf[n]] = NodeBudget(board: nodes[n].board).charging(requirements(m, n)).isSuccess
             }
-            let count = eligibleCache[signature]!.reduce(0) { $0 + (fitsBoard[boardOf[$1]] ? 1 : 0) }
+            let count = eligible[m].reduce(0) { $0 + (fitsBoard[boardOf[$1]] ? 1 : 0) }
             flexibility.append(count == 0 ? 0 : Int.bitWidth - count.leadingZeroBitCount)
         }
         pending.sort { a, b in
@@ -278,18 +294,13 @@ struct PlacementState {
             return a.replica.count != b.replica.count ? a.replica.count < b.replica.count : a.replica < b.replica
         }
         for item in pending {
-            let module = modules[item.module]
-            let signature = Self.signature(module)
-            let eligible: [Int]
-            if let cached = eligibleCache[signature] { eligible = cached } else {
-                eligible = nodes.indices.filter { staticRefusal(item.module, $0) == nil }
-                eligibleCache[signature] = eligible
-            }
-            if let n = bestNode(item.module, among: eligible) {
+            if let n = bestNode(item.module, among: eligible[item.module]) {
                 budgets[n] = try! budgets[n].charging(requirements(item.module, n)).get()   // checked by bestNode
                 record(item.module, item.replica, on: n, previous: item.previous, kept: false)
             } else {
-                unplaced.append(UnplacedReplica(replica: item.replica, module: module.name, reasons: explain(item.module)))
+                unplaced.append(UnplacedReplica(replica: item.replica, module: modules[item.module].name, previousNode: item.previous,
+                                                previousStatus: item.previous.flatMap { nodeIndex[$0] }.map { status[$0] },
+                                                reasons: explain(item.module)))
             }
         }
         // Partners on the same node, from the final placement (a partner may have come later).
@@ -322,7 +333,9 @@ struct PlacementState {
                                       partnersOnNode: []))
     }
 
-    /// Labels, avoided labels, devices, FPU: what does not change as replicas are placed.
+    /// Labels, avoided labels, devices, FPU and the node's status: what does not change as replicas are
+    /// placed. Status comes last: a dead node without a required label is reported for the label,
+    /// which still rules it out once the node is back.
     func staticRefusal(_ m: Int, _ n: Int) -> Refusal? {
         let module = modules[m], node = nodes[n]
         for (key, value) in module.nodeLabels.sorted(by: { $0.key < $1.key }) where node.labels[key] != value {
@@ -333,13 +346,13 @@ struct PlacementState {
         }
         for device in module.devices where !node.hasDevice(device) { return .missingDevice(device) }
         if module.image.usesFloat, !node.board.hasFPU { return .noFPU }
+        if status[n] != .up { return .status(status[n]) }
         return nil
     }
 
-    /// Status, spread, anti-affinity and URI uniqueness: what depends on the replicas placed so far.
+    /// Spread, anti-affinity and URI uniqueness: what depends on the replicas placed so far.
     func dynamicRefusal(_ m: Int, _ n: Int) -> Refusal? {
         let module = modules[m]
-        if status[n] != .up { return .status(status[n]) }
         if let key = module.spread {
             guard let value = nodes[n].labels[key] else { return .noSpreadLabel(key) }
             if spreadUsed[m][value] != nil { return .spreadTaken(key: key, value: value) }

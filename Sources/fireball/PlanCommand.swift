@@ -20,8 +20,8 @@ struct PlanCommand: ParsableCommand {
     @Argument(help: "The app manifest (e.g. Deploy/apps/sensors.yaml).") var manifest: String
     @Option(help: "The cluster inventory.") var inventory = "Deploy/clusters/local.yaml"
     @Option(help: "Where board names in the inventory are looked up.") var boards = "Deploy/boards"
-    @Option(help: "A node to treat as dead (its replicas are re-placed); repeatable.") var dead: [String] = []
-    @Option(help: "A node to drain (nothing new goes there); repeatable.") var draining: [String] = []
+    @Option(help: "A node to treat as dead: nothing is placed there, what would go there goes elsewhere; repeatable.") var dead: [String] = []
+    @Option(help: "A node being drained: nothing is placed there; repeatable.") var draining: [String] = []
 
     func run() throws {
         let app: AppManifest
