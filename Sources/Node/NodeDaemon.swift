@@ -32,6 +32,8 @@ public struct NodeConfiguration: Sendable {
     public var controlSocketPath: String?
     public var endpoint = EndpointConfiguration()
     public var routerGraceNanoseconds: UInt64 = 3_000_000_000
+    /// How long a message received ahead waits for a task (`Router.aheadNanoseconds`); 0 turns receiving ahead off.
+    public var receiveAheadNanoseconds: UInt64 = 2_000_000
     /// Console lines kept per guest for `fireball logs`.
     public var logLinesKept = 500
     /// Slices per loop iteration before links get a turn.
@@ -118,6 +120,7 @@ public final class NodeDaemon: LinkDelegate, RouterTransport {
         kernel.nodeName = configuration.name
         router = Router(kernel: kernel)
         router.graceNanoseconds = configuration.routerGraceNanoseconds
+        router.aheadNanoseconds = configuration.receiveAheadNanoseconds
         do {
             endpoint = try Endpoint(loop: loop, tls: tls, configuration: configuration.endpoint) { line in output("node \(configuration.name): \(line)") }
         } catch {
@@ -178,17 +181,25 @@ public final class NodeDaemon: LinkDelegate, RouterTransport {
     /// One batch of slices; true while runnable tasks remain (the loop then polls without blocking).
     private func runKernel() -> Bool {
         guard !isDraining else { return false }
+        // The router's own deadlines (messages received ahead that wait too long) are due here,
+        // not at its 100 ms tick.
+        if let due = router.nextDeadline, due <= kernel.clock.nanoseconds { router.tick() }
+        var deadline: UInt64?
         switch kernel.runUntilIdle(maxSlices: configuration.slicesPerIteration) {
         case .sliceLimit:
             return true
-        case .waiting(let deadline?):
-            // A one-shot timer closes once it fired: then a new one.
-            if let wakeTimer, wakeTimer.isActive { wakeTimer.reschedule(atNanoseconds: deadline) } else { wakeTimer = loop.schedule(atNanoseconds: deadline) {} }
+        case .waiting(let kernelDeadline?):
+            deadline = kernelDeadline
         case .panicked where !panicReported:
             panicReported = true
             say("kernel panicked: \(kernel.panicReport?.description ?? "?"); guests stopped, the node keeps its links for status")
         default:
             break
+        }
+        if let routerDeadline = router.nextDeadline { deadline = min(deadline ?? routerDeadline, routerDeadline) }
+        if let deadline {
+            // A one-shot timer closes once it fired: then a new one.
+            if let wakeTimer, wakeTimer.isActive { wakeTimer.reschedule(atNanoseconds: deadline) } else { wakeTimer = loop.schedule(atNanoseconds: deadline) {} }
         }
         return false
     }

@@ -17,9 +17,10 @@ enum RendezvousBenchmark {
         return builder.build()
     }()
 
-    static func run(certificates directory: String, channels: Int, seconds: Double) throws -> PingPongResult {
+    /// The round trips, and how many of the receives took a message received ahead.
+    static func run(certificates directory: String, channels: Int, seconds: Double, receiveAhead: Bool = true) throws -> (PingPongResult, receivedAhead: Int) {
         let board = try Board.resolve("linux-host")
-        let data = directory + "/data-\(channels)"
+        let data = directory + "/data-\(channels)\(receiveAhead ? "" : "-off")"
         let serverReady = DispatchSemaphore(value: 0)
         let serverDone = DispatchSemaphore(value: 0)
         let server = Mutex<Result<(UInt16, DrainHandle), NodeError>?>(nil)
@@ -48,9 +49,10 @@ enum RendezvousBenchmark {
             serverDone.wait()
         }
 
-        let configuration = NodeConfiguration(name: "bench-client", board: board, listenHost: "127.0.0.1", listenPort: 0,
+        var configuration = NodeConfiguration(name: "bench-client", board: board, listenHost: "127.0.0.1", listenPort: 0,
                                               peers: [.init(name: "bench-server", host: "127.0.0.1", port: port)],
                                               certificateDirectory: directory, dataDirectory: data + "/a")
+        if !receiveAhead { configuration.receiveAheadNanoseconds = 0 }
         let node = try NodeDaemon(configuration: configuration) { _ in }
         let clock = node.kernel.clock
         let start = clock.nanoseconds + 300_000_000   // after the link is up and warmed
@@ -65,8 +67,8 @@ enum RendezvousBenchmark {
         latencies.sort()
         guard !latencies.isEmpty else { throw NodeError("no round trip completed") }
         func percentile(_ p: Double) -> Double { Double(latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))]) / 1000 }
-        return PingPongResult(roundTrips: latencies.count, seconds: seconds,
-                                p50Microseconds: percentile(0.5), p99Microseconds: percentile(0.99))
+        return (PingPongResult(roundTrips: latencies.count, seconds: seconds, p50Microseconds: percentile(0.5), p99Microseconds: percentile(0.99)),
+                node.router.offersTaken)
     }
 
     static func uri(_ index: Int) -> String { "fireball://bench/echo-\(index)" }

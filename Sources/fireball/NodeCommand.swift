@@ -27,11 +27,13 @@ struct NodeCommand: ParsableCommand {
     @Option(help: "The certificate directory.") var certs = "certs"
     @Option(help: "The data directory (default: .fireball/nodes/NAME).") var data: String?
     @Option(help: "Milliseconds a peer may be gone before operations on its channels fail.") var graceMs = 3000
+    @Option(help: "Microseconds a message received ahead waits for a task before it goes back (0: do not receive ahead).") var receiveAheadUs = 2000
     @Flag(help: "No local control socket (`fireball hal NAME …`).") var noControlSocket = false
 
     func run() throws {
         var configuration = try nodeConfiguration()
         configuration.routerGraceNanoseconds = UInt64(max(graceMs, 1)) * 1_000_000
+        configuration.receiveAheadNanoseconds = UInt64(max(receiveAheadUs, 0)) * 1_000
         let daemon: NodeDaemon
         do {
             // Unbuffered: the lines of a node under a supervisor or in a pipe appear as they happen.

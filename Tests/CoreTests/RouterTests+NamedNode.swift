@@ -81,8 +81,8 @@ extension RouterTests {
         #expect(try b.kernel.open("\(Self.echoURI)@b", as: .service) == servedOnB)
         #expect(throws: KernelError.invalidArgument) { try c.kernel.serve("fireball://svc/other@c", role: .service) }
         // Frames name URIs without nodes: a peer that sends one is refused.
-        var framed = RouterFrame.want(id: 1, uri: "fireball://svc/echo", client: .init(name: "x", role: .service)).payload
-        framed.replaceSubrange(8 + 2 ..< 8 + 2 + 19, with: Array("fireball://svc/e@c".utf8) + [UInt8(ascii: "o")])
+        var framed = RouterFrame.want(id: 1, uri: "fireball://svc/echo", client: .init(name: "x", role: .service), ahead: false).payload
+        framed.replaceSubrange(8 + 1 + 2 ..< 8 + 1 + 2 + 19, with: Array("fireball://svc/e@c".utf8) + [UInt8(ascii: "o")])
         #expect(throws: RouterFrame.DecodeError.self) { try RouterFrame(kind: 19, payload: framed) }
     }
 

@@ -46,7 +46,7 @@ extension RouterTests {
         try network.run(for: 1_000_000)
         let b = network.nodes["b"]!
         let spy = RouterFrame.Client(name: "spy", role: .logging)
-        for frame in [RouterFrame.want(id: 900, uri: Self.pongURI, client: spy), .close(seq: 901, uri: Self.pongURI, client: spy),
+        for frame in [RouterFrame.want(id: 900, uri: Self.pongURI, client: spy, ahead: false), .close(seq: 901, uri: Self.pongURI, client: spy),
                       .send(seq: 902, uri: Self.pongURI, client: spy, message: Message(), values: [])] {
             try b.router.received(kind: frame.kind, payload: frame.payload, from: "a")
         }

@@ -144,7 +144,8 @@ final class RouterNetwork {
         let frames: [RouterFrame] = [
             .announce([.init(uri: "fireball://pong/echo", role: .guest), .init(uri: "fireball://db/main", role: .service)]),
             .send(seq: 7, uri: "fireball://pong/echo", client: ping, message: builder.build(), values: []),
-            .sendResult(seq: 7, status: -12), .want(id: 3, uri: "fireball://a/b", client: ping),
+            .sendResult(seq: 7, status: -12), .want(id: 3, uri: "fireball://a/b", client: ping, ahead: false),
+            .want(id: 5, uri: "fireball://a/b", client: ping, ahead: true),
             .deliver(id: 3, status: 0, message: builder.build(), values: []), .deliver(id: 4, status: -3, message: Message(), values: []),
             .taken(id: 3, outcome: .returned), .taken(id: 3, outcome: .noMemory),
             .close(seq: 8, uri: "fireball://pong/echo", client: RouterFrame.Client(name: "", role: .service)),
@@ -155,12 +156,15 @@ final class RouterNetwork {
         #expect(throws: RouterFrame.DecodeError.self) { try RouterFrame(kind: 99, payload: []) }
         #expect(throws: RouterFrame.DecodeError.self) { try RouterFrame(kind: 21, payload: RouterFrame.taken(id: 1, outcome: .accepted).payload + [0]) }
         #expect(throws: RouterFrame.DecodeError.self) { try RouterFrame(kind: 21, payload: RouterFrame.taken(id: 1, outcome: .accepted).payload.dropLast() + [3]) }
-        var notURI = RouterFrame.want(id: 1, uri: "fireball://a/b", client: ping).payload
-        notURI[10] = UInt8(ascii: "X")
+        var notURI = RouterFrame.want(id: 1, uri: "fireball://a/b", client: ping, ahead: false).payload
+        notURI[11] = UInt8(ascii: "X")
         #expect(throws: RouterFrame.DecodeError.self) { try RouterFrame(kind: 19, payload: notURI) }
-        var badRole = RouterFrame.want(id: 1, uri: "fireball://a/b", client: ping).payload
-        badRole[8 + 2 + 14] = 9
+        var badRole = RouterFrame.want(id: 1, uri: "fireball://a/b", client: ping, ahead: false).payload
+        badRole[8 + 1 + 2 + 14] = 9
         #expect(throws: RouterFrame.DecodeError.self) { try RouterFrame(kind: 19, payload: badRole) }
+        var badFlag = RouterFrame.want(id: 1, uri: "fireball://a/b", client: ping, ahead: true).payload
+        badFlag[8] = 2
+        #expect(throws: RouterFrame.DecodeError.self) { try RouterFrame(kind: 19, payload: badFlag) }
         // Another router frame version is refused in the first frame of a link.
         var otherVersion = RouterFrame.announce([]).payload
         otherVersion[0] = RouterFrame.version + 1

@@ -63,6 +63,15 @@ struct Waiter {
     let index: Int
     /// Non-zero: not a task but the router, acting for a task on another node (its operation number).
     var proxy: UInt64 = 0
+    /// For a proxy: the router's number for the node it acts for (0 here).
+    var peer: UInt32 = 0
+    /// A proxy receiver that receives ahead: its node's task does not wait yet, it is expected to
+    /// (see Router, "Receiving ahead"). It takes a message only if no other receiver waits, and
+    /// never one its own node sent (that task is blocked in the send, not receiving).
+    var ahead = false
+
+    /// Whether this receiver may take `sender`'s message.
+    func mayTake(from sender: Waiter) -> Bool { !ahead || sender.peer != peer }
 }
 
 final class Channel {
@@ -91,9 +100,16 @@ final class Channel {
     /// buffered with its sender blocked. Throws `closed` on a closed channel.
     func send(_ message: Message, from waiter: Waiter) throws(KernelError) -> Waiter? {
         guard !isClosed else { throw .closed }
-        if !receivers.isEmpty { return receivers.removeFirst() }
+        if let receiver = takeReceiver(for: waiter) { return receiver }
         senders.append((waiter, message))
         return nil
+    }
+
+    /// The receiver that takes `sender`'s message: the first that waits now, else the first
+    /// receiving ahead that may take it.
+    func takeReceiver(for sender: Waiter) -> Waiter? {
+        guard let index = receivers.firstIndex(where: { !$0.ahead }) ?? receivers.firstIndex(where: { $0.mayTake(from: sender) }) else { return nil }
+        return receivers.remove(at: index)
     }
 
     /// A receive: moves the buffered message into `inbox` and returns the sender to wake, or nil (the caller blocks).
@@ -102,6 +118,23 @@ final class Channel {
         inbox = senders[0].message
         return senders.removeFirst().waiter
     }
+
+    /// A receive by `receiver` (a proxy maybe receiving ahead): the first message it may take.
+    func takeMessage(into inbox: inout Message, for receiver: Waiter) -> Waiter? {
+        guard let index = senders.firstIndex(where: { receiver.mayTake(from: $0.waiter) }) else { return nil }
+        inbox = senders[index].message
+        return senders.remove(at: index).waiter
+    }
+
+    /// The first message of a task here (not a proxy's): on a mirror, what the router sends on.
+    func takeLocalMessage(into inbox: inout Message) -> Waiter? {
+        guard let index = senders.firstIndex(where: { $0.waiter.proxy == 0 }) else { return nil }
+        inbox = senders[index].message
+        return senders.remove(at: index).waiter
+    }
+
+    /// Queues a message with no receiver waiting (a mirror's offer: a message received ahead).
+    func enqueue(_ message: Message, from waiter: Waiter) { senders.append((waiter, message)) }
 
     func addReceiver(_ waiter: Waiter) { receivers.append(waiter) }
 
@@ -118,7 +151,6 @@ final class Channel {
     var firstLocalReceiver: Waiter? { receivers.first { $0.proxy == 0 } }
     var localReceivers: [Waiter] { receivers.filter { $0.proxy == 0 } }
 
-    func takeAnyReceiver() -> Waiter? { receivers.isEmpty ? nil : receivers.removeFirst() }
 
     var localReceiverCount: Int { receivers.count { $0.proxy == 0 } }
     var proxyReceiverCount: Int { receivers.count { $0.proxy != 0 } }

@@ -64,9 +64,21 @@ extension Kernel {
     public func takeMirrorMessage(_ id: ChannelID) -> (Message, HeldMessage)? {
         guard let channel = channels[id], channel.isMirror else { return nil }
         var message = Message()
-        guard let sender = channel.takeMessage(into: &message) else { return nil }
+        guard let sender = channel.takeLocalMessage(into: &message) else { return nil }
         return (message, HeldMessage(channel: id, sender: sender))
     }
+
+    /// Queues a message received ahead on a mirror no task waits on, as if `proxy` were blocked
+    /// sending it: the next receive takes it at once (and `proxyCompleted(proxy)` reports it
+    /// taken); a close fails it (`proxyCompleted(proxy, .closed)`). False if the mirror is closed.
+    public func offerToMirror(_ id: ChannelID, _ message: Message, proxy: UInt64) -> Bool {
+        guard let channel = channels[id], channel.isMirror, !channel.isClosed else { return false }
+        channel.enqueue(message, from: Waiter(task: TaskID(raw: 0), ticket: 0, index: 0, proxy: proxy))
+        return true
+    }
+
+    /// Takes back an offer no task took; false if it is gone (taken, or failed by a close).
+    public func withdrawOffer(_ id: ChannelID, proxy: UInt64) -> Bool { channels[id]?.withdrawSender(proxy: proxy) != nil }
 
     /// Ends a held send: delivered on another node (nil) or failed. Delivered, its co_values were
     /// copied there and are freed here; failed, they go back to the sender.
@@ -94,7 +106,7 @@ extension Kernel {
             complete(held.sender, .failed(.closed))
             return
         }
-        if let receiver = channel.takeAnyReceiver() {
+        if let receiver = channel.takeReceiver(for: held.sender) {
             if receiver.proxy != 0 {
                 // Another remote task waits now: it gets the message, still held.
                 remote?.proxyReceived(receiver.proxy, message, held: held)
@@ -146,17 +158,19 @@ extension Kernel {
 
     // MARK: the serving side (the channel here, a task on another node)
 
-    /// A remote task receives on a local channel: matched now (`proxyReceived` is called at once)
-    /// or registered. `closed` if the channel is closed.
-    public func addProxyReceiver(_ id: ChannelID, proxy: UInt64) -> KernelError? {
+    /// A remote task receives on a local channel (or will soon: `ahead`): matched now
+    /// (`proxyReceived` is called at once) or registered. `peer` is the router's number for its
+    /// node. `closed` if the channel is closed.
+    public func addProxyReceiver(_ id: ChannelID, proxy: UInt64, peer: UInt32, ahead: Bool = false) -> KernelError? {
         guard let channel = channels[id] else { return .badHandle }
         guard !channel.isClosed else { return .closed }
+        let receiver = Waiter(task: TaskID(raw: 0), ticket: 0, index: 0, proxy: proxy, peer: peer, ahead: ahead)
         var message = Message()
-        if let sender = channel.takeMessage(into: &message) {
+        if let sender = channel.takeMessage(into: &message, for: receiver) {
             remote?.proxyReceived(proxy, message, held: HeldMessage(channel: id, sender: sender))
             return nil
         }
-        channel.addReceiver(Waiter(task: TaskID(raw: 0), ticket: 0, index: 0, proxy: proxy))
+        channel.addReceiver(receiver)
         return nil
     }
 
@@ -166,7 +180,7 @@ extension Kernel {
     /// or refused. The message's co_values are made here from `values` (see `adoptValues`): owned
     /// by the receiver that takes it now, or in flight and charged to the heap of the channel's
     /// server until one does; `noMemory` if they cannot be allocated.
-    public func proxySend(_ message: Message, values: [[UInt8]] = [], on id: ChannelID, proxy: UInt64) -> (taken: Bool, error: KernelError?) {
+    public func proxySend(_ message: Message, values: [[UInt8]] = [], on id: ChannelID, proxy: UInt64, peer: UInt32) -> (taken: Bool, error: KernelError?) {
         guard let channel = channels[id] else { return (false, .badHandle) }
         guard !channel.isClosed else { return (false, .closed) }
         if let receiver = channel.firstLocalReceiver, let target = tasks[receiver.task] {
@@ -182,8 +196,9 @@ extension Kernel {
         do { inFlight = try adoptValues(message, bytes: values, owner: nil, role: serverRole) } catch { return (false, .noMemory) }
         do {
             // A proxy receiver here too (another node's task): the router relays between nodes.
-            if let receiver = try channel.send(inFlight, from: Waiter(task: TaskID(raw: 0), ticket: 0, index: 0, proxy: proxy)) {
-                remote?.proxyReceived(receiver.proxy, inFlight, held: HeldMessage(channel: id, sender: Waiter(task: TaskID(raw: 0), ticket: 0, index: 0, proxy: proxy)))
+            let sender = Waiter(task: TaskID(raw: 0), ticket: 0, index: 0, proxy: proxy, peer: peer)
+            if let receiver = try channel.send(inFlight, from: sender) {
+                remote?.proxyReceived(receiver.proxy, inFlight, held: HeldMessage(channel: id, sender: sender))
             }
         } catch {
             returnValues(in: inFlight)   // in flight with no sender here: freed

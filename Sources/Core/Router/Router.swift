@@ -19,6 +19,12 @@ public final class Router: RemoteChannels {
     /// How long a peer may be gone before its pending operations fail (a reconnect within it is invisible).
     public var graceNanoseconds: UInt64 = 3_000_000_000
     public var log: (String) -> Void = { _ in }
+    /// Receiving ahead: a mirror whose tasks receive again within this time of taking a message
+    /// keeps a want at the serving node, and a message it brings waits here this long for a task
+    /// (see Docs/router.md). 0 turns it off.
+    public var aheadNanoseconds: UInt64 = 2_000_000
+    /// Messages received ahead that a task took, and that went back unused.
+    public private(set) var offersTaken = 0, offersReturned = 0
 
     private var peersUp: Set<String> = []
     private var downSince: [String: UInt64] = [:]
@@ -33,10 +39,19 @@ public final class Router: RemoteChannels {
     private var pendingSends: [UInt64: PendingSend] = [:]
     /// Closes of mirrors not yet answered by the serving node; retried after a reconnect.
     private var pendingCloses: [UInt64: (peer: String, frame: RouterFrame)] = [:]
-    private var wants: [UInt64: (peer: String, mirror: ChannelID)] = [:]
+    private struct Want { let peer: String; let mirror: ChannelID; let ahead: Bool }
+    private var wants: [UInt64: Want] = [:]
+    /// Messages received ahead that no task waited for yet, queued on their mirror (by proxy number).
+    private struct Offer { let peer: String; let want: UInt64; let mirror: ChannelID; let expires: UInt64 }
+    private var offers: [UInt64: Offer] = [:]
+    /// Per mirror: when a task last took a message, whether it receives ahead, and for whom.
+    private struct Ahead { var lastTake: UInt64?; var on = false; var client: RouterFrame.Client? }
+    private var ahead: [ChannelID: Ahead] = [:]
+    /// Small numbers for peers, so the kernel can tell whose proxy sent a message.
+    private var peerNumbers: [String: UInt32] = [:]
     // Channels here, tasks there.
     private var proxySends: [UInt64: (peer: String, seq: UInt64, channel: ChannelID)] = [:]
-    private var proxyReceives: [UInt64: (peer: String, want: UInt64, channel: ChannelID)] = [:]
+    private var proxyReceives: [UInt64: (peer: String, want: UInt64, channel: ChannelID, ahead: Bool)] = [:]
     private struct HeldDelivery { let held: HeldMessage; let message: Message; let frame: RouterFrame }
     private var held: [String: [UInt64: HeldDelivery]] = [:]
     /// Results of sends (and closes) already done, per peer and sequence number, so a retry is not done twice.
@@ -87,8 +102,10 @@ public final class Router: RemoteChannels {
         for (proxy, entry) in proxySends where entry.peer == peer {
             if kernel.withdrawProxySend(entry.channel, proxy: proxy) { proxySends[proxy] = nil }
         }
-        // Wants to the peer are forgotten: they are asked again after a reconnect.
+        // Wants to the peer are forgotten: they are asked again after a reconnect. Messages it sent
+        // ahead go back (it hears so when it asks again after a reconnect).
         wants = wants.filter { $0.value.peer != peer }
+        for (proxy, offer) in offers where offer.peer == peer { returnOffer(proxy, offer) }
         // URIs another node with a link up also serves (a module re-placed there) go to that node now.
         for (uri, entry) in remoteServices where entry.peer == peer { rebind(uri) }
         log("router: link to \(peer) down; pending operations fail in \(graceNanoseconds / 1_000_000) ms unless it returns")
@@ -97,6 +114,11 @@ public final class Router: RemoteChannels {
     /// Timeouts and announcements; call it from the node loop (every few hundred ms is plenty).
     public func tick() {
         let now = kernel.clock.nanoseconds
+        for (proxy, offer) in offers where offer.expires <= now {
+            // No task came for it in time: it goes back, and the mirror stops receiving ahead.
+            returnOffer(proxy, offer)
+            ahead[offer.mirror]?.on = false
+        }
         for (peer, since) in downSince where now &- since >= graceNanoseconds {
             downSince[peer] = nil
             expire(peer)
@@ -109,7 +131,11 @@ public final class Router: RemoteChannels {
     }
 
     /// The next time `tick` has something to do.
-    public var nextDeadline: UInt64? { downSince.values.min().map { $0 &+ graceNanoseconds } }
+    public var nextDeadline: UInt64? {
+        let grace = downSince.values.min().map { $0 &+ graceNanoseconds }
+        let offer = offers.values.lazy.map(\.expires).min()
+        return [grace, offer].compactMap { $0 }.min()
+    }
 
     /// A peer gone past the grace period: its sends and receives fail with `unreachable`.
     private func expire(_ peer: String) {
@@ -240,7 +266,7 @@ public final class Router: RemoteChannels {
             }
             let proxy = takeID()
             proxySends[proxy] = (peer, seq, channel)
-            let (taken, error) = kernel.proxySend(message, values: values, on: channel, proxy: proxy)
+            let (taken, error) = kernel.proxySend(message, values: values, on: channel, proxy: proxy, peer: number(of: peer))
             if taken || error != nil {
                 proxySends[proxy] = nil
                 finishRemoteSend(peer: peer, seq: seq, status: error?.rawValue ?? 0)
@@ -256,7 +282,7 @@ public final class Router: RemoteChannels {
             guard let send = pendingSends[seq], send.peer == peer else { return }
             pendingSends[seq] = nil
             kernel.finishHeld(send.held, message: send.message, failed: status == 0 ? nil : KernelError(rawValue: status) ?? .closed)
-        case .want(let id, let uri, let client):
+        case .want(let id, let uri, let client, let wantsAhead):
             guard let (channel, role) = kernel.localChannel(serving: uri) else {
                 emit(.deliver(id: id, status: KernelError.noSuchService.rawValue, message: Message(), values: []), to: peer)
                 return
@@ -266,8 +292,8 @@ public final class Router: RemoteChannels {
                 return
             }
             let proxy = takeID()
-            proxyReceives[proxy] = (peer, id, channel)
-            if let error = kernel.addProxyReceiver(channel, proxy: proxy) {
+            proxyReceives[proxy] = (peer, id, channel, wantsAhead)
+            if let error = kernel.addProxyReceiver(channel, proxy: proxy, peer: number(of: peer), ahead: wantsAhead) {
                 proxyReceives[proxy] = nil
                 emit(.deliver(id: id, status: error.rawValue, message: Message(), values: []), to: peer)
             }
@@ -283,6 +309,14 @@ public final class Router: RemoteChannels {
                 kernel.failMirror(want.mirror, with: error, close: error == .closed)
                 return
             }
+            // Received ahead and no task waits yet: the message waits on the mirror for a while.
+            if want.ahead, values.isEmpty, kernel.mirrorReceivers(want.mirror) == 0 {
+                let proxy = takeID()
+                if kernel.offerToMirror(want.mirror, message, proxy: proxy) {
+                    offers[proxy] = Offer(peer: peer, want: id, mirror: want.mirror, expires: kernel.clock.nanoseconds &+ aheadNanoseconds)
+                    return
+                }
+            }
             let outcome: RouterFrame.Taken
             do throws(KernelError) {
                 outcome = try kernel.deliverToMirror(want.mirror, message, values: values) ? .accepted : .returned
@@ -291,11 +325,8 @@ public final class Router: RemoteChannels {
                 log("router: no room for the co_values of a message from \(peer); its send fails with \(error)")
                 outcome = .noMemory
             }
-            var answers = decided[peer, default: [:]]
-            answers[id] = outcome
-            if answers.count > Self.resultsKept, let oldest = answers.keys.min() { answers[oldest] = nil }
-            decided[peer] = answers
-            emit(.taken(id: id, outcome: outcome), to: peer)
+            decide(id, outcome, to: peer)
+            if outcome == .accepted { ahead[want.mirror, default: Ahead()].lastTake = kernel.clock.nanoseconds }
             if let uri = kernel.channels[want.mirror]?.uri { requestWants(want.mirror, uri: uri, peer: peer) }
         case .taken(let id, let outcome):
             guard let delivery = held[peer]?.removeValue(forKey: id) else { return }
@@ -342,16 +373,52 @@ public final class Router: RemoteChannels {
 
     /// Asks the serving peer for as many messages as tasks wait on the mirror, each want naming
     /// the task it is for (a want stands for any of them: whoever still waits takes the message).
+    /// A mirror receiving ahead keeps one want there while no task waits.
     private func requestWants(_ mirror: ChannelID, uri: String, peer: String) {
         guard peersUp.contains(peer) else { return }
-        let outstanding = wants.values.count { $0.mirror == mirror }
+        var (plain, early) = (0, 0)
+        for want in wants.values where want.mirror == mirror { if want.ahead { early += 1 } else { plain += 1 } }
         let waiting = kernel.mirrorReceiverTasks(mirror)
-        guard waiting.count > outstanding else { return }
-        for task in waiting[outstanding...] {
+        // A want ahead serves a waiting task too, unless a send of this node waits there: the want
+        // may not take that message, and a task here may be the one meant to receive it.
+        let sendWaitsThere = !pendingSends.isEmpty && pendingSends.values.contains { $0.held.channel == mirror }
+        let covered = plain + (sendWaitsThere ? 0 : early)
+        if waiting.count > covered {
+            for task in waiting[covered...] {
+                let id = takeID()
+                wants[id] = Want(peer: peer, mirror: mirror, ahead: false)
+                emit(.want(id: id, uri: wire(uri), client: client(of: task), ahead: false), to: peer)
+            }
+        } else if waiting.isEmpty, plain + early == 0, let state = ahead[mirror], state.on, let client = state.client {
             let id = takeID()
-            wants[id] = (peer, mirror)
-            emit(.want(id: id, uri: wire(uri), client: client(of: task)), to: peer)
+            wants[id] = Want(peer: peer, mirror: mirror, ahead: true)
+            emit(.want(id: id, uri: wire(uri), client: client, ahead: true), to: peer)
         }
+    }
+
+    /// Records what became of a delivered message and tells the serving node; a repeat of the
+    /// delivery after a reconnect gets the same answer.
+    private func decide(_ want: UInt64, _ outcome: RouterFrame.Taken, to peer: String) {
+        var answers = decided[peer, default: [:]]
+        answers[want] = outcome
+        if answers.count > Self.resultsKept, let oldest = answers.keys.min() { answers[oldest] = nil }
+        decided[peer] = answers
+        emit(.taken(id: want, outcome: outcome), to: peer)
+    }
+
+    /// A message received ahead that no task took goes back to its channel.
+    private func returnOffer(_ proxy: UInt64, _ offer: Offer) {
+        offers[proxy] = nil
+        guard kernel.withdrawOffer(offer.mirror, proxy: proxy) else { return }
+        offersReturned += 1
+        decide(offer.want, .returned, to: offer.peer)
+    }
+
+    private func number(of peer: String) -> UInt32 {
+        if let number = peerNumbers[peer] { return number }
+        let number = UInt32(peerNumbers.count + 1)
+        peerNumbers[peer] = number
+        return number
     }
 
     // MARK: RemoteChannels (from the kernel)
@@ -394,6 +461,14 @@ public final class Router: RemoteChannels {
 
     public func mirrorHasReceiver(_ channel: ChannelID) {
         guard let uri = kernel.channels[channel]?.uri, let peer = remoteServices[uri]?.peer else { return }
+        // A task that receives again soon after taking a message is likely to go on so: from now
+        // on a want waits at the serving node before it asks (receiving ahead).
+        if aheadNanoseconds > 0, let task = kernel.mirrorReceiverTasks(channel).first {
+            var state = ahead[channel, default: Ahead()]
+            if let last = state.lastTake, kernel.clock.nanoseconds &- last <= aheadNanoseconds { state.on = true }
+            state.client = client(of: task)
+            ahead[channel] = state
+        }
         requestWants(channel, uri: uri, peer: peer)
     }
 
@@ -413,7 +488,7 @@ public final class Router: RemoteChannels {
             // fails and keeps them; the remote task still waits, for the next message.
             kernel.finishHeld(heldMessage, message: message, failed: frame == nil ? .badHandle : .messageTooLarge)
             proxyReceives[proxy] = entry
-            if let error = kernel.addProxyReceiver(entry.channel, proxy: proxy) {
+            if let error = kernel.addProxyReceiver(entry.channel, proxy: proxy, peer: number(of: entry.peer), ahead: entry.ahead) {
                 proxyReceives[proxy] = nil
                 emit(.deliver(id: entry.want, status: error.rawValue, message: Message(), values: []), to: entry.peer)
             }
@@ -424,7 +499,18 @@ public final class Router: RemoteChannels {
     }
 
     public func proxyCompleted(_ proxy: UInt64, failed: KernelError?) {
-        if let entry = proxySends.removeValue(forKey: proxy) {
+        if let offer = offers.removeValue(forKey: proxy) {
+            // A task took a message received ahead (or the mirror closed under it).
+            guard failed == nil else {
+                offersReturned += 1
+                decide(offer.want, .returned, to: offer.peer)
+                return
+            }
+            offersTaken += 1
+            decide(offer.want, .accepted, to: offer.peer)
+            ahead[offer.mirror, default: Ahead()].lastTake = kernel.clock.nanoseconds
+            if let uri = kernel.channels[offer.mirror]?.uri { requestWants(offer.mirror, uri: uri, peer: offer.peer) }
+        } else if let entry = proxySends.removeValue(forKey: proxy) {
             finishRemoteSend(peer: entry.peer, seq: entry.seq, status: failed?.rawValue ?? 0)
         } else if let entry = proxyReceives.removeValue(forKey: proxy) {
             emit(.deliver(id: entry.want, status: (failed ?? .closed).rawValue, message: Message(), values: []), to: entry.peer)

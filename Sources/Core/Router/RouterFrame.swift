@@ -10,8 +10,9 @@ public enum RouterFrame: Equatable, Sendable {
     case send(seq: UInt64, uri: String, client: Client, message: Message, values: [[UInt8]])
     /// How a send (or a close) ended: 0 done, else a kernel error code.
     case sendResult(seq: UInt64, status: Int32)
-    /// `client` here waits to receive on `uri`: match one message for it.
-    case want(id: UInt64, uri: String, client: Client)
+    /// `client` here waits to receive on `uri`, or will soon (`ahead`): match one message for it.
+    /// A want ahead takes a message only if no other receiver waits, and never one from this node.
+    case want(id: UInt64, uri: String, client: Client, ahead: Bool)
     /// A message matched for a want (status 0, with its co_values' bytes), or why none will come.
     case deliver(id: UInt64, status: Int32, message: Message, values: [[UInt8]])
     /// What became of a delivered message; unless taken, it goes back to the channel or fails its sender.
@@ -59,7 +60,7 @@ public enum RouterFrame: Equatable, Sendable {
     }
 
     /// The router frame layout; sent first on every link, in `announce`, and refused if different.
-    public static let version: UInt8 = 1
+    public static let version: UInt8 = 2
     /// The application frame kinds the router uses on a link.
     public static let kinds: ClosedRange<UInt8> = 16...23
     /// The largest payload a link carries (the transport's `Frame.payloadBytesMax`: 64 KiB less the
@@ -116,7 +117,7 @@ public enum RouterFrame: Equatable, Sendable {
             for entry in uris { out.append(RouterFrame.roleCodes[entry.role]!); text(entry.uri) }
         case .send(let seq, let uri, let c, let m, let values): u64(seq); text(uri); client(c); message(m, values)
         case .sendResult(let seq, let status): u64(seq); i32(status)
-        case .want(let id, let uri, let c): u64(id); text(uri); client(c)
+        case .want(let id, let uri, let c, let ahead): u64(id); out.append(ahead ? 1 : 0); text(uri); client(c)
         case .deliver(let id, let status, let m, let values):
             u64(id); i32(status)
             if status == 0 { message(m, values) } else { precondition(m.isEmpty && values.isEmpty, "a failed delivery carries no message") }
@@ -189,7 +190,11 @@ public enum RouterFrame: Equatable, Sendable {
             let (m, values) = try message()
             self = .send(seq: seq, uri: uri, client: client, message: m, values: values)
         case 18: self = .sendResult(seq: try u64(), status: try i32())
-        case 19: self = .want(id: try u64(), uri: try text(), client: try client())
+        case 19:
+            let id = try u64()
+            let flag = try take(1).first!
+            guard flag <= 1 else { throw bad("want flag \(flag)") }
+            self = .want(id: id, uri: try text(), client: try client(), ahead: flag == 1)
         case 20:
             let id = try u64(), status = try i32()
             let (m, values) = status == 0 ? try message() : (Message(), [])
