@@ -26,6 +26,7 @@ final class RouterNetwork {
             guard network.isUp(name, peer) else { return false }
             network.inFlight.append((name, peer, kind, payload))
             network.kindsSent.append(kind)
+            if let frame = try? RouterFrame(kind: kind, payload: payload) { network.framesSent.append(frame) }
             return true
         }
         func lines(containing text: String) -> [String] { console.filter { $0.contains(text) } }
@@ -36,6 +37,8 @@ final class RouterNetwork {
     var inFlight: [(from: String, to: String, kind: UInt8, payload: [UInt8])] = []
     /// The kind of every frame sent so far, by any node.
     var kindsSent: [UInt8] = []
+    /// Every frame sent so far, by any node, decoded.
+    var framesSent: [RouterFrame] = []
     /// Chaos: after every N-th delivered frame, a link drops (losing what is on the wire) and comes
     /// straight back; the links in `cutLinks` take turns.
     var cutEvery: Int?
