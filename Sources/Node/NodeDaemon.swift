@@ -378,7 +378,16 @@ public final class NodeDaemon: LinkDelegate, RouterTransport {
         }
         let bytes = try store.loadModule(assignment.sha256)
         let loaded = try LoadedModule.load(bytes, options: board.loadOptions)
-        let task = try kernel.spawnGuest(loaded, name: assignment.replica, role: role, restart: restart, devices: grants, capability: capabilities.process)
+        if let limit = assignment.memoryBytes {
+            guard let memory = (loaded.module.importedMemories + loaded.module.memories).first else {
+                throw NodeError("\(assignment.key): memory \(limit) bytes, but the module has no linear memory")
+            }
+            guard limit >= memory.minimumBytes else {
+                throw NodeError("\(assignment.key): memory \(limit) bytes is less than the module's initial \(memory.minimumBytes) bytes")
+            }
+        }
+        let task = try kernel.spawnGuest(loaded, name: assignment.replica, role: role, restart: restart, devices: grants,
+                                         memoryLimitBytes: assignment.memoryBytes, capability: capabilities.process)
         guests[assignment.key] = Guest(assignment: assignment, firstTask: task, failure: nil)
         if persist { try saveAssignments() }
         say("started \(assignment.key) (\(assignment.module), \(assignment.sha256.prefix(12))) as \(task)")

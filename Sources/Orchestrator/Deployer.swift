@@ -96,7 +96,8 @@ public final class Deployer {
             }
             let desired = ModuleAssignment(app: manifest.name, replica: assignment.replica, module: module.name,
                                            sha256: Digest.sha256Hex(images[module.name]!), tier: module.tier.rawValue, devices: module.devices,
-                                           restart: module.restart.description, serves: module.serves, uses: module.uses)
+                                           restart: module.restart.description, serves: module.serves, uses: module.uses,
+                                           memoryBytes: module.memoryBytes)
             wanted.append(desired)
             if assignment.kept, running[assignment.replica] == desired {
                 outcome.kept += 1

@@ -28,9 +28,12 @@ public struct ModuleAssignment: Codable, Sendable, Equatable {
     public var restart: String
     public var serves: [String]
     public var uses: [String]
+    /// The manifest's `memory:` when it tightens the module's declared maximum: the node caps the
+    /// guest's linear memory there (the planner reserved no more). Absent in assignments from before it.
+    public var memoryBytes: Int?
 
     public init(app: String, replica: String, module: String, sha256: String, tier: String = "guest", devices: [String] = [],
-                restart: String = "stop", serves: [String] = [], uses: [String] = []) {
+                restart: String = "stop", serves: [String] = [], uses: [String] = [], memoryBytes: Int? = nil) {
         self.app = app
         self.replica = replica
         self.module = module
@@ -40,6 +43,7 @@ public struct ModuleAssignment: Codable, Sendable, Equatable {
         self.restart = restart
         self.serves = serves
         self.uses = uses
+        self.memoryBytes = memoryBytes
     }
 
     /// The node-wide key of the assignment.

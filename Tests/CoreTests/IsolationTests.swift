@@ -55,6 +55,35 @@ import Testing
         #expect(beside - alone <= 8, "alone \(alone) slices, beside the hog \(beside)")
     }
 
+    /// 1b. A memory cap below the declared maximum (the manifest's `memory:`) holds, across a restart too.
+    @Test func aMemoryCapBelowTheDeclaredMaximumHoldsAcrossRestarts() throws {
+        // Grows until refused; more than 3 pages would be an exit with 99, else it traps (restarted once).
+        let capped = """
+            (module (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32))) (memory 1 8)
+              (func (export "run")
+                (loop $more (br_if $more (i32.ne (memory.grow (i32.const 1)) (i32.const -1))))
+                (if (i32.gt_u (memory.size) (i32.const 3)) (then (call $exit (i32.const 99))))
+                unreachable))
+            """
+        let kernel = boot()
+        let first = try kernel.spawnGuest(try LoadedModule.load(try WasmTestSupport.wat(capped)), name: "capped",
+                                          restart: .restartUpTo(count: 1, withinNanoseconds: 1_000_000_000),
+                                          memoryLimitBytes: 3 * 65_536, capability: ProcessCapability())
+        _ = kernel.runUntilIdle(maxSlices: 1_000)
+        guard case .exited(.trapped)? = kernel.state(of: first) else { Issue.record("capped at 3 pages, then trapped: \(String(describing: kernel.state(of: first)))"); return }
+        let second = try #require(kernel.successor(of: first), "restarted once")
+        _ = kernel.runUntilIdle(maxSlices: 1_000)
+        guard case .exited(.trapped)? = kernel.state(of: second) else { Issue.record("the restart keeps the cap: \(String(describing: kernel.state(of: second)))"); return }
+        // Without a cap the same module grows past 3 pages.
+        let free = try spawn(kernel, capped, "uncapped")
+        _ = kernel.runUntilIdle(maxSlices: 1_000)
+        #expect(kernel.state(of: free) == .exited(.exited(code: 99)))
+        // A cap under the initial memory refuses the start.
+        #expect(throws: (any Error).self) {
+            try kernel.spawnGuest(try LoadedModule.load(try WasmTestSupport.wat(capped)), name: "tiny", memoryLimitBytes: 1_000, capability: ProcessCapability())
+        }
+    }
+
     /// 2. A `while(1)` guest beside a periodic guest: the periodic one keeps its period within a slice.
     @Test func spinnerBesidePeriodicGuestKeepsThePeriod() throws {
         let clock = ManualClock()

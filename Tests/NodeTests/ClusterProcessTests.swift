@@ -25,7 +25,7 @@ import Transport
               - {name: pong, wasm: \(Self.examples)/pong.wasm, serves: [fireball://pong/echo], affinity: {node-labels: {side: server}}}
               - {name: ping, wasm: \(Self.examples)/ping.wasm, uses: [fireball://pong/echo], affinity: {node-labels: {side: client}}}
               - {name: producer, wasm: \(Self.examples)/producer.wasm, serves: [fireball://sensor/temperature], affinity: {node-labels: {side: server}}}
-              - {name: consumer, wasm: \(Self.examples)/consumer.wasm, uses: [fireball://sensor/temperature], affinity: {node-labels: {side: client}}}
+              - {name: consumer, wasm: \(Self.examples)/consumer.wasm, uses: [fireball://sensor/temperature], memory: 16 KiB, affinity: {node-labels: {side: client}}}
             """)
         let outcome = try deployer.reconcile(app, view: deployer.view())
         #expect(outcome.started.sorted() == ["pairs/consumer@b", "pairs/ping@b", "pairs/pong@a", "pairs/producer@a"])
@@ -39,6 +39,9 @@ import Transport
         let report = try client.status("b")
         #expect(report.links == ["a"])
         #expect(Set(report.guests.map(\.assignment.replica)) == ["ping", "consumer"])
+        // The manifest's memory: reached the node, which caps the guest there.
+        #expect(report.guests.first { $0.assignment.replica == "consumer" }?.assignment.memoryBytes == 16 * 1024)
+        #expect(report.guests.first { $0.assignment.replica == "ping" }?.assignment.memoryBytes == nil)
 
         // A certificate from another CA, and a node that answers under another name: refused, logged.
         let rogueCA = try CertificateAuthority.initialize(directory: cluster.root.appendingPathComponent("rogue").path)

@@ -16,22 +16,26 @@ extension Kernel {
     /// Instantiates `module` as a new guest task and makes it runnable. It starts at its exported
     /// `_start` (a WASI command) or `run`, which take no arguments.
     /// `devices` names the board devices it may open (its manifest's grant); others are `EPERM`.
+    /// `memoryLimitBytes` caps the guest's linear memory below what the module declares (the
+    /// planner reserved only that much for it): growth past it fails as at the declared maximum.
     public func spawnGuest(_ module: LoadedModule, name: String, role: TaskRole = .guest, restart: RestartPolicy = .stop,
-                           devices: Set<String> = [], capability: borrowing ProcessCapability) throws -> TaskID {
-        try startGuest(module, name: name, role: role, restart: restart, devices: devices, history: [])
+                           devices: Set<String> = [], memoryLimitBytes: Int? = nil, capability: borrowing ProcessCapability) throws -> TaskID {
+        try startGuest(module, name: name, role: role, restart: restart, devices: devices, memoryLimitBytes: memoryLimitBytes, history: [])
     }
 
     func startGuest(_ module: LoadedModule, name: String, role: TaskRole, restart: RestartPolicy, devices: Set<String>,
-                    history: [UInt64]) throws -> TaskID {
+                    memoryLimitBytes: Int?, history: [UInt64]) throws -> TaskID {
         let record = newTask(name: name, role: role)
         record.module = module
         record.deviceGrants = devices
         record.restartPolicy = restart
         record.restartHistory = history
+        record.memoryLimitBytes = memoryLimitBytes
         // A guest's memory and value stack come from the guest partition (tier-1 services from
         // theirs); its call frames fill its stack slot; its execution context is runtime memory.
         let heap = partition(role == .service ? .tier1 : .guest)
         let store = Store(memoryProvider: heap)
+        if let limit = memoryLimitBytes { store.memoryLimiter = { _, newBytes in newBytes <= limit } }
         let imports = guestImports(for: record, in: store)
         let instance: Instance
         do {

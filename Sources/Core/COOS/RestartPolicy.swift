@@ -39,7 +39,7 @@ extension Kernel {
         history.append(now)
         do {
             let successor = try startGuest(module, name: record.name, role: record.role, restart: record.restartPolicy,
-                                           devices: record.deviceGrants, history: history)
+                                           devices: record.deviceGrants, memoryLimitBytes: record.memoryLimitBytes, history: history)
             record.successor = successor
             note("\(record.name) restarts as \(successor)")
         } catch {

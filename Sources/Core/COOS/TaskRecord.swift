@@ -61,6 +61,8 @@ final class TaskRecord {
     var runtimeBlock: UnsafeMutableRawPointer?
     /// For guests: what to start again, and when earlier restarts happened (clock nanoseconds).
     var module: LoadedModule?
+    /// A cap on the guest's linear memory below its declared maximum (the manifest's `memory:`).
+    var memoryLimitBytes: Int?
     var restartPolicy = RestartPolicy.stop
     var restartHistory: [UInt64] = []
     /// The task that replaced this one after a restart.
