@@ -92,3 +92,49 @@ extension RouterTests {
                 "a mirror closed by its server's end sends no close back")
     }
 }
+
+extension RouterTests {
+    @Test func aMessageTheDeadPeerMayHaveTakenFailsItsSender() throws {
+        // b's sender hands a number to r on a; a takes it, but its answer never reaches b (a dies).
+        // Past the grace the send fails with EUNREACHABLE; the number does not go to b's own receiver.
+        let network = RouterNetwork(["a", "b"])
+        let (a, b) = (network.nodes["a"]!, network.nodes["b"]!)
+        let channel = try b.kernel.serve(Self.feed, role: .service)
+        try network.run(for: 1_000_000)
+        var taken: [UInt32] = []
+        _ = a.kernel.spawnService(ScriptedService { event, kernel in
+            switch event {
+            case .start: return .receive([try! kernel.open(Self.feed, as: .service)], timeoutNanoseconds: nil)
+            case .received(let message, _):
+                taken.append(message[.functional(1)] ?? 0)
+                return .exit
+            default: return .exit
+            }
+        }, name: "r", capability: ProcessCapability())
+        try network.run(for: 1_000_000)
+        network.beforeDelivery = { from, to, kind in
+            if from == "a", to == "b", kind == RouterFrame.taken(id: 0, outcome: .accepted).kind { network.cut("a", "b") }
+        }
+        var senderSaw: [ServiceEvent] = []
+        _ = b.kernel.spawnService(ScriptedService { event, _ in
+            if case .start = event { return .send(Self.number(7), to: channel) }
+            senderSaw.append(event)
+            return .exit
+        }, name: "sender", capability: ProcessCapability())
+        var localGot: [ServiceEvent] = []
+        _ = b.kernel.spawnService(ScriptedService { event, _ in
+            switch event {
+            case .start: return .sleep(nanoseconds: 10_000_000)
+            case .resumed: return .receive([channel], timeoutNanoseconds: 5_000_000_000)
+            default:
+                localGot.append(event)
+                return .exit
+            }
+        }, name: "local", capability: ProcessCapability())
+        try network.run(for: 10_000_000_000)
+        #expect(taken == [7])
+        guard case .failed(.unreachable)? = senderSaw.first else { Issue.record("the send fails with EUNREACHABLE: \(senderSaw)"); return }
+        guard case .failed(.timedOut)? = localGot.first else { Issue.record("b's receiver must not get the number again: \(localGot)"); return }
+        #expect(b.router.pendingCount == (0, 0, 0))
+    }
+}

@@ -146,7 +146,9 @@ public final class Router: RemoteChannels {
         }
         // Its mirrors were closed here already; there is nobody left to tell.
         pendingCloses = pendingCloses.filter { $0.value.peer != peer }
-        for (_, delivery) in held.removeValue(forKey: peer) ?? [:] { kernel.requeueHeld(delivery.held, message: delivery.message) }
+        // A message delivered to it may have been taken there: its sender fails as a send to a dead
+        // node does (requeued, it could arrive twice).
+        for (_, delivery) in held.removeValue(forKey: peer) ?? [:] { kernel.finishHeld(delivery.held, message: delivery.message, failed: .unreachable) }
         forgetServices(of: peer, failing: .unreachable)
         results[peer] = nil
         decided[peer] = nil
