@@ -55,10 +55,10 @@ public final class Router: RemoteChannels {
     private struct HeldDelivery { let held: HeldMessage; let message: Message; let frame: RouterFrame }
     private var held: [String: [UInt64: HeldDelivery]] = [:]
     /// Results of sends (and closes) already done, per peer and sequence number, so a retry is not done twice.
-    private var results: [String: [UInt64: Int32]] = [:]
+    private var results: [String: RecentAnswers<Int32>] = [:]
     /// What became of a delivered message, per peer and want, so a delivery repeated after a
     /// reconnect (its answer was lost with the link) gets the same answer and is not taken twice.
-    private var decided: [String: [UInt64: RouterFrame.Taken]] = [:]
+    private var decided: [String: RecentAnswers<RouterFrame.Taken>] = [:]
     static let resultsKept = 4096
 
     public private(set) var framesIn = 0, framesOut = 0
@@ -366,10 +366,7 @@ public final class Router: RemoteChannels {
     }
 
     private func finishRemoteSend(peer: String, seq: UInt64, status: Int32) {
-        var kept = results[peer, default: [:]]
-        kept[seq] = status
-        if kept.count > Self.resultsKept, let oldest = kept.keys.min() { kept[oldest] = nil }
-        results[peer] = kept
+        results[peer, default: RecentAnswers(capacity: Self.resultsKept)].record(status, for: seq)
         emit(.sendResult(seq: seq, status: status), to: peer)
     }
 
@@ -401,10 +398,7 @@ public final class Router: RemoteChannels {
     /// Records what became of a delivered message and tells the serving node; a repeat of the
     /// delivery after a reconnect gets the same answer.
     private func decide(_ want: UInt64, _ outcome: RouterFrame.Taken, to peer: String) {
-        var answers = decided[peer, default: [:]]
-        answers[want] = outcome
-        if answers.count > Self.resultsKept, let oldest = answers.keys.min() { answers[oldest] = nil }
-        decided[peer] = answers
+        decided[peer, default: RecentAnswers(capacity: Self.resultsKept)].record(outcome, for: want)
         emit(.taken(id: want, outcome: outcome), to: peer)
     }
 
