@@ -104,6 +104,9 @@ public struct Board: Sendable, Equatable {
 
     public static var deviceKinds: Set<String> { Set(DeviceKind.allCases.map(\.rawValue)) }
     public func device(named name: String) -> DeviceSpec? { devices.first { $0.name == name } }
+    /// The devices a manifest's `devices:` entry grants: the one of that name, or every one of that
+    /// kind. The node grants these and the planner charges a reply channel for each.
+    public func devices(matching wanted: String) -> [DeviceSpec] { devices.filter { $0.name == wanted || $0.kind.rawValue == wanted } }
 
     /// The kernel configuration this board implies.
     public var loadOptions: LoadOptions { LoadOptions(allowFloat: hasFPU) }

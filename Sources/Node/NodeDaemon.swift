@@ -367,7 +367,7 @@ public final class NodeDaemon: LinkDelegate, RouterTransport {
         }
         var grants: Set<String> = []
         for wanted in assignment.devices {
-            let matching = board.devices.filter { $0.name == wanted || $0.kind.rawValue == wanted }
+            let matching = board.devices(matching: wanted)
             guard !matching.isEmpty else { throw NodeError("\(assignment.key) needs a device '\(wanted)'; the \(board.name) has \(board.devices.map(\.name).joined(separator: ", "))") }
             grants.formUnion(matching.map(\.name))
         }

@@ -160,9 +160,18 @@ public enum Planner {
             let fitting = candidates.filter { NodeBudget(board: $0.board).charging(.of(module, on: $0.board)).isSuccess }
             if fitting.isEmpty {
                 let board = candidates[0].board
-                let needs = ModuleRequirements.of(module, on: board).chargedBytes(module.tier.heapPartition)
-                throw origin.error(module.memoryBytes != nil ? "memory" : "wasm",
-                                   "needs \(Size(needs)) of \(module.tier.heapPartition) partition on \(board.name) (and similar elsewhere): it fits on no eligible node even when empty")
+                let requirements = ModuleRequirements.of(module, on: board)
+                var kind = module.tier.heapPartition
+                if case .failure(let refusal) = NodeBudget(board: board).charging(requirements) { kind = refusal.kind }
+                // The field that asks for that partition: channels come from what it serves, uses and opens.
+                let field = switch kind {
+                case .kernel: !module.uses.isEmpty ? "uses" : !module.devices.isEmpty ? "devices" : "serves"
+                case .subsystem: "serves"
+                default: module.memoryBytes != nil && kind == module.tier.heapPartition ? "memory" : "wasm"
+                }
+                let booted = NodeBudget(board: board)[kind]
+                throw origin.error(field, "needs \(Size(requirements.chargedBytes(kind))) of \(kind) partition on \(board.name) (and similar elsewhere),"
+                                   + " \(Size(booted.freeBlockBytes)) free after boot: it fits on no eligible node even when empty")
             }
         }
     }
@@ -182,6 +191,8 @@ struct PlacementState {
     /// requirements[module * boards + board]
     let requirements: [ModuleRequirements]
     let boardCount: Int
+    /// A freshly booted node of each board (its device service's allocations made once, here).
+    let bootedBudgets: [NodeBudget]
     let partners: [[Int]]
     let avoids: [[Int]]
     let freshNode: [Bool]
@@ -212,7 +223,9 @@ struct PlacementState {
         }
         boardCount = boards.count
         requirements = modules.flatMap { module in boards.map { ModuleRequirements.of(module, on: $0) } }
-        budgets = nodes.map { request.conditions[$0.name]?.reported ?? NodeBudget(board: $0.board) }
+        let bootedBudgets = boards.map { NodeBudget(board: $0) }
+        self.bootedBudgets = bootedBudgets
+        budgets = zip(nodes, boardOf).map { node, board in request.conditions[node.name]?.reported ?? bootedBudgets[board] }
         freshNode = nodes.map { request.conditions[$0.name]?.reported == nil }
         var moduleIndex: [String: Int] = [:]
         for (i, module) in modules.enumerated() { moduleIndex[module.name] = i }
@@ -278,11 +291,11 @@ struct PlacementState {
         // powers of two) go before those that fit almost anywhere; then largest first.
         var flexibility: [Int] = []
         for m in modules.indices {
-            var fitsBoard = Array(repeating: false, count: boardCount)
-            for n in eligible[m] where !fitsBoard[boardOf[n]] {
-                fitsBoard[boardOf[n]] = NodeBudget(board: nodes[n].board).charging(requirements(m, n)).isSuccess
+            var fitsBoard = Array(repeating: Bool?.none, count: boardCount)
+            for n in eligible[m] where fitsBoard[boardOf[n]] == nil {
+                fitsBoard[boardOf[n]] = bootedBudgets[boardOf[n]].charging(requirements(m, n)).isSuccess
             }
-            let count = eligible[m].reduce(0) { $0 + (fitsBoard[boardOf[$1]] ? 1 : 0) }
+            let count = eligible[m].reduce(0) { $0 + (fitsBoard[boardOf[$1]] == true ? 1 : 0) }
             flexibility.append(count == 0 ? 0 : Int.bitWidth - count.leadingZeroBitCount)
         }
         pending.sort { a, b in

@@ -1,5 +1,6 @@
-// What one module costs on one board, partition by partition, as the kernel charges it; and a model
-// of a partition's TLSF allocator exact enough that "fits here" means the kernel's spawn succeeds.
+// What one module costs on one board, partition by partition, as the kernel charges it at spawn and
+// while its guest runs; and a model of a partition's TLSF allocator exact enough that "fits here"
+// means the guests spawn and run.
 import Core
 import HAL
 
@@ -9,9 +10,21 @@ public enum KernelCosts {
     /// Runtime-partition bytes per guest: its execution context (Core: `Kernel.executionContextBytes`).
     public static let executionContextBytes = 256
     /// Kernel-partition bytes per channel: one-entry buffer plus record (Core: `Channel.kernelBytes`).
+    /// Served, mirror and device reply channels all cost this; a closed one gives it back.
     public static let channelBytes = Message.encodedBytesMax + 64
     /// Subsystem-partition bytes of the registry entry for `uri` (Core: `Kernel.register`).
     public static func registryEntryBytes(_ uri: String) -> Int { uri.utf8.count + 16 }
+
+    /// What a node allocates at boot, before any module: its device service serves
+    /// `fireball://hal/<device>` for every device of the board (HAL: `DeviceService.start`), a
+    /// registry entry and a channel each. A board without devices starts no device service.
+    public static func bootCharges(board: Board) -> [Charge] {
+        board.devices.flatMap { device in
+            let uri = Kernel.deviceURI(device.name)
+            return [Charge(partition: .subsystem, bytes: registryEntryBytes(uri), what: "registry entry \(uri)"),
+                    Charge(partition: .kernel, bytes: channelBytes, what: "channel \(uri)")]
+        }
+    }
     /// Stacks-partition bytes of a task's call frames: as many frames as fill the slot.
     public static func frameStackBytes(stackSlotBytes: Int) -> Int {
         max(stackSlotBytes / ExecutionLimits.frameBytes, 1) * ExecutionLimits.frameBytes
@@ -45,8 +58,9 @@ public struct ModuleRequirements: Sendable, Equatable {
     public func chargedBytes(_ kind: PartitionKind) -> Int { chargedBytes[kind.index] }
 
     /// A module's needs on `board`: linear memory (its budget) and value stack from its heap
-    /// partition, an execution context from runtime, a stack slot's frames from stacks, and per
-    /// served URI a registry entry (subsystem) and a channel (kernel).
+    /// partition, an execution context from runtime, a stack slot's frames from stacks; per served
+    /// URI a registry entry (subsystem) and a channel (kernel); and what its guest makes as it runs:
+    /// a mirror channel per used URI and a reply channel per granted device (kernel).
     public static func of(_ module: ModuleSpec, on board: Board) -> ModuleRequirements {
         let heap = module.tier.heapPartition
         var charges: [Charge] = []
@@ -60,7 +74,29 @@ public struct ModuleRequirements: Sendable, Equatable {
             charges.append(Charge(partition: .subsystem, bytes: KernelCosts.registryEntryBytes(uri), what: "registry entry \(uri)"))
             charges.append(Charge(partition: .kernel, bytes: KernelCosts.channelBytes, what: "channel \(uri)"))
         }
+        // Opening a URI served on another node makes a mirror channel (Core: `Kernel.openMirror`).
+        // Charged for every use: a server on the same node would make the open free, but the plan
+        // cannot promise one is there whenever the guest opens (it may start later, or move).
+        for uri in module.uses where !module.serves.contains(uri) {
+            charges.append(Charge(partition: .kernel, bytes: KernelCosts.channelBytes, what: "mirror \(uri)"))
+        }
+        // Each device_open makes a reply channel private to the guest (Core: `Kernel+Device.swift`),
+        // closed when it ends: one per device the node grants it, as if each were opened once.
+        for device in grantedDevices(module, on: board) {
+            charges.append(Charge(partition: .kernel, bytes: KernelCosts.channelBytes, what: "device reply \(device)"))
+        }
         return ModuleRequirements(charges: charges)
+    }
+
+    /// The device names a node of `board` grants `module` (as `NodeDaemon.start` does); a wanted
+    /// device only the inventory lists counts once, so it is not left uncharged.
+    static func grantedDevices(_ module: ModuleSpec, on board: Board) -> [String] {
+        var names: [String] = []
+        for wanted in module.devices {
+            let matching = board.devices(matching: wanted).map(\.name)
+            for name in matching.isEmpty ? [wanted] : matching where !names.contains(name) { names.append(name) }
+        }
+        return names
     }
 }
 
@@ -142,6 +178,14 @@ public struct PartitionBudget: Sendable, Equatable {
 
     public var freeBytes: Int { capacity - usedBytes }
 
+    /// The partition with nothing left to allocate.
+    var exhausted: PartitionBudget {
+        var full = self
+        full.usedBytes = capacity
+        full.freeBlockBytes = 0
+        return full
+    }
+
     /// The partition after also allocating `requests`, or nil if the kernel might refuse one.
     ///
     /// Sequentially, each payload is split off the free block (or takes all of it when the rest
@@ -179,9 +223,16 @@ public struct NodeBudget: Sendable, Equatable {
     /// Indexed by `PartitionKind.index`.
     public private(set) var partitions: [PartitionBudget]
 
-    /// A freshly booted node of `board`.
+    /// A freshly booted node of `board`, its device service started (`KernelCosts.bootCharges`).
     public init(board: Board) {
         partitions = PartitionKind.allCases.map { PartitionBudget(kind: $0, bytes: board.partitions[$0]) }
+        switch charging(ModuleRequirements(charges: KernelCosts.bootCharges(board: board))) {
+        case .success(let booted):
+            self = booted
+        case .failure:
+            // Such a node cannot start its device service (its kernel panics at boot): it holds nothing.
+            partitions = partitions.map(\.exhausted)
+        }
     }
 
     public init(partitions: [PartitionBudget]) {

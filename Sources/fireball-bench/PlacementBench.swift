@@ -90,14 +90,17 @@ struct PlacementBench: ParsableCommand {
         }
         var neededNodes = 0
         var binding = PartitionKind.guest
+        // Use by replicas: what a node holds beyond its device service's channels and registry entries.
+        var booted: [String: NodeBudget] = [:]
+        for node in cluster { booted[node.name] = NodeBudget(board: node.board) }
         print("  partition   demand/capacity   used/capacity")
         for kind in PartitionKind.allCases {
-            let capacities = cluster.map { $0.board.partitions[kind] }.sorted(by: >)
-            let capacity = capacities.reduce(0, +)
-            let used = plan.nodes.reduce(0) { $0 + $1.budget[kind].usedBytes - 16 }
+            let capacity = cluster.reduce(0) { $0 + $1.board.partitions[kind] }
+            let used = plan.nodes.reduce(0) { $0 + $1.budget[kind].usedBytes - booted[$1.node]![kind].usedBytes }
             // The fewest nodes whose partitions could hold the demand even split perfectly.
+            let room = cluster.map { booted[$0.name]![kind].freeBlockBytes }.sorted(by: >)
             var covered = 0, k = 0
-            while covered < demand[kind.index], k < capacities.count { covered += capacities[k] - 16; k += 1 }
+            while covered < demand[kind.index], k < room.count { covered += room[k]; k += 1 }
             if k > neededNodes { neededNodes = k; binding = kind }
             print("  " + kind.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0)
                   + String(format: "  %6.1f%%           %6.1f%%", 100 * Double(demand[kind.index]) / Double(capacity), 100 * Double(used) / Double(capacity)))

@@ -168,7 +168,8 @@ enum KernelTestGuests {
         kernel.runUntilIdle()
         #expect(kernel.state(of: ping) == .exited(.exited(code: 20)))
         kernel.kill(pong, capability: ProcessCapability())
-        for kind in [PartitionKind.guest, .stacks, .runtime, .tier1] {
+        // The channel pong served closed when it ended; only its registry entry stays (subsystem).
+        for kind in [PartitionKind.guest, .stacks, .runtime, .tier1, .kernel] {
             #expect(kernel.partition(kind).usedBytes == before[kind], "\(kind) partition leaks")
         }
         // A restarted guest is a new task with fresh memory; the URI it served stays registered.
@@ -200,6 +201,23 @@ enum KernelTestGuests {
         #expect(kernel.panicReport?.partition == .kernel)
         #expect(kernel.panicReport?.description.contains("channel #\(channels + 1)") == true)
         #expect(kernel.runUntilIdle() == .panicked)
+    }
+
+    @Test func closedChannelsGiveTheirKernelBytesBack() throws {
+        let kernel = boot(Self.small)   // 4 KiB of kernel partition: about ten channels
+        let empty = kernel.partition(.kernel).usedBytes
+        // Served, closed and served again (a server that restarts or whose channel was closed under
+        // it), far more often than the partition holds channels at once.
+        for _ in 0..<100 {
+            let served = try kernel.serve("fireball://echo/x")
+            let spare = try kernel.makeChannel()
+            try kernel.close(served)
+            try kernel.close(spare)
+            try kernel.close(spare)   // twice: freed once
+        }
+        #expect(kernel.panicReport == nil)
+        #expect(kernel.partition(.kernel).usedBytes == empty)
+        #expect(kernel.partition(.kernel).checkConsistency() == nil)
     }
 
     @Test func guestMemoryComesFromTheGuestPartitionAndGrowthStopsAtItsEnd() throws {

@@ -42,6 +42,35 @@ enum Fixtures {
         return [UInt8](try Data(contentsOf: URL(fileURLWithPath: "\(directory)/m.wasm")))
     }
 
+    /// `bytes` (from `wat`, with one memory of one 64 KiB page) with that memory made `size` one-byte
+    /// pages (custom-page-sizes), which this wat2wasm cannot write: for boards whose guest
+    /// partition is smaller than a page.
+    static func withOneBytePages(_ bytes: [UInt8], size: Int) -> [UInt8] {
+        precondition(size < 1 << 14, "two LEB128 bytes")
+        func leb(_ at: inout Int) -> Int {
+            var value = 0, shift = 0
+            while true {
+                let byte = Int(bytes[at]); at += 1
+                value |= (byte & 0x7F) << shift; shift += 7
+                if byte < 0x80 { return value }
+            }
+        }
+        var at = 8
+        while at < bytes.count {
+            let id = bytes[at], start = at
+            at += 1
+            let length = leb(&at)
+            if id == 5 {
+                precondition(Array(bytes[at..<at + length]) == [1, 1, 1, 1], "one memory, one page minimum and maximum")
+                let sizeBytes: [UInt8] = [UInt8(size & 0x7F | 0x80), UInt8(size >> 7)]
+                let memory: [UInt8] = [1, 0x09] + sizeBytes + sizeBytes + [0]   // flags: maximum and page size; exponent 0
+                return Array(bytes[..<start]) + [5, UInt8(memory.count)] + memory + Array(bytes[(at + length)...])
+            }
+            at += length
+        }
+        preconditionFailure("no memory section")
+    }
+
     /// A synthetic module of `memory` bytes (initial = maximum) with no wasm file behind it.
     static func module(_ name: String, memory: Int = 16 * 1024, tier: ModuleTier = .guest, serves: [String] = [], uses: [String] = [],
                        devices: [String] = [], replicas: Int = 1, spread: String? = nil, labels: [String: String] = [:],

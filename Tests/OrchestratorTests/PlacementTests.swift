@@ -90,10 +90,15 @@ import Testing
         let client = plan.assignments.first { $0.replica == "client" }!
         #expect([plan.node(of: "echo-1"), plan.node(of: "echo-2")].contains(client.node), "placed beside a server of what it uses")
         #expect(client.partnersOnNode == ["echo"])
-        // Serving a URI costs a registry entry and a channel on the node.
-        let node = plan.nodes.first { $0.node == plan.node(of: "echo-1") }!
-        #expect(node.budget[.kernel].usedBytes == 16 + TLSFModel.blockBytes(KernelCosts.channelBytes))
-        #expect(node.budget[.subsystem].usedBytes == 16 + TLSFModel.blockBytes("fireball://echo/x".utf8.count + 16))
+        // Serving a URI costs a registry entry and a channel on the node, beyond its device
+        // service's; using one, a mirror channel (charged even beside its server).
+        let booted = NodeBudget(board: c3), channel = TLSFModel.blockBytes(KernelCosts.channelBytes)
+        let node = plan.nodes.first { $0.node != client.node && $0.replicas.contains { $0.hasPrefix("echo") } }!
+        let clients = plan.nodes.first { $0.node == client.node }!
+        #expect(node.budget[.kernel].usedBytes == booted[.kernel].usedBytes + channel)
+        #expect(clients.budget[.kernel].usedBytes == booted[.kernel].usedBytes + 2 * channel)
+        #expect(node.budget[.subsystem].usedBytes == booted[.subsystem].usedBytes + TLSFModel.blockBytes("fireball://echo/x".utf8.count + 16))
+        #expect(booted[.kernel].usedBytes == 16 + c3.devices.count * TLSFModel.blockBytes(KernelCosts.channelBytes))
     }
 
     @Test func sameInputSamePlanInAnyOrder() {

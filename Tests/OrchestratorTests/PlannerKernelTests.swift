@@ -1,6 +1,7 @@
 // The planner against reality: its TLSF model against Core's partitions, and its placements against
-// real kernel spawns on a board's partition table ("fits per the planner" ⇒ the spawn succeeds,
-// and one more than the planner allows fails).
+// nodes booted as a real node boots (a board's partition table, its device service, a router):
+// "fits per the planner" ⇒ the guests spawn and run, opening what they use and the devices they
+// are granted, and one more than the planner allows fails.
 import Core
 import Foundation
 import HAL
@@ -8,12 +9,8 @@ import Testing
 @testable import Orchestrator
 
 @Suite struct PlannerKernelTests {
-    func boot(_ board: Board) -> Kernel {
-        let kernel = Kernel(clock: ManualClock(), configuration: KernelConfiguration(slice: .safePoints(50), executionLimits: board.executionLimits),
-                            partitions: board.partitions)
-        kernel.console = { _ in }
-        return kernel
-    }
+    /// One node of `board`, booted with its device service.
+    func boot(_ board: Board) throws -> SimulatedCluster.Node { try SimulatedCluster([("n", board)])["n"] }
 
     /// How many replicas of `module` the planner puts on one empty node of `board`.
     func plannedCount(_ module: ModuleSpec, on board: Board) -> (Int, Plan) {
@@ -23,10 +20,17 @@ import Testing
         return (plan.assignments.count, plan)
     }
 
-    func expectSameUse(_ kernel: Kernel, _ plan: Plan, sourceLocation: SourceLocation = #_sourceLocation) {
+    func expectSameUse(_ node: SimulatedCluster.Node, _ budget: NodeBudget, sourceLocation: SourceLocation = #_sourceLocation) {
         for kind in PartitionKind.allCases {
-            #expect(kernel.partition(kind).usedBytes == plan.nodes[0].budget[kind].usedBytes, "\(kind)", sourceLocation: sourceLocation)
+            #expect(node.usedBytes(kind) == budget[kind].usedBytes, "\(node.name) \(kind)", sourceLocation: sourceLocation)
         }
+    }
+
+    @Test(arguments: ["esp32-c3", "microbit-v2", "cortex-m33", "linux-host"])
+    func aFreshNodeIsABootedOne(boardName: String) throws {
+        // Its device service already serves every device: a registry entry and a channel each.
+        let board = try Fixtures.board(boardName)
+        expectSameUse(try boot(board), NodeBudget(board: board))
     }
 
     @Test(arguments: ["esp32-c3", "microbit-v2", "cortex-m33"])
@@ -38,12 +42,11 @@ import Testing
         let (image, loaded) = try ModuleImage.inspect(bytes)
         let (count, plan) = plannedCount(ModuleSpec(name: "g", image: image), on: board)
         #expect(count >= 1 && !plan.isComplete)
-        let kernel = boot(board)
-        let capabilities = kernel.mintCapabilities()
-        for i in 0..<count { _ = try kernel.spawnGuest(loaded, name: "g\(i)", capability: capabilities.process) }
-        expectSameUse(kernel, plan)
+        let node = try boot(board)
+        for i in 0..<count { _ = try node.kernel.spawnGuest(loaded, name: "g\(i)", capability: node.capabilities.process) }
+        expectSameUse(node, plan.nodes[0].budget)
         #expect(throws: Kernel.SpawnError.self, "one more than the planner allows") {
-            try kernel.spawnGuest(loaded, name: "extra", capability: capabilities.process)
+            try node.kernel.spawnGuest(loaded, name: "extra", capability: node.capabilities.process)
         }
     }
 
@@ -69,11 +72,84 @@ import Testing
         }
         let plan = Planner.plan(PlacementRequest(modules: modules, nodes: [Fixtures.node("n", board)]))
         #expect(plan.isComplete)
-        let kernel = boot(board)
-        let capabilities = kernel.mintCapabilities()
-        for (i, module) in loaded.enumerated() { _ = try kernel.spawnGuest(module, name: "s\(i)", capability: capabilities.process) }
-        #expect(kernel.runUntilIdle() == .waiting(nextDeadline: nil))
-        expectSameUse(kernel, plan)
+        let node = try boot(board)
+        for (i, module) in loaded.enumerated() { _ = try node.kernel.spawnGuest(module, name: "s\(i)", capability: node.capabilities.process) }
+        #expect(node.kernel.runUntilIdle() == .waiting(nextDeadline: nil))
+        expectSameUse(node, plan.nodes[0].budget)
+    }
+
+    /// A client: opens gpio0 and `uri`, then waits on `uri` for good (so both channels stay); traps
+    /// if either open fails. 512 bytes of memory, so the M33's guest partition holds a few.
+    func client(_ uri: String) throws -> [UInt8] {
+        Fixtures.withOneBytePages(try Fixtures.wat("""
+            (module
+              (import "fireball" "device_open" (func $device (param i32 i32) (result i32)))
+              (import "fireball" "channel_open" (func $open (param i32 i32) (result i32)))
+              (import "fireball" "channel_recv" (func $recv (param i32 i32 i32) (result i32)))
+              (memory 1 1) (data (i32.const 0) "gpio0") (data (i32.const 16) "\(uri)")
+              (func (export "run") (local $channel i32)
+                (if (i32.lt_s (call $device (i32.const 0) (i32.const 5)) (i32.const 0)) (then unreachable))
+                (local.set $channel (call $open (i32.const 16) (i32.const \(uri.utf8.count))))
+                (if (i32.lt_s (local.get $channel) (i32.const 0)) (then unreachable))
+                (drop (call $recv (local.get $channel) (i32.const 128) (i32.const 292)))))
+            """), size: 512)
+    }
+
+    @Test(arguments: ["esp32-c3", "microbit-v2", "cortex-m33"])
+    func openedURIsAndDevicesCostWhatThePlannerCharges(boardName: String) throws {
+        let board = try Fixtures.board(boardName)
+        // Each client uses a URI only the far node serves (the near kernel makes a mirror for it)
+        // and opens a device (a reply channel of its own); more clients than the kernel partition holds.
+        var modules: [ModuleSpec] = [], binaries: [String: [UInt8]] = [:]
+        for i in 0..<12 {
+            let name = "c\(i < 10 ? "0" : "")\(i)", bytes = try client("fireball://far/s\(i)")
+            modules.append(ModuleSpec(name: name, image: try ModuleImage.inspect(bytes).image, uses: ["fireball://far/s\(i)"], devices: ["gpio"]))
+            binaries[name] = bytes
+        }
+        let plan = Planner.plan(PlacementRequest(modules: modules, nodes: [Fixtures.node("near", board, devices: ["gpio"])]))
+        let placed = plan.nodes[0].replicas
+        // Two channels each; beside the device service's six, the C3's 8 KiB hold 16 more, the others' 4 KiB five.
+        #expect(placed.count == (boardName == "esp32-c3" ? 8 : 2) && !plan.isComplete)
+        #expect(plan.unplaced.allSatisfy { $0.reasons.contains { $0.contains("kernel partition (mirror fireball://far/") } }, "\(plan.unplaced.first?.reasons ?? [])")
+
+        let cluster = try SimulatedCluster([("near", board), ("far", try Fixtures.board("linux-host"))])
+        for i in 0..<12 { _ = try cluster["far"].kernel.serve("fireball://far/s\(i)") }
+        try cluster.run(until: 0)   // the far node announces them
+        let near = cluster["near"]
+        let tasks = try placed.map { try near.spawn(binaries[$0]!, name: $0, devices: ["gpio"]) }
+        try cluster.run(until: 1_000_000_000)
+        #expect(tasks.allSatisfy { near.kernel.state(of: $0) == .blocked }, "each opened both and waits on its mirror")
+        #expect(near.kernel.openChannelCount == board.devices.count + 2 * placed.count)
+        expectSameUse(near, plan.nodes[0].budget)
+
+        // One more than the planner allows: its device or its mirror does not fit, and the kernel panics.
+        let extra = try #require(plan.unplaced.first).replica
+        try near.spawn(binaries[extra]!, name: extra, devices: ["gpio"])
+        try cluster.run(until: 2_000_000_000)
+        #expect(near.kernel.panicReport?.partition == .kernel)
+    }
+
+    @Test func usingWhatItServesCostsNoMirror() throws {
+        let board = try Fixtures.board("microbit-v2")
+        let uri = "fireball://loop/x"
+        let bytes = Fixtures.withOneBytePages(try Fixtures.wat("""
+            (module
+              (import "fireball" "channel_serve" (func $serve (param i32 i32) (result i32)))
+              (import "fireball" "channel_open" (func $open (param i32 i32) (result i32)))
+              (import "fireball" "channel_recv" (func $recv (param i32 i32 i32) (result i32)))
+              (memory 1 1) (data (i32.const 0) "\(uri)")
+              (func (export "run")
+                (drop (call $serve (i32.const 0) (i32.const \(uri.utf8.count))))
+                (drop (call $recv (call $open (i32.const 0) (i32.const \(uri.utf8.count))) (i32.const 128) (i32.const 292)))))
+            """), size: 512)
+        let module = ModuleSpec(name: "loop", image: try ModuleImage.inspect(bytes).image, serves: [uri], uses: [uri])
+        #expect(ModuleRequirements.of(module, on: board).charges.filter { $0.partition == .kernel }.map(\.what) == ["channel \(uri)"])
+        let plan = Planner.plan(PlacementRequest(modules: [module], nodes: [Fixtures.node("n", board)]))
+        let node = try boot(board)
+        let task = try node.spawn(bytes, name: "loop")
+        #expect(node.kernel.runUntilIdle() == .waiting(nextDeadline: nil))
+        #expect(node.kernel.state(of: task) == .blocked)
+        expectSameUse(node, plan.nodes[0].budget)
     }
 
     @Test func tier1ModulesComeFromTheTier1Partition() throws {
@@ -82,11 +158,10 @@ import Testing
         let (image, loaded) = try ModuleImage.inspect(bytes)
         let (count, plan) = plannedCount(ModuleSpec(name: "t", image: image, tier: .tier1), on: board)
         #expect(count == 7, "32 KiB of tier-1 holds 7 value stacks of 4 KiB with their headers")
-        let kernel = boot(board)
-        let capabilities = kernel.mintCapabilities()
-        for i in 0..<count { _ = try kernel.spawnGuest(loaded, name: "t\(i)", role: ModuleTier.tier1.role, capability: capabilities.process) }
-        expectSameUse(kernel, plan)
-        #expect(throws: Kernel.SpawnError.self) { try kernel.spawnGuest(loaded, name: "extra", role: .service, capability: capabilities.process) }
+        let node = try boot(board)
+        for i in 0..<count { _ = try node.kernel.spawnGuest(loaded, name: "t\(i)", role: ModuleTier.tier1.role, capability: node.capabilities.process) }
+        expectSameUse(node, plan.nodes[0].budget)
+        #expect(throws: Kernel.SpawnError.self) { try node.kernel.spawnGuest(loaded, name: "extra", role: .service, capability: node.capabilities.process) }
     }
 
     @Test func floatModulesAreRefusedWhereTheLoaderRefusesThem() throws {
@@ -131,21 +206,31 @@ import Testing
         try ClusterInventory.load(path: "\(Fixtures.root)/Deploy/clusters/local.yaml", boardsDirectory: Fixtures.boardsDirectory)
     }
 
-    /// Each node's share, spawned on a kernel of its board, fits exactly as planned.
+    /// Each node's share, spawned on a node of its board, fits exactly as planned.
     func expectSpawnsAsPlanned(_ plan: Plan, _ app: AppManifest, on cluster: ClusterInventory, sourceLocation: SourceLocation = #_sourceLocation) throws {
         for usage in plan.nodes {
-            let node = cluster.nodes.first { $0.name == usage.node }!
-            let kernel = boot(node.board)
-            let capabilities = kernel.mintCapabilities()
+            let node = try boot(cluster.nodes.first { $0.name == usage.node }!.board)
             for replica in usage.replicas {
                 let module = app.modules.first { $0.name == replica }!
-                let bytes = [UInt8](FileManager.default.contents(atPath: module.wasmPath)!)
-                _ = try kernel.spawnGuest(try LoadedModule.load(bytes, options: node.board.loadOptions), name: replica, capability: capabilities.process)
+                try node.spawn([UInt8](FileManager.default.contents(atPath: module.wasmPath)!), name: replica, devices: module.devices)
             }
             for kind in [PartitionKind.guest, .runtime, .stacks] {
-                #expect(kernel.partition(kind).usedBytes == usage.budget[kind].usedBytes, "\(usage.node) \(kind)", sourceLocation: sourceLocation)
+                #expect(node.usedBytes(kind) == usage.budget[kind].usedBytes, "\(usage.node) \(kind)", sourceLocation: sourceLocation)
             }
         }
+    }
+
+    /// Starts every replica on the node the plan gives it, in one simulated cluster of `nodes`, and
+    /// runs it for `seconds` of its clock.
+    func runAsPlanned(_ plan: Plan, _ app: AppManifest, on nodes: [NodeSpec], seconds: UInt64) throws -> SimulatedCluster {
+        let cluster = try SimulatedCluster(nodes.map { ($0.name, $0.board) })
+        for assignment in plan.assignments {
+            let module = app.modules.first { $0.name == assignment.module }!
+            try cluster[assignment.node].spawn([UInt8](FileManager.default.contents(atPath: module.wasmPath)!), name: assignment.replica,
+                                               devices: module.devices, restart: module.restart)
+        }
+        try cluster.run(until: seconds * 1_000_000_000)
+        return cluster
     }
 
     @Test func theExampleAppsPlanOnTheLocalCluster() throws {
@@ -170,6 +255,22 @@ import Testing
         // aggregator takes the tighter of the other two; the sensor needs a probe (c3, m33).
         #expect(plan.placement == ["actuator": "m33", "aggregator": "microbit", "sensor": "c3"])
         try expectSpawnsAsPlanned(plan, app, on: cluster)
+        // Run, the three talk across nodes (each use is a mirror), and every partition of every
+        // node holds what the planner charged, to the byte: device service, served URIs, mirrors, device replies.
+        let running = try runAsPlanned(plan, app, on: cluster.nodes, seconds: 3)
+        #expect(running["microbit"].console.contains { $0.contains("aggregator: connected to the actuator") }, "\(running["microbit"].console)")
+        for usage in plan.nodes {
+            #expect(running[usage.node].kernel.panicReport == nil)
+            expectSameUse(running[usage.node], usage.budget)
+        }
+        // The aggregator is stopped and started again: it serves its URI on a fresh channel, and the
+        // closed one gave its bytes back (a restart or a move costs nothing lasting).
+        let microbit = running["microbit"], aggregator = app.modules.first { $0.name == "aggregator" }!
+        microbit.kernel.kill(microbit.kernel.taskIDs.first { microbit.kernel.name(of: $0) == "aggregator" }!, capability: microbit.capabilities.process)
+        try microbit.spawn([UInt8](FileManager.default.contents(atPath: aggregator.wasmPath)!), name: "aggregator")
+        try running.run(until: 6_000_000_000)
+        #expect(microbit.console.filter { $0.contains("aggregator: connected to the actuator") }.count == 2, "readings reach the new one")
+        for usage in plan.nodes { expectSameUse(running[usage.node], usage.budget) }
 
         for gone in ["c3", "microbit", "m33"] {
             // Planned afresh without that node, all three fit on the other two.
@@ -184,5 +285,45 @@ import Testing
             #expect(failover.isComplete == (gone != "c3"), "\(gone): \(failover.failure.map { "\($0)" } ?? "")")
             #expect(failover.assignments.filter { !$0.kept }.map(\.node).allSatisfy { $0 != gone })
         }
+    }
+
+    /// The greenhouse without its affinity rules, all three on one node of `name` in the local cluster.
+    func greenhouseOnOneNode(_ name: String) throws -> (Plan, AppManifest, NodeSpec) {
+        var app = try AppManifest.load(path: "\(Fixtures.root)/Deploy/apps/greenhouse.yaml")
+        for i in app.modules.indices {
+            app.modules[i].nodeLabels = [:]
+            app.modules[i].avoidModules = []
+        }
+        let node = try Self.localCluster().nodes.first { $0.name == name }!
+        return (Planner.plan(PlacementRequest(modules: app.modules, nodes: [node])), app, node)
+    }
+
+    @Test func threeGreenhouseGuestsExhaustAMicrobitsKernelPartitionAndThePlannerSaysSo() throws {
+        // Their memories fit (3 × 20 KiB of 84 KiB), but the kernel partition (4 KiB: eleven channels)
+        // holds the device service's six, the two served URIs and four device replies only in part.
+        let (plan, app, node) = try greenhouseOnOneNode("microbit")
+        #expect(!plan.isComplete)
+        #expect(plan.unplaced.count == 1 && plan.unplaced[0].reasons.contains { $0.contains("kernel partition") }, "\(plan.unplaced)")
+        // What the kernel does when all three run there anyway: it panics.
+        var all = plan
+        all.assignments = app.modules.map { Assignment(replica: $0.name, module: $0.name, node: node.name, previousNode: nil, kept: false, partnersOnNode: []) }
+        let running = try runAsPlanned(all, app, on: [node], seconds: 2)
+        #expect(running[node.name].kernel.panicReport?.partition == .kernel)
+        // The two the planner placed run.
+        let placed = try runAsPlanned(plan, app, on: [node], seconds: 2)
+        #expect(placed[node.name].kernel.panicReport == nil)
+    }
+
+    @Test func threeGreenhouseGuestsRunOnAnESP32C3() throws {
+        // 8 KiB of kernel partition: all three fit and run; the planner charged two mirrors that a
+        // node holding the servers too never makes (each open finds the served channel).
+        let (plan, app, node) = try greenhouseOnOneNode("c3")
+        #expect(plan.isComplete)
+        let running = try runAsPlanned(plan, app, on: [node], seconds: 3)
+        let c3 = running[node.name]
+        #expect(c3.kernel.panicReport == nil)
+        #expect(c3.console.contains { $0.contains("aggregator: connected to the actuator") }, "\(c3.console)")
+        for kind in PartitionKind.allCases where kind != .kernel { #expect(c3.usedBytes(kind) == plan.nodes[0].budget[kind].usedBytes, "\(kind)") }
+        #expect(c3.usedBytes(.kernel) == plan.nodes[0].budget[.kernel].usedBytes - 2 * TLSFModel.blockBytes(KernelCosts.channelBytes))
     }
 }

@@ -401,6 +401,10 @@ public final class Kernel {
     func closeChannel(_ id: ChannelID, propagating: Bool) throws(KernelError) {
         guard let channel = channels[id] else { throw .badHandle }
         let tellServingNode = propagating && channel.isMirror && !channel.isClosed
+        // Its kernel bytes go back at the first close: a closed channel never carries a message
+        // again (a URI served anew, or a mirror opened anew, gets a fresh one), so reconnects,
+        // restarts and device reply channels of ended guests do not use the partition up.
+        if !channel.isClosed { partition(.kernel).free(channel.kernelBlock) }
         let (senders, receivers) = channel.close()
         for (waiter, message) in senders {
             returnValues(in: message)

@@ -1,0 +1,101 @@
+// Nodes booted as `NodeDaemon` boots them (a kernel with the board's partition table, its device
+// service, a router), on one manual clock and joined in memory: what the planner's numbers are checked against.
+import Core
+import Foundation
+import HAL
+
+final class SimulatedCluster {
+    final class Node: RouterTransport {
+        let name: String
+        let board: Board
+        let kernel: Kernel
+        let capabilities: KernelCapabilities
+        let devices: DeviceService?
+        let router: Router
+        /// Weak: a test may keep a lone node and drop its cluster.
+        weak var cluster: SimulatedCluster?
+        var console: [String] = []
+
+        init(_ name: String, board: Board, cluster: SimulatedCluster) throws {
+            self.name = name
+            self.board = board
+            self.cluster = cluster
+            kernel = Kernel(clock: cluster.clock, configuration: KernelConfiguration(slice: .safePoints(50), executionLimits: board.executionLimits),
+                            partitions: board.partitions)
+            let capabilities = kernel.mintCapabilities()
+            devices = board.devices.isEmpty ? nil
+                : try DeviceService.start(on: kernel, board: board, capability: capabilities.systemRole, process: capabilities.process)
+            self.capabilities = capabilities
+            kernel.nodeName = name
+            router = Router(kernel: kernel)
+            router.transport = self
+            kernel.console = { [unowned self] line in console.append(line) }
+        }
+
+        func send(kind: UInt8, payload: [UInt8], to peer: String) -> Bool {
+            guard let cluster else { return false }
+            cluster.wire.append((name, peer, kind, payload))
+            return true
+        }
+
+        /// Starts a module as the node would: its `devices:` granted as `NodeDaemon.start` grants them.
+        @discardableResult
+        func spawn(_ bytes: [UInt8], name: String, devices: [String] = [], restart: RestartPolicy = .stop) throws -> TaskID {
+            let grants = Set(devices.flatMap { board.devices(matching: $0).map(\.name) })
+            return try kernel.spawnGuest(try LoadedModule.load(bytes, options: board.loadOptions), name: name, restart: restart,
+                                         devices: grants, capability: capabilities.process)
+        }
+
+        func usedBytes(_ kind: PartitionKind) -> Int { kernel.partition(kind).usedBytes }
+    }
+
+    let clock = ManualClock()
+    private(set) var nodes: [String: Node] = [:]
+    var wire: [(from: String, to: String, kind: UInt8, payload: [UInt8])] = []
+
+    /// Boots one node per (name, board), all linked to each other.
+    init(_ boards: [(String, Board)]) throws {
+        for (name, board) in boards { nodes[name] = try Node(name, board: board, cluster: self) }
+        let names = nodes.keys.sorted()
+        for a in names { for b in names where a < b { nodes[a]!.router.linkUp(b); nodes[b]!.router.linkUp(a) } }
+    }
+
+    subscript(name: String) -> Node { nodes[name]! }
+
+    /// Runs the kernels and delivers frames until nothing moves, then moves the clock to the next
+    /// timer; stops with the clock at `nanoseconds` (or when no node has anything left to do).
+    func run(until nanoseconds: UInt64) throws {
+        let live = nodes.values.sorted { $0.name < $1.name }
+        while true {
+            var moved = true
+            while moved {
+                moved = false
+                for node in live {
+                    if case .sliceLimit = node.kernel.runUntilIdle(maxSlices: 1000) { moved = true }
+                    node.router.tick()
+                }
+                while !wire.isEmpty {
+                    let frame = wire.removeFirst()
+                    try nodes[frame.to]!.router.received(kind: frame.kind, payload: frame.payload, from: frame.from)
+                    moved = true
+                }
+            }
+            var deadlines: [UInt64] = []
+            var runnable = false
+            for node in live {
+                switch node.kernel.runUntilIdle(maxSlices: 0) {   // fires due timers, runs nothing
+                case .sliceLimit: runnable = true
+                case .waiting(let deadline?): deadlines.append(deadline)
+                default: break
+                }
+                if let deadline = node.router.nextDeadline { deadlines.append(deadline) }
+            }
+            if runnable { continue }
+            guard let next = deadlines.min(), next <= nanoseconds else {
+                clock.nanoseconds = max(clock.nanoseconds, nanoseconds)
+                return
+            }
+            clock.nanoseconds = max(clock.nanoseconds, next)
+        }
+    }
+}
