@@ -458,7 +458,8 @@ public final class NodeDaemon: LinkDelegate, RouterTransport {
         return NodeReport(name: configuration.name, board: configuration.board.name,
                           uptimeMilliseconds: (loop.nowNanoseconds - bootedAt) / 1_000_000, partitions: partitions, guests: guestReports,
                           links: endpoint.connectedPeers.filter { $0.role == .node }.map(\.name), served: kernel.servedURIs.map(\.uri),
-                          remote: router.remoteURIs, channelsOpen: kernel.openChannelCount, routerPending: pending.sends + pending.wants + pending.held)
+                          remote: router.remoteURIs, channelsOpen: kernel.openChannelCount, routerPending: pending.sends + pending.wants + pending.held,
+                          aheadTaken: router.offersTaken, aheadReturned: router.offersReturned)
     }
 }
 

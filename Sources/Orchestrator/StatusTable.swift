@@ -6,15 +6,17 @@ import Foundation
 public enum StatusTable {
     public static func render(_ view: ClusterView, inventory: ClusterInventory, barWidth: Int = 20) -> String {
         var lines: [String] = []
-        var nodeRows = [["NODE", "BOARD", "ADDRESS", "STATE", "UPTIME", "LINKS", "MODULES", "CHANNELS"]]
+        // AHEAD: messages received ahead that tasks took / that went back unused (Docs/router.md).
+        var nodeRows = [["NODE", "BOARD", "ADDRESS", "STATE", "UPTIME", "LINKS", "MODULES", "CHANNELS", "AHEAD"]]
         for node in inventory.nodes.sorted(by: { $0.name < $1.name }) {
             guard let report = view.reports[node.name] else {
-                nodeRows.append([node.name, node.board.name, node.address, "DOWN", "-", "-", "-", "-"])
+                nodeRows.append([node.name, node.board.name, node.address, "DOWN", "-", "-", "-", "-", "-"])
                 continue
             }
             let peers = report.links.sorted().joined(separator: ",")
             nodeRows.append([node.name, report.board, node.address, "up", Self.duration(report.uptimeMilliseconds), peers.isEmpty ? "-" : peers,
-                             "\(report.guests.count)", "\(report.channelsOpen)"])
+                             "\(report.guests.count)", "\(report.channelsOpen)",
+                             report.aheadTaken.map { "\($0)/\(report.aheadReturned ?? 0)" } ?? "-"])
         }
         lines += table(nodeRows)
         lines.append("")

@@ -122,12 +122,17 @@ public struct NodeReport: Codable, Sendable {
     public var remote: [String: String]
     public var channelsOpen: Int
     public var routerPending: Int
+    /// Messages received ahead (Docs/router.md) that a task took, and that went back unused; many
+    /// returned means receivers that pause longer than the hold. Absent from older nodes.
+    public var aheadTaken: Int?
+    public var aheadReturned: Int?
 
     public init(name: String, board: String, uptimeMilliseconds: UInt64, partitions: [PartitionUse], guests: [Guest], links: [String],
-                served: [String], remote: [String: String], channelsOpen: Int, routerPending: Int) {
+                served: [String], remote: [String: String], channelsOpen: Int, routerPending: Int, aheadTaken: Int? = nil, aheadReturned: Int? = nil) {
         self.name = name; self.board = board; self.uptimeMilliseconds = uptimeMilliseconds; self.partitions = partitions
         self.guests = guests; self.links = links; self.served = served; self.remote = remote
         self.channelsOpen = channelsOpen; self.routerPending = routerPending
+        self.aheadTaken = aheadTaken; self.aheadReturned = aheadReturned
     }
 }
 

@@ -1,0 +1,31 @@
+// What `fireball status` prints from the nodes' reports: one row per node (DOWN when it did not
+// answer), its router's receive-ahead figures, the modules, and the partitions as bars.
+import Testing
+import Transport
+@testable import Orchestrator
+
+@Suite struct StatusTableTests {
+    @Test func nodesModulesAndReceivingAheadAreShown() throws {
+        let c3 = try Fixtures.board("esp32-c3")
+        let inventory = ClusterInventory(name: "t", nodes: [Fixtures.node("a", c3), Fixtures.node("b", c3), Fixtures.node("c", c3)])
+        let guest = NodeReport.Guest(assignment: ModuleAssignment(app: "farm", replica: "pump", module: "pump", sha256: "00", serves: ["fireball://pump/on"]),
+                                     state: "blocked", task: 3, restarts: 1)
+        let partitions = [NodeReport.PartitionUse(kind: "guest", capacity: 1000, used: 250, largestFree: 750)]
+        let reports = [
+            "a": NodeReport(name: "a", board: c3.name, uptimeMilliseconds: 65_000, partitions: partitions, guests: [guest], links: ["b"],
+                            served: ["fireball://pump/on"], remote: [:], channelsOpen: 4, routerPending: 0, aheadTaken: 120, aheadReturned: 3),
+            // A node of an earlier version reports no receive-ahead figures.
+            "b": NodeReport(name: "b", board: c3.name, uptimeMilliseconds: 1_000, partitions: partitions, guests: [], links: ["a"],
+                            served: [], remote: [:], channelsOpen: 1, routerPending: 0),
+        ]
+        let text = StatusTable.render(ClusterView(reports: reports, unreachable: ["c"]), inventory: inventory)
+        let lines = text.split(separator: "\n").map(String.init)
+        let row = { (name: String) in lines.first { $0.hasPrefix(name + " ") }?.split(separator: " ").map(String.init) ?? [] }
+        #expect(lines.first?.hasSuffix("CHANNELS  AHEAD") == true, "\(text)")
+        #expect(row("a").last == "120/3" && row("a").contains("up"))
+        #expect(row("b").last == "-")
+        #expect(row("c").contains("DOWN"), "a node that did not answer")
+        #expect(lines.contains { $0.hasPrefix("farm") && $0.contains("pump") && $0.contains("blocked") && $0.contains("fireball://pump/on") })
+        #expect(lines.contains("node a partitions (\(c3.name)):"))
+    }
+}
