@@ -41,10 +41,12 @@ let package = Package(
             "Core", "HAL", "Transport", "Orchestrator", "Node",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .testTarget(name: "CoreTests", dependencies: ["Core"]),
+        // Test support only: the deterministic run of in-memory nodes that three test targets share.
+        .target(name: "SimulatedNodes", dependencies: ["Core"], path: "Tests/SimulatedNodes"),
+        .testTarget(name: "CoreTests", dependencies: ["Core", "SimulatedNodes"]),
         .testTarget(name: "TransportTests", dependencies: ["Transport"]),
-        .testTarget(name: "HALTests", dependencies: ["HAL", "Core"], exclude: ["Guests"]),
-        .testTarget(name: "OrchestratorTests", dependencies: ["Orchestrator", "HAL", "Core"]),
+        .testTarget(name: "HALTests", dependencies: ["HAL", "Core", "SimulatedNodes"], exclude: ["Guests"]),
+        .testTarget(name: "OrchestratorTests", dependencies: ["Orchestrator", "HAL", "Core", "SimulatedNodes"]),
         .testTarget(name: "NodeTests", dependencies: ["Node", "Orchestrator", "Transport", "HAL", "Core"], exclude: ["Guests"]),
         // The official wasm spec suite (../shared/wasm-testsuite), converted by wast2json at test time.
         .testTarget(name: "SpecTests", dependencies: ["Core"]),

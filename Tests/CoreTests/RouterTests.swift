@@ -1,6 +1,7 @@
 // Channels across nodes, deterministically: kernels on one simulated clock, their routers joined
 // by an in-memory network that can cut and restore links. The guests are the C examples.
 import Foundation
+import SimulatedNodes
 import Testing
 @testable import Core
 
@@ -95,46 +96,24 @@ final class RouterNetwork {
     /// Runs kernels and delivers frames until nothing moves, advancing the clock to the next timer,
     /// for at most `nanoseconds` of simulated time.
     func run(for nanoseconds: UInt64) throws {
-        let end = clock.nanoseconds + nanoseconds
-        while true {
-            var moved = true
-            while moved {
-                moved = false
-                for name in nodes.keys.sorted() {
-                    if case .sliceLimit = nodes[name]!.kernel.runUntilIdle(maxSlices: 1000) { moved = true }
-                    nodes[name]!.router.tick()
-                }
-                while !inFlight.isEmpty {
-                    let frame = inFlight.removeFirst()
-                    if let beforeDelivery {
-                        let epoch = cutCount[key(frame.from, frame.to), default: 0]
-                        beforeDelivery(frame.from, frame.to, frame.kind)
-                        // The hook may have cut this frame's link: then it was lost on the wire.
-                        guard cutCount[key(frame.from, frame.to), default: 0] == epoch else { moved = true; continue }
-                    }
-                    try nodes[frame.to]!.router.received(kind: frame.kind, payload: frame.payload, from: frame.from)
-                    moved = true
-                    delivered += 1
-                    if let (x, y) = nextCut() {
-                        cut(x, y)
-                        cuts += 1
-                        connect(x, y)
-                    }
-                }
+        let running = nodes.keys.sorted().map { (nodes[$0]!.kernel, nodes[$0]!.router) }
+        try SimulatedRun.run(running, clock: clock, until: clock.nanoseconds + nanoseconds) {
+            guard !inFlight.isEmpty else { return false }
+            let frame = inFlight.removeFirst()
+            if let beforeDelivery {
+                let epoch = cutCount[key(frame.from, frame.to), default: 0]
+                beforeDelivery(frame.from, frame.to, frame.kind)
+                // The hook may have cut this frame's link: then it was lost on the wire.
+                guard cutCount[key(frame.from, frame.to), default: 0] == epoch else { return true }
             }
-            var deadlines: [UInt64] = []
-            var runnable = false
-            for node in nodes.values {
-                switch node.kernel.runUntilIdle(maxSlices: 0) {   // fires due timers; runs nothing
-                case .sliceLimit: runnable = true
-                case .waiting(let deadline?): deadlines.append(deadline)
-                default: break
-                }
-                if let deadline = node.router.nextDeadline { deadlines.append(deadline) }
+            try nodes[frame.to]!.router.received(kind: frame.kind, payload: frame.payload, from: frame.from)
+            delivered += 1
+            if let (x, y) = nextCut() {
+                cut(x, y)
+                cuts += 1
+                connect(x, y)
             }
-            if runnable { continue }
-            guard let next = deadlines.min(), next <= end else { clock.nanoseconds = max(clock.nanoseconds, min(end, deadlines.min() ?? end)); return }
-            clock.nanoseconds = max(clock.nanoseconds + 1, next)
+            return true
         }
     }
 }

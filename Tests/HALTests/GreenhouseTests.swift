@@ -3,6 +3,7 @@
 // UART, and each guest carries on when a peer is killed and started again; across three nodes, the
 // sensor finds the aggregator again after its node dies. Clock: simulated.
 import Foundation
+import SimulatedNodes
 import Testing
 @testable import Core
 @testable import HAL
@@ -140,38 +141,12 @@ final class GreenhouseCluster {
     /// Runs the live nodes and delivers frames until nothing moves, then moves the clock to the next
     /// timer; stops with the clock at `seconds`.
     func run(until seconds: Double) throws {
-        let end = UInt64(seconds * 1e9)
-        let live = nodes.values.filter(\.alive).sorted { $0.name < $1.name }
-        while true {
-            var moved = true
-            while moved {
-                moved = false
-                for node in live {
-                    if case .sliceLimit = node.kernel.runUntilIdle(maxSlices: 1000) { moved = true }
-                    node.router.tick()
-                }
-                while !wire.isEmpty {
-                    let frame = wire.removeFirst()
-                    try nodes[frame.to]!.router.received(kind: frame.kind, payload: frame.payload, from: frame.from)
-                    moved = true
-                }
-            }
-            var deadlines: [UInt64] = []
-            var runnable = false
-            for node in live {
-                switch node.kernel.runUntilIdle(maxSlices: 0) {   // fires due timers, runs nothing
-                case .sliceLimit: runnable = true
-                case .waiting(let deadline?): deadlines.append(deadline)
-                default: break
-                }
-                if let deadline = node.router.nextDeadline { deadlines.append(deadline) }
-            }
-            if runnable { continue }
-            guard let next = deadlines.min(), next <= end else {
-                clock.nanoseconds = max(clock.nanoseconds, end)
-                return
-            }
-            clock.nanoseconds = max(clock.nanoseconds, next)
+        let live = nodes.values.filter(\.alive).sorted { $0.name < $1.name }.map { ($0.kernel, $0.router) }
+        try SimulatedRun.run(live, clock: clock, until: UInt64(seconds * 1e9)) {
+            guard !wire.isEmpty else { return false }
+            let frame = wire.removeFirst()
+            try nodes[frame.to]!.router.received(kind: frame.kind, payload: frame.payload, from: frame.from)
+            return true
         }
     }
 }

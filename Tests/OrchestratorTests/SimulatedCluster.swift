@@ -3,6 +3,7 @@
 import Core
 import Foundation
 import HAL
+import SimulatedNodes
 
 final class SimulatedCluster {
     final class Node: RouterTransport {
@@ -65,37 +66,11 @@ final class SimulatedCluster {
     /// Runs the kernels and delivers frames until nothing moves, then moves the clock to the next
     /// timer; stops with the clock at `nanoseconds` (or when no node has anything left to do).
     func run(until nanoseconds: UInt64) throws {
-        let live = nodes.values.sorted { $0.name < $1.name }
-        while true {
-            var moved = true
-            while moved {
-                moved = false
-                for node in live {
-                    if case .sliceLimit = node.kernel.runUntilIdle(maxSlices: 1000) { moved = true }
-                    node.router.tick()
-                }
-                while !wire.isEmpty {
-                    let frame = wire.removeFirst()
-                    try nodes[frame.to]!.router.received(kind: frame.kind, payload: frame.payload, from: frame.from)
-                    moved = true
-                }
-            }
-            var deadlines: [UInt64] = []
-            var runnable = false
-            for node in live {
-                switch node.kernel.runUntilIdle(maxSlices: 0) {   // fires due timers, runs nothing
-                case .sliceLimit: runnable = true
-                case .waiting(let deadline?): deadlines.append(deadline)
-                default: break
-                }
-                if let deadline = node.router.nextDeadline { deadlines.append(deadline) }
-            }
-            if runnable { continue }
-            guard let next = deadlines.min(), next <= nanoseconds else {
-                clock.nanoseconds = max(clock.nanoseconds, nanoseconds)
-                return
-            }
-            clock.nanoseconds = max(clock.nanoseconds, next)
+        try SimulatedRun.run(nodes.values.sorted { $0.name < $1.name }.map { ($0.kernel, $0.router) }, clock: clock, until: nanoseconds) {
+            guard !wire.isEmpty else { return false }
+            let frame = wire.removeFirst()
+            try nodes[frame.to]!.router.received(kind: frame.kind, payload: frame.payload, from: frame.from)
+            return true
         }
     }
 }
