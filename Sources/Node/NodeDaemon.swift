@@ -347,7 +347,7 @@ public final class NodeDaemon: LinkDelegate, RouterTransport {
         do { loaded = try LoadedModule.load(buffer, options: board.loadOptions) } catch {
             throw NodeError("module \(sha256.prefix(12)) does not validate for \(board.name)\(board.hasFPU ? "" : " (no FPU)"): \(error)")
         }
-        if let memory = (loaded.module.importedMemories + loaded.module.memories).first {
+        if let memory = loaded.module.firstMemory {
             let room = max(kernel.partition(.guest).largestFreeBlock, kernel.partition(.tier1).largestFreeBlock)
             guard memory.minimumBytes <= room else {
                 throw NodeError("module \(sha256.prefix(12)) needs \(memory.minimumBytes) bytes of linear memory; the largest free block of the guest and tier-1 partitions is \(room) bytes")
@@ -379,7 +379,7 @@ public final class NodeDaemon: LinkDelegate, RouterTransport {
         let bytes = try store.loadModule(assignment.sha256)
         let loaded = try LoadedModule.load(bytes, options: board.loadOptions)
         if let limit = assignment.memoryBytes {
-            guard let memory = (loaded.module.importedMemories + loaded.module.memories).first else {
+            guard let memory = loaded.module.firstMemory else {
                 throw NodeError("\(assignment.key): memory \(limit) bytes, but the module has no linear memory")
             }
             guard limit >= memory.minimumBytes else {

@@ -38,7 +38,7 @@ public struct ModuleImage: Sendable, Equatable {
     public static func inspect(_ bytes: [UInt8]) throws(WasmError) -> (image: ModuleImage, module: LoadedModule) {
         let loaded = try LoadedModule.load(bytes, options: LoadOptions(allowFloat: true))
         let module = loaded.module
-        let memory = (module.importedMemories + module.memories).first
+        let memory = module.firstMemory
         let table = (module.importedTables + module.tables).first
         let pageBytes = memory.flatMap { _ in MemoryPageSize.log2(in: bytes) }.map { 1 << $0 } ?? MemoryType.pageBytes
         var dataEnd = 0

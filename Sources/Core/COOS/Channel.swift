@@ -121,14 +121,16 @@ final class Channel {
 
     /// A receive by `receiver` (a proxy maybe receiving ahead): the first message it may take.
     func takeMessage(into inbox: inout Message, for receiver: Waiter) -> Waiter? {
-        guard let index = senders.firstIndex(where: { receiver.mayTake(from: $0.waiter) }) else { return nil }
-        inbox = senders[index].message
-        return senders.remove(at: index).waiter
+        takeFirstMessage(into: &inbox) { receiver.mayTake(from: $0) }
     }
 
     /// The first message of a task here (not a proxy's): on a mirror, what the router sends on.
     func takeLocalMessage(into inbox: inout Message) -> Waiter? {
-        guard let index = senders.firstIndex(where: { $0.waiter.proxy == 0 }) else { return nil }
+        takeFirstMessage(into: &inbox) { $0.proxy == 0 }
+    }
+
+    private func takeFirstMessage(into inbox: inout Message, from eligible: (Waiter) -> Bool) -> Waiter? {
+        guard let index = senders.firstIndex(where: { eligible($0.waiter) }) else { return nil }
         inbox = senders[index].message
         return senders.remove(at: index).waiter
     }

@@ -132,9 +132,10 @@ public final class Router: RemoteChannels {
 
     /// The next time `tick` has something to do.
     public var nextDeadline: UInt64? {
+        // Asked on every loop iteration of a node: no allocation.
         let grace = downSince.values.min().map { $0 &+ graceNanoseconds }
-        let offer = offers.values.lazy.map(\.expires).min()
-        return [grace, offer].compactMap { $0 }.min()
+        guard let offer = offers.values.lazy.map(\.expires).min() else { return grace }
+        return min(grace ?? offer, offer)
     }
 
     /// A peer gone past the grace period: its sends and receives fail with `unreachable`.
@@ -459,7 +460,7 @@ public final class Router: RemoteChannels {
         guard let uri = kernel.channels[channel]?.uri, let peer = remoteServices[uri]?.peer else { return }
         // A task that receives again soon after taking a message is likely to go on so: from now
         // on a want waits at the serving node before it asks (receiving ahead).
-        if aheadNanoseconds > 0, let task = kernel.mirrorReceiverTasks(channel).first {
+        if aheadNanoseconds > 0, let task = kernel.channels[channel]?.firstLocalReceiver?.task {
             var state = ahead[channel, default: Ahead()]
             if let last = state.lastTake, kernel.clock.nanoseconds &- last <= aheadNanoseconds { state.on = true }
             state.client = client(of: task)

@@ -128,5 +128,7 @@ public struct WasmModule: Sendable {
     }
     public var importedTables: [TableType] { imports.compactMap { if case .table(let t) = $0.descriptor { t } else { nil } } }
     public var importedMemories: [MemoryType] { imports.compactMap { if case .memory(let t) = $0.descriptor { t } else { nil } } }
+    /// Memory 0 (imported or defined), the one a guest's loads and stores use; nil without one.
+    public var firstMemory: MemoryType? { importedMemories.first ?? memories.first }
     public var importedGlobals: [GlobalType] { imports.compactMap { if case .global(let t) = $0.descriptor { t } else { nil } } }
 }
