@@ -386,8 +386,12 @@ public final class NodeDaemon: LinkDelegate, RouterTransport {
                 throw NodeError("\(assignment.key): memory \(limit) bytes is less than the module's initial \(memory.minimumBytes) bytes")
             }
         }
+        // The limits the planner charged: linear memory (the manifest's `memory:`, else the declared
+        // maximum; co_values count against it too) and the kernel budget, from the same formula.
+        let budget = KernelBudget.bytes(serves: assignment.serves, uses: assignment.uses, devices: grants.count)
         let task = try kernel.spawnGuest(loaded, name: assignment.replica, role: role, restart: restart, devices: grants,
-                                         memoryLimitBytes: assignment.memoryBytes, capability: capabilities.process)
+                                         memoryLimitBytes: assignment.memoryBytes ?? loaded.module.firstMemory?.maximumBytes,
+                                         kernelBudgetBytes: budget, capability: capabilities.process)
         guests[assignment.key] = Guest(assignment: assignment, firstTask: task, failure: nil)
         if persist { try saveAssignments() }
         say("started \(assignment.key) (\(assignment.module), \(assignment.sha256.prefix(12))) as \(task)")

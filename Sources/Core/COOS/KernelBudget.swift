@@ -28,15 +28,19 @@ public enum KernelBudget {
     /// The largest (a module cannot ask for more kernel state than this).
     public static let bytesMax = 1 << 20
 
-    /// The budget that holds, all at once and in any order: a served channel, registry entry and
-    /// handle per URI in `serves`; a mirror channel and handle per URI in `opens`; a reply channel
-    /// and handle per device in `devices`; and `spareHandles` more handles.
-    public static func bytes(serves: [String], opens: Int, devices: Int) -> Int {
+    /// The budget of a module (its manifest's `serves:`, `uses:` and the devices a node grants it):
+    /// what holds, all at once and in any order, a served channel, registry entry and handle per
+    /// URI it serves; a mirror channel and handle per other URI it uses (charged even where a
+    /// server on the same node would make the open free: it may start later, or move); a reply
+    /// channel and handle per device; and `spareHandles` more handles. The planner charges it and
+    /// the node gives it, from this one formula.
+    public static func bytes(serves: [String], uses: [String], devices: Int) -> Int {
         let channel = blockBytes(channelBytes), handle = blockBytes(handleBytes)
         var total = overheadBytes + classSlackBytes + spareHandles * handle
         for uri in serves { total += channel + blockBytes(registryEntryBytes(uri)) + handle }
-        total += (opens + devices) * (channel + handle)
-        return max(min(total, bytesMax), bytesMin)
+        total += (uses.filter { !serves.contains($0) }.count + devices) * (channel + handle)
+        // Past `bytesMax` the node refuses it: the planner says so (`Planner.check`).
+        return max(total, bytesMin)
     }
 
     /// What the allocator uses for a request of `bytes`: the payload in 8-byte steps (at least 8)
