@@ -463,7 +463,7 @@ public final class NodeDaemon: LinkDelegate, RouterTransport {
                           uptimeMilliseconds: (loop.nowNanoseconds - bootedAt) / 1_000_000, partitions: partitions, guests: guestReports,
                           links: endpoint.connectedPeers.filter { $0.role == .node }.map(\.name), served: kernel.servedURIs.map(\.uri),
                           remote: router.remoteURIs, channelsOpen: kernel.openChannelCount, routerPending: pending.sends + pending.wants + pending.held,
-                          aheadTaken: router.offersTaken, aheadReturned: router.offersReturned)
+                          aheadTaken: router.offersTaken, aheadReturned: router.offersReturned, panic: kernel.panicReport?.description)
     }
 }
 

@@ -14,7 +14,7 @@ public enum StatusTable {
                 continue
             }
             let peers = report.links.sorted().joined(separator: ",")
-            nodeRows.append([node.name, report.board, node.address, "up", Self.duration(report.uptimeMilliseconds), peers.isEmpty ? "-" : peers,
+            nodeRows.append([node.name, report.board, node.address, report.panic == nil ? "up" : "PANIC", Self.duration(report.uptimeMilliseconds), peers.isEmpty ? "-" : peers,
                              "\(report.guests.count)", "\(report.channelsOpen)",
                              report.aheadTaken.map { "\($0)/\(report.aheadReturned ?? 0)" } ?? "-"])
         }
