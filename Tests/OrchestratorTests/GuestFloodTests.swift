@@ -205,3 +205,15 @@ import Testing
         #expect(node.kernel.state(of: task) == .exited(.exited(code: -KernelError.noMemory.rawValue)))
     }
 }
+
+/// The figures Docs/kernel.md gives for the greenhouse's budgets.
+@Suite struct KernelBudgetFigureTests {
+    @Test func theGreenhouseBudgetsAreTheDocumented() throws {
+        let app = try AppManifest.load(path: "\(Fixtures.root)/Deploy/apps/greenhouse.yaml")
+        let board = try Fixtures.board("esp32-c3")
+        let budgets = Dictionary(uniqueKeysWithValues: app.modules.map { ($0.name, KernelCosts.kernelBudgetBytes($0, on: board)) })
+        #expect(budgets == ["sensor": 1_296, "aggregator": 968, "actuator": 1_352])
+        #expect(KernelBudget.bytes(serves: [], uses: [], devices: 0) == 144)
+        #expect(KernelBudget.blockBytes(Channel.kernelBytes) == 368)
+    }
+}
