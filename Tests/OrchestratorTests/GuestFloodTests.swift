@@ -17,6 +17,7 @@ import Testing
         (import "fireball" "channel_open" (func $open (param i32 i32) (result i32)))
         (import "fireball" "channel_send" (func $send (param i32 i32 i32) (result i32)))
         (import "fireball" "channel_recv" (func $recv (param i32 i32 i32) (result i32)))
+        (import "fireball" "channel_close" (func $close (param i32) (result i32)))
         (import "fireball" "value_alloc" (func $alloc (param i32) (result i32)))
         (import "fireball" "value_free" (func $free (param i32) (result i32)))
         (import "fireball" "device_open" (func $device (param i32 i32) (result i32)))
@@ -215,5 +216,39 @@ import Testing
         #expect(budgets == ["sensor": 1_296, "aggregator": 968, "actuator": 1_352])
         #expect(KernelBudget.bytes(serves: [], uses: [], devices: 0) == 144)
         #expect(KernelBudget.blockBytes(Channel.kernelBytes) == 368)
+    }
+}
+
+extension GuestFloodTests {
+    /// A guest that serves, closes and serves again for ever reuses one channel slot: the node's
+    /// table stays small.
+    @Test func serveAndCloseForEverReusesOneSlot() throws {
+        let node = try SimulatedCluster([("n", try Fixtures.board("cortex-m33"))])["n"]
+        let slotsAtBoot = node.kernel.channels.slotCount
+        let task = try node.kernel.spawnGuest(try Self.guest("""
+            (func (export "run") (local $i i32) (local $h i32)
+              (loop $more
+                (local.set $h (call $serve (i32.const 64) (i32.const 21)))
+                (if (i32.lt_s (local.get $h) (i32.const 0)) (then (call $exit (i32.const 201))))
+                (if (i32.ne (call $close (local.get $h)) (i32.const 0)) (then (call $exit (i32.const 202))))
+                (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                (br_if $more (i32.lt_u (local.get $i) (i32.const 50000))))
+              (call $exit (i32.const 0)))
+            """), name: "churn", capability: node.capabilities.process)
+        while node.kernel.state(of: task) == .runnable { node.kernel.runUntilIdle(maxSlices: 1000) }
+        #expect(node.kernel.state(of: task) == .exited(.exited(code: 0)))
+        #expect(node.kernel.channels.slotCount - slotsAtBoot <= 1 + 50_000 / ChannelTable.generationMax, "\(node.kernel.channels.slotCount - slotsAtBoot) slots")
+    }
+
+    /// A closed channel's id reads as closed after its slot serves a new channel.
+    @Test func aReusedSlotDoesNotReviveAnOldID() throws {
+        let kernel = Kernel(clock: ManualClock())
+        let first = try kernel.makeChannel()
+        try kernel.close(first)
+        let second = try kernel.makeChannel()
+        #expect(second != first && second.raw & (ChannelTable.slotsMax - 1) == first.raw & (ChannelTable.slotsMax - 1))
+        #expect(kernel.channels[first]?.isClosed == true && kernel.channels[second]?.isClosed == false)
+        #expect(throws: Never.self) { try kernel.close(first) }
+        #expect(kernel.channels[second]?.isClosed == false, "closing the old id again leaves the new channel alone")
     }
 }

@@ -112,7 +112,6 @@ public final class Kernel {
     /// the serving guest's budget for a guest's URI (the entry goes when that guest ends).
     var registryCharges: [String: (block: UnsafeMutableRawPointer, home: Partition)] = [:]
     var nextTaskID = 1
-    var nextChannelID = 1
     var nextTicket = 1
     /// co_values by handle (Kernel+Value.swift); freed entries keep their number.
     var values: [ValueRecord] = []
@@ -407,13 +406,12 @@ public final class Kernel {
             guard let block = budget.allocate(Channel.kernelBytes) else { throw .noMemory }
             (home, buffer) = (budget.partition, block)
         } else {
-            guard let block = allocateOrPanic(.kernel, Channel.kernelBytes, for: "channel \(uri ?? "#\(nextChannelID)")") else {
+            guard let block = allocateOrPanic(.kernel, Channel.kernelBytes, for: "channel \(uri ?? "#\(channels.openCount + 1)")") else {
                 throw .noMemory
             }
             (home, buffer) = (partition(.kernel), block)
         }
-        let id = ChannelID(raw: nextChannelID)
-        nextChannelID += 1
+        let id = channels.nextID()
         channels.insert(Channel(id: id, uri: uri, kernelBlock: buffer, home: home))
         return id
     }
@@ -444,6 +442,8 @@ public final class Kernel {
             let closer = currentTask.flatMap { tasks[$0] }
             remote?.mirrorClosed(id, client: closer?.name ?? "kernel", role: closer?.role ?? .guest)
         }
+        // Its slot may serve a new channel; this id reads as closed from now on.
+        channels.retire(id)
     }
 
     func takeTicket() -> Int {
@@ -633,15 +633,64 @@ struct TaskTable {
     var all: [TaskRecord] { storage.compactMap { $0 } }
 }
 
-/// Channels indexed by their dense ids.
+/// Channels by id. An id is a slot (its low 20 bits) and the slot's generation (the 11 above, so
+/// it fits a message's u32 and stays a positive i32): a closed channel's slot is reused, oldest
+/// first, so a guest that serves and closes for ever does not grow the table, and its old id reads
+/// as a closed channel (a shared one that nothing can be sent on or added to). A slot whose
+/// generation would wrap is not reused again, so an old id never names a new channel.
 struct ChannelTable {
+    static let slotBits = 20
+    static let slotsMax = 1 << slotBits
+    static let generationMax = (1 << 11) - 1
     private var storage: [Channel?] = [nil]
-    subscript(id: ChannelID) -> Channel? { id.raw > 0 && id.raw < storage.count ? storage[id.raw] : nil }
-    mutating func insert(_ channel: Channel) {
-        precondition(channel.id.raw == storage.count, "channel ids are dense")
-        storage.append(channel)
+    private var generations: [Int] = [0]
+    private var freeSlots = RingQueue<Int>()
+    /// What a retired id reads as.
+    private let closed: Channel
+
+    init() {
+        let home = Partition(kind: .kernel, bytes: Partition.bytesMin)
+        closed = Channel(id: ChannelID(raw: 0), uri: nil, kernelBlock: home.allocate(8)!, home: home)
+        closed.isMirror = true   // so that an open of its URI looks for the service anew
+        _ = closed.close()
     }
+
+    subscript(id: ChannelID) -> Channel? {
+        let slot = id.raw & (Self.slotsMax - 1), generation = id.raw >> Self.slotBits
+        guard id.raw > 0, slot > 0, slot < storage.count, generation <= generations[slot] else { return nil }
+        if generation == generations[slot], let channel = storage[slot] { return channel }
+        return closed
+    }
+
+    /// The id the next `insert` must carry.
+    mutating func nextID() -> ChannelID {
+        if let slot = freeSlots.popFirst() {
+            return ChannelID(raw: slot | generations[slot] << Self.slotBits)
+        }
+        precondition(storage.count < Self.slotsMax, "channel table full")
+        storage.append(nil)
+        generations.append(0)
+        return ChannelID(raw: storage.count - 1)
+    }
+
+    mutating func insert(_ channel: Channel) {
+        let slot = channel.id.raw & (Self.slotsMax - 1)
+        precondition(storage[slot] == nil && channel.id.raw >> Self.slotBits == generations[slot], "a fresh id from nextID")
+        storage[slot] = channel
+    }
+
+    /// `id` closed: its slot is free for a later channel (unless its generations are used up).
+    mutating func retire(_ id: ChannelID) {
+        let slot = id.raw & (Self.slotsMax - 1)
+        guard slot > 0, slot < storage.count, storage[slot]?.id == id else { return }
+        storage[slot] = nil
+        generations[slot] += 1
+        if generations[slot] <= Self.generationMax { freeSlots.append(slot) }
+    }
+
     var openCount: Int { storage.reduce(0) { $0 + ($1.map { $0.isClosed ? 0 : 1 } ?? 0) } }
+    /// Slots ever made (a flood of serve and close does not grow it).
+    var slotCount: Int { storage.count - 1 }
     /// Open channels whose bytes `home` holds, lowest id first.
     func openIDs(homedIn home: Partition) -> [ChannelID] {
         storage.compactMap { channel in channel.flatMap { !$0.isClosed && $0.home === home ? $0.id : nil } }
