@@ -98,11 +98,12 @@ public enum DeviceControl {
             return ["\(i2c.spec.name) 0x\(String(address, radix: 16)) = \(celsius) °C"]
         case (let flash as SPIFlash, "dump"):
             let offset = try number(0, "offset"), length = min(try number(1, "length"), 4096)
-            guard offset >= 0, length >= 0, offset + length <= flash.cells.count else {
-                throw DeviceControlError("\(flash.spec.name) dump: outside the flash (\(flash.cells.count) bytes)")
+            guard offset >= 0, length >= 0, offset <= flash.byteCount - length else {
+                throw DeviceControlError("\(flash.spec.name) dump: outside the flash (\(flash.byteCount) bytes)")
             }
-            return stride(from: offset, to: offset + length, by: 16).map { row in
-                String(format: "%08x ", row) + flash.cells[row..<min(row + 16, offset + length)].map { String(format: " %02x", $0) }.joined()
+            let cells = flash.cells(offset..<offset + length)
+            return stride(from: 0, to: length, by: 16).map { row in
+                String(format: "%08x ", offset + row) + cells[row..<min(row + 16, length)].map { String(format: " %02x", $0) }.joined()
             }
         default:
             throw DeviceControlError("\(device.spec.name) (\(device.spec.kind.rawValue)) has no operation '\(verb)'; commands:\n\(usage)")

@@ -133,7 +133,8 @@ public struct YAMLMapping {
 
     public var keys: [String] { pairs.map(\.key) }
 
-    static func parseSize(_ text: String) -> Int? {
+    /// "4096", "64 KiB", "64KiB", "1 MiB", "2 GiB"; nil for anything else, or a size past `Int.max`.
+    public static func parseSize(_ text: String) -> Int? {
         let parts = text.split(separator: " ")
         let (number, unit): (Substring, Substring)
         if parts.count == 2 { (number, unit) = (parts[0], parts[1]) } else if parts.count == 1 {
@@ -142,8 +143,9 @@ public struct YAMLMapping {
         } else { return nil }
         guard let value = Int(number) else { return nil }
         let multipliers: [Substring: Int] = ["": 1, "B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30]
-        guard let multiplier = multipliers[unit] else { return nil }
-        return value * multiplier
+        guard let multiplier = multipliers[unit], value >= 0 else { return nil }
+        let (bytes, overflow) = value.multipliedReportingOverflow(by: multiplier)
+        return overflow ? nil : bytes
     }
 }
 

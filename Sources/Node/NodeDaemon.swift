@@ -38,6 +38,8 @@ public struct NodeConfiguration: Sendable {
     public var logLinesKept = 500
     /// Slices per loop iteration before links get a turn.
     public var slicesPerIteration = 64
+    /// Console lines each guest may print; nil: the board's (`log:` in its file).
+    public var logRateLimit: LogRateLimit?
 
     public init(name: String, board: Board, listenHost: String, listenPort: UInt16, peers: [Peer], certificateDirectory: String,
                 dataDirectory: String, controlSocketPath: String? = nil) {
@@ -112,7 +114,9 @@ public final class NodeDaemon: LinkDelegate, RouterTransport {
             throw NodeError("\(configuration.certificateDirectory)/\(configuration.name).pem is for \(tls.identity), not node \(configuration.name)")
         }
         loop = try EventLoop()
-        kernel = Kernel(configuration: KernelConfiguration(slice: board.slice, executionLimits: board.executionLimits), partitions: board.partitions)
+        var kernelConfiguration = KernelConfiguration(slice: board.slice, executionLimits: board.executionLimits)
+        kernelConfiguration.logRateLimit = configuration.logRateLimit ?? board.logRateLimit
+        kernel = Kernel(configuration: kernelConfiguration, partitions: board.partitions)
         let capabilities = kernel.mintCapabilities()
         devices = board.devices.isEmpty ? nil
             : try DeviceService.start(on: kernel, board: board, capability: capabilities.systemRole, process: capabilities.process)
@@ -456,7 +460,11 @@ public final class NodeDaemon: LinkDelegate, RouterTransport {
             case let other?: state = "\(other)"
             case nil: state = "gone"
             }
-            return NodeReport.Guest(assignment: guest.assignment, state: state, task: task.raw, restarts: restarts)
+            // Every incarnation's drops: a guest that floods and crashes keeps its count.
+            var dropped = 0
+            var incarnation = guest.firstTask
+            while let each = incarnation { dropped += kernel.logger.linesDropped(by: each); incarnation = kernel.successor(of: each) }
+            return NodeReport.Guest(assignment: guest.assignment, state: state, task: task.raw, restarts: restarts, logLinesDropped: dropped)
         }
         let pending = router.pendingCount
         return NodeReport(name: configuration.name, board: configuration.board.name,

@@ -106,8 +106,11 @@ public struct NodeReport: Codable, Sendable {
         public var state: String
         public var task: Int
         public var restarts: Int
-        public init(assignment: ModuleAssignment, state: String, task: Int, restarts: Int) {
+        /// Console lines its log rate limit dropped (all its incarnations). Absent from older nodes.
+        public var logLinesDropped: Int?
+        public init(assignment: ModuleAssignment, state: String, task: Int, restarts: Int, logLinesDropped: Int? = nil) {
             self.assignment = assignment; self.state = state; self.task = task; self.restarts = restarts
+            self.logLinesDropped = logLinesDropped
         }
     }
     public var name: String

@@ -43,7 +43,7 @@ extension Kernel {
             guard let bytes = call.memory?.read(at: Int(call.i32(0)), count: Int(call.i32(1))),
                   let name = String(validating: bytes, as: UTF8.self), !name.isEmpty else { return KernelError.invalidArgument.rawValue }
             guard record.deviceGrants.contains(name) else {
-                kernel.logger.log(.error, text: "denied: \(record.name) may not open device \(name) (not granted)", from: "hal")
+                kernel.logger.log(.error, text: "denied: \(record.name) may not open device \(name) (not granted)", from: "hal", task: record.id)
                 return KernelError.denied.rawValue
             }
             guard let (request, _) = kernel.registry[Self.deviceURI(name)] else { return KernelError.noSuchService.rawValue }

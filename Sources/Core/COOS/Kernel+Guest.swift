@@ -347,9 +347,18 @@ extension Kernel {
             call.setI64(0, kernel.clock.nanoseconds)
             return .returned
         }
+        // Guest text reaches the console escaped and through the guest's token bucket (LogLimiter.swift).
         define(&fireball, "log", [i32, i32, i32], []) { call, _ in
             let level = LogLevel(rawValue: min(call.i32(0), LogLevel.fatal.rawValue)) ?? .fatal
-            kernel.logger.log(level, text: string(call, 1, 2) ?? "<invalid log text>", from: record.name)
+            kernel.logger.emit(level, from: record.name, task: record.id) {
+                // Read only when printed, and only what one line shows (a text may be megabytes long).
+                let length = Int(call.i32(2))
+                guard call.memory?.bytes(at: Int(call.i32(1)), count: length) != nil,
+                      let bytes = call.memory?.read(at: Int(call.i32(1)), count: min(length, LogText.lineBytesMax + 1)) else {
+                    return "<invalid log text>"
+                }
+                return LogText.text(bytes, totalBytes: length)
+            }
             return .returned
         }
         define(&fireball, "log_message", [i32, i32, i32], [i32]) { call, _ in
@@ -359,7 +368,7 @@ extension Kernel {
             }
             do {
                 let message = try Message(decoding: UnsafeRawBufferPointer(bytes), dictionary: kernel.logger.dictionary)
-                try kernel.logger.log(level, message, from: record.name)
+                try kernel.logger.log(level, message, from: record.name, task: record.id)
                 return answer(&call, 0)
             } catch {
                 return answer(&call, KernelError.badMessage.rawValue)
@@ -368,25 +377,31 @@ extension Kernel {
 
         // WASI preview 1, the subset C programs need to print and exit.
         let success: UInt32 = 0, badFileNumber: UInt32 = 8, fault: UInt32 = 21
-        var lineBuffer: [UInt8] = []
+        var lines = LineAssembler()
+        func printLine(_ line: [UInt8]) { kernel.logger.guestLine(line, from: record.name, task: record.id) }
+        // One call takes at most `writeBytesMax` (a short write, which C's stdio repeats), so a guest
+        // cannot hold the kernel in one host call with millions of vectors over its whole memory.
+        let invalid: UInt32 = 28, vectorsMax = 1024, writeBytesMax = 64 * 1024
         define(&wasi, "fd_write", [i32, i32, i32, i32], [i32]) { call, _ in
             let fd = call.i32(0)
             guard fd == 1 || fd == 2 else { call.setI32(0, badFileNumber); return .returned }
-            guard let memory = call.memory, let vectors = memory.read(at: Int(call.i32(1)), count: Int(call.i32(2)) * 8) else {
+            let count = Int(call.i32(2))
+            guard count <= vectorsMax else { call.setI32(0, invalid); return .returned }
+            guard let memory = call.memory, let vectors = memory.read(at: Int(call.i32(1)), count: count * 8) else {
                 call.setI32(0, fault); return .returned
             }
             var written = 0
-            for k in 0..<Int(call.i32(2)) {
+            for k in 0..<count where written < writeBytesMax {
                 let base = vectors[(8 * k)..<(8 * k + 8)].enumerated().reduce(into: (UInt32(0), UInt32(0))) { sum, item in
                     if item.offset < 4 { sum.0 |= UInt32(item.element) << (8 * UInt32(item.offset)) } else { sum.1 |= UInt32(item.element) << (8 * UInt32(item.offset - 4)) }
                 }
-                guard let bytes = memory.read(at: Int(base.0), count: Int(base.1)) else { call.setI32(0, fault); return .returned }
-                lineBuffer += bytes
+                guard memory.bytes(at: Int(base.0), count: Int(base.1)) != nil,
+                      let bytes = memory.bytes(at: Int(base.0), count: min(Int(base.1), writeBytesMax - written)) else {
+                    call.setI32(0, fault); return .returned
+                }
+                // Split in place: the bytes are not copied, and the partial line stays bounded.
+                lines.take(UnsafeRawBufferPointer(bytes), line: printLine)
                 written += bytes.count
-            }
-            while let newline = lineBuffer.firstIndex(of: 10) {
-                kernel.console("[\(record.name)] " + String(decoding: lineBuffer[..<newline], as: UTF8.self))
-                lineBuffer.removeSubrange(...newline)
             }
             guard memory.write(withUnsafeBytes(of: UInt32(written).littleEndian, Array.init), at: Int(call.i32(3))) else {
                 call.setI32(0, fault); return .returned
@@ -395,7 +410,7 @@ extension Kernel {
             return .returned
         }
         define(&wasi, "proc_exit", [i32], []) { call, guest in
-            if !lineBuffer.isEmpty { kernel.console("[\(record.name)] " + String(decoding: lineBuffer, as: UTF8.self)); lineBuffer = [] }
+            lines.flush(line: printLine)
             guest.exitCode = Int32(bitPattern: call.i32(0))
             return .trap(Trap(.host("proc_exit(\(Int32(bitPattern: call.i32(0))))")))
         }

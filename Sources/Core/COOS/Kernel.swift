@@ -75,6 +75,8 @@ public struct KernelConfiguration: Sendable {
     public var logTexts: [String]
     /// Seeds the guests' random source (WASI `random_get`) for replayable runs; nil: the system's.
     public var randomSeed: UInt64? = nil
+    /// Console lines each guest may produce (Docs/kernel.md, "Logs").
+    public var logRateLimit: LogRateLimit = .standard
     public init(slice: SliceBudget = .standard, tracing: Bool = false, executionLimits: ExecutionLimits = ExecutionLimits(slots: 1 << 14, frames: 1_000),
                 logTexts: [String] = []) {
         self.slice = slice
@@ -156,10 +158,12 @@ public final class Kernel {
         self.partitionTable = table
         random = KernelRandom(seed: configuration.randomSeed)
         do {
-            logger = try Logger(texts: configuration.logTexts, clock: clock) { [unowned self] in self.console($0) }
+            logger = try Logger(texts: configuration.logTexts, clock: clock, rateLimit: configuration.logRateLimit) { [unowned self] in self.console($0) }
         } catch {
             preconditionFailure("log texts of the kernel configuration: \(error)")
         }
+        // A guest that ends announces the lines its bucket dropped since the last announcement.
+        exitObservers.append { [unowned self] task, _ in self.logger.taskEnded(task, name: self.name(of: task) ?? "\(task)") }
     }
 
     public let partitionTable: PartitionTable
@@ -384,7 +388,7 @@ public final class Kernel {
         }
         guard let (id, serverRole) = registry[uri] else { throw .noSuchService }
         guard rolePolicy.allows(client: role, server: serverRole) else {
-            logger.log(.error, text: "denied: \(client) (\(role)) may not open \(uri) served by a \(serverRole)", from: "router")
+            logger.log(.error, text: "denied: \(client) (\(role)) may not open \(uri) served by a \(serverRole)", from: "router", task: currentTask)
             // Served elsewhere: that node logs the refusal too.
             if channels[id]?.isMirror == true { remote?.openDenied(uri, client: client, role: role) }
             throw .denied
