@@ -207,7 +207,8 @@ struct RunCommand: ParsableCommand {
             if case .exited(let reason)? = kernel.state(of: task) {
                 if case .completed = reason {} else if case .exited(0) = reason {} else { failed = true }
             }
-            FileHandle.standardError.write(Data("\(name) (\(task)): \(state)\n".utf8))
+            let dropped = kernel.logger.linesDropped(by: task)
+            FileHandle.standardError.write(Data("\(name) (\(task)): \(state)\(dropped > 0 ? ", \(dropped) log lines dropped (rate limit)" : "")\n".utf8))
         }
         switch end {
         case .timedOut:
