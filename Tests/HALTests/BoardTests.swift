@@ -107,6 +107,19 @@ import Testing
         #expect(badSize?.field == "ram" && badSize?.line == 3)
     }
 
+    @Test func theLogRateLimitComesFromTheBoardAndIsChecked() throws {
+        #expect(try Board.parse(Self.valid, file: "b.yaml").logRateLimit == .standard)
+        let board = try Board.parse(Self.valid + "\nlog: {burst: 50, lines-per-second: 5}\n", file: "b.yaml")
+        #expect(board.logRateLimit.burstLines == 50 && board.logRateLimit.linesPerSecond == 5)
+        let zero = refusal(Self.valid + "\nlog: {burst: 0}\n")
+        #expect(zero?.field == "log.burst" && zero?.line == 13 && zero?.detail.contains("1…100000") == true, "\(String(describing: zero))")
+        let fast = refusal(Self.valid + "\nlog: {lines-per-second: 1000000}\n")
+        #expect(fast?.field == "log.lines-per-second" && fast?.detail.contains("1000000") == true)
+        #expect(refusal(Self.valid + "\nlog: {rate: 5}\n")?.field == "log.rate")
+        // A size past Int.max is refused, not an overflow trap.
+        #expect(refusal(Self.valid.replacingOccurrences(of: "ram: 400 KiB", with: "ram: 99999999999999999 GiB"))?.field == "ram")
+    }
+
     @Test func aBoardWithoutAnFPURefusesFloatModules() throws {
         let board = try Board.parse(Self.valid, file: "esp.yaml")
         let floatModule: [UInt8] = [0x00, 0x61, 0x73, 0x6D, 0x01, 0x00, 0x00, 0x00, 0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7D]

@@ -42,4 +42,25 @@ import Transport
         let decoded = try JSONDecoder().decode(NodeReport.self, from: JSONEncoder().encode(report))
         #expect(decoded.panic == report.panic)
     }
+
+    @Test func logLinesDroppedAreShownPerModule() throws {
+        let c3 = try Fixtures.board("esp32-c3")
+        let inventory = ClusterInventory(name: "t", nodes: [Fixtures.node("a", c3)])
+        func guest(_ replica: String, dropped: Int?) -> NodeReport.Guest {
+            NodeReport.Guest(assignment: ModuleAssignment(app: "farm", replica: replica, module: replica, sha256: "00", serves: []),
+                             state: "runnable", task: 2, restarts: 0, logLinesDropped: dropped)
+        }
+        let report = NodeReport(name: "a", board: c3.name, uptimeMilliseconds: 1_000, partitions: [],
+                                guests: [guest("noisy", dropped: 12_345), guest("quiet", dropped: 0), guest("old", dropped: nil)],
+                                links: [], served: [], remote: [:], channelsOpen: 0, routerPending: 0)
+        let lines = StatusTable.render(ClusterView(reports: ["a": report], unreachable: []), inventory: inventory).split(separator: "\n").map(String.init)
+        let words = { (replica: String) in lines.first { $0.hasPrefix("farm") && $0.contains(" \(replica) ") }?.split(separator: " ").map(String.init) ?? [] }
+        #expect(lines.contains { $0.contains("RESTARTS  LOG-DROPS  SERVES") })
+        #expect(words("noisy").suffix(2) == ["12345", "-"])
+        #expect(words("quiet").suffix(2) == ["0", "-"])
+        #expect(words("old").suffix(2) == ["-", "-"], "a node of an earlier version reports no count")
+        // The count travels in the node's JSON report.
+        let decoded = try JSONDecoder().decode(NodeReport.self, from: JSONEncoder().encode(report))
+        #expect(decoded.guests.map(\.logLinesDropped) == [12_345, 0, nil])
+    }
 }
