@@ -95,6 +95,7 @@ struct RunCommand: ParsableCommand {
         let instance: Instance
         do {
             let loaded = try LoadedModule.load([UInt8](data), options: LoadOptions(allowFloat: !noFloat))
+            try checkInitialMemory(loaded, limit: limit)
             instance = try store.instantiate(loaded)
         } catch {
             FileHandle.standardError.write(Data("\(module): \(error)\n".utf8))
@@ -190,6 +191,7 @@ struct RunCommand: ParsableCommand {
             let name = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
             do {
                 let loaded = try LoadedModule.load([UInt8](data), options: LoadOptions(allowFloat: allowFloat))
+                try checkInitialMemory(loaded, limit: memoryLimit)
                 guests.append((try kernel.spawnGuest(loaded, name: name, devices: grantsByGuest[name] ?? [], memoryLimitBytes: memoryLimit,
                                                      capability: capabilities.process), name))
             } catch {
@@ -221,6 +223,12 @@ struct RunCommand: ParsableCommand {
         if failed { throw ExitCode(2) }
     }
 
+    /// A module whose initial memory is over --memory-limit cannot start: say so in the flag's terms.
+    func checkInitialMemory(_ module: LoadedModule, limit: Int) throws {
+        guard let initial = module.module.firstMemory?.minimumBytes, initial > limit else { return }
+        throw ValidationError("its initial memory of \(initial) bytes is over --memory-limit \(memoryLimit) (\(limit) bytes)")
+    }
+
     /// `GUEST=DEV,DEV` options, checked against the board's devices.
     func parseGrants(board: Board?) throws -> [String: Set<String>] {
         var result: [String: Set<String>] = [:]
@@ -244,28 +252,30 @@ struct RunCommand: ParsableCommand {
     /// without blocking. When every task waits, it sleeps (in poll(), for commands) until the next
     /// timer, the deadline or a command.
     func runLoop(_ kernel: Kernel, _ control: LocalControl?) -> RunEnd {
+        // --stay keeps a board's devices and control socket served after the guests end (until
+        // Ctrl-C, no deadline); without them there is nothing to stay for.
+        let serving = stay && control != nil
         let start = kernel.clock.nanoseconds
         while true {
             let idle = kernel.runUntilIdle(maxSlices: Self.slicesPerTurn)
             let elapsed = kernel.clock.nanoseconds &- start
             switch idle {
-            case .allExited where !stay, .panicked, .waiting(nil) where !stay:
-                return .idle(idle)
-            default:
-                // With --stay the run serves until Ctrl-C: no deadline.
-                guard stay || elapsed < timeoutNanoseconds else { return .timedOut }
-                if case .sliceLimit = idle {
-                    control?.poll(milliseconds: 0)
-                    continue
-                }
-                var wait: Int32 = stay ? -1 : Int32(min(1000, (timeoutNanoseconds - elapsed + 999_999) / 1_000_000))
-                if case .waiting(let deadline?) = idle {
-                    let now = kernel.clock.nanoseconds
-                    let untilDeadline = Int32(min(1000, deadline > now ? (deadline - now + 999_999) / 1_000_000 : 0))
-                    wait = wait < 0 ? untilDeadline : min(wait, untilDeadline)
-                }
-                if let control { control.poll(milliseconds: wait) } else if wait > 0 { _ = poll(nil, 0, wait) }
+            case .panicked: return .idle(idle)
+            case .allExited, .waiting(nil): if !serving { return .idle(idle) }
+            case .waiting, .sliceLimit: break
             }
+            guard serving || elapsed < timeoutNanoseconds else { return .timedOut }
+            if case .sliceLimit = idle {
+                control?.poll(milliseconds: 0)
+                continue
+            }
+            var wait: Int32 = serving ? -1 : Int32(min(1000, (timeoutNanoseconds - elapsed + 999_999) / 1_000_000))
+            if case .waiting(let deadline?) = idle {
+                let now = kernel.clock.nanoseconds
+                let untilDeadline = Int32(min(1000, deadline > now ? (deadline - now + 999_999) / 1_000_000 : 0))
+                wait = wait < 0 ? untilDeadline : min(wait, untilDeadline)
+            }
+            if let control { control.poll(milliseconds: wait) } else if wait > 0 { _ = poll(nil, 0, wait) }
         }
     }
 }
