@@ -84,7 +84,7 @@ func rawState(_ fd: Int32) -> RawState {
         // The deadline ends the others: reset (nothing to say to a peer that said nothing).
         try drive([loop], until: "handshake deadline") { alpha.endpoint.pendingConnectionCount == 0 }
         let waited = Double(loop.nowNanoseconds - connectedAt) / 1e9
-        #expect(waited >= 0.3 && waited < 1.0, "closed after \(waited) s")
+        #expect(waited >= 0.3 && waited < 3.0, "closed after \(waited) s (the deadline, not before; well after only on a loaded machine)")
         try drive([loop], until: "resets seen") { [0, 1, 3, 4].allSatisfy { rawState(sockets[$0]) == .reset } }
         try drive([loop], until: "summary") { !alpha.log.matching("refused 7 connections").isEmpty }
         let summary = alpha.log.matching("refused 7 connections")
