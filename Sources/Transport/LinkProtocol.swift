@@ -1,5 +1,6 @@
 // The link protocol as a sans-IO state machine: plaintext bytes and clock ticks in, events and bytes out.
 // The caller does the I/O (Endpoint over TLS, or a test feeding bytes); see Docs/transport.md.
+import Core
 
 /// Timing and queue limits of one link.
 public struct LinkConfiguration: Sendable {

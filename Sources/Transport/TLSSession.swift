@@ -1,5 +1,6 @@
 // TLS 1.3 with mutual authentication on memory BIOs: ciphertext in and out as bytes, no socket here.
 import COpenSSL
+import Core
 
 /// A node's TLS configuration: the cluster CA, its own certificate and key (an SSL_CTX, TLS 1.3 only).
 /// Shared by every session of an endpoint; used on one thread.
