@@ -17,7 +17,8 @@ final class RouterNetwork {
             self.network = network
             kernel = Kernel(clock: network.clock, configuration: KernelConfiguration(slice: .safePoints(500)), partitions: partitions, rolePolicy: policy)
             kernel.nodeName = name
-            router = Router(kernel: kernel)
+            network.runs += 1
+            router = Router(kernel: kernel, incarnation: UInt64(network.runs))
             router.graceNanoseconds = 2_000_000_000
             router.transport = self
             kernel.console = { [unowned self] line in console.append(line) }
@@ -35,6 +36,8 @@ final class RouterNetwork {
 
     let clock = ManualClock()
     var nodes: [String: Node] = [:]
+    /// Nodes booted so far (a restart boots one more): each run's router incarnation.
+    var runs = 0
     var inFlight: [(from: String, to: String, kind: UInt8, payload: [UInt8])] = []
     /// The kind of every frame sent so far, by any node.
     var kindsSent: [UInt8] = []
@@ -87,6 +90,19 @@ final class RouterNetwork {
         nodes[b]!.router.linkDown(a)
     }
 
+    /// The node's process dies and starts again at once: its links drop (frames on the wire are
+    /// lost), a new kernel and router (a new incarnation) boot under the same name, and the links
+    /// come back. The old node is returned so that a test can read its console.
+    @discardableResult
+    func restart(_ name: String) -> Node {
+        let old = nodes[name]!
+        let peers = nodes.keys.filter { $0 != name && isUp(name, $0) }.sorted()
+        for peer in peers { cut(name, peer) }
+        nodes[name] = Node(name: name, network: self, policy: old.kernel.rolePolicy, partitions: old.kernel.partitionTable)
+        for peer in peers { connect(name, peer) }
+        return old
+    }
+
     func spawn(_ example: String, on node: String) throws {
         let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../Deploy/examples/\(example).wasm").standardized
         let module = try LoadedModule.load([UInt8](try Data(contentsOf: path)))
@@ -124,7 +140,7 @@ final class RouterNetwork {
         try builder.add(.functional(1), Int32(-5))
         let ping = RouterFrame.Client(name: "ping", role: .guest)
         let frames: [RouterFrame] = [
-            .announce([.init(uri: "fireball://pong/echo", role: .guest), .init(uri: "fireball://db/main", role: .service)]),
+            .announce(incarnation: 0xF1BE_BA11_0000_0042, [.init(uri: "fireball://pong/echo", role: .guest), .init(uri: "fireball://db/main", role: .service)]),
             .send(seq: 7, uri: "fireball://pong/echo", client: ping, message: builder.build(), values: []),
             .sendResult(seq: 7, status: -12), .want(id: 3, uri: "fireball://a/b", client: ping, ahead: false),
             .want(id: 5, uri: "fireball://a/b", client: ping, ahead: true),
@@ -148,7 +164,7 @@ final class RouterNetwork {
         badFlag[8] = 2
         #expect(throws: RouterFrame.DecodeError.self) { try RouterFrame(kind: 19, payload: badFlag) }
         // Another router frame version is refused in the first frame of a link.
-        var otherVersion = RouterFrame.announce([]).payload
+        var otherVersion = RouterFrame.announce(incarnation: 1, []).payload
         otherVersion[0] = RouterFrame.version + 1
         #expect(throws: RouterFrame.DecodeError.self) { try RouterFrame(kind: 16, payload: otherVersion) }
         // Long client names are cut to what the frame holds, at a character boundary.

@@ -107,7 +107,7 @@ final class GreenhouseCluster {
             kernel = Kernel(clock: cluster.clock, configuration: KernelConfiguration(slice: .safePoints(200)), partitions: board.partitions)
             let capabilities = kernel.mintCapabilities()
             service = try DeviceService.start(on: kernel, board: board, capability: capabilities.systemRole, process: capabilities.process)
-            router = Router(kernel: kernel)
+            router = Router(kernel: kernel, incarnation: 1)
             router.transport = self
             kernel.console = { [unowned self] line in console.append(line) }
         }

@@ -29,7 +29,7 @@ final class SimulatedCluster {
                 : try DeviceService.start(on: kernel, board: board, capability: capabilities.systemRole, process: capabilities.process)
             self.capabilities = capabilities
             kernel.nodeName = name
-            router = Router(kernel: kernel)
+            router = Router(kernel: kernel, incarnation: 1)
             router.transport = self
             kernel.console = { [unowned self] line in console.append(line) }
         }

@@ -63,8 +63,20 @@ public final class Router: RemoteChannels {
 
     public private(set) var framesIn = 0, framesOut = 0
 
-    public init(kernel: Kernel) {
+    /// This run of the node, sent first on every link: a peer that sees a new one knows the node
+    /// restarted (its sequence numbers start again, its tasks are new) and drops what it kept of
+    /// the previous run. Random per process unless given (tests, the simulator).
+    public let incarnation: UInt64
+    /// Each peer's run, from its last announcement.
+    private var peerIncarnations: [String: UInt64] = [:]
+    /// Peers whose link is up but whose announcement (and so whose run) is not known yet: nothing
+    /// is retried to them before it comes.
+    private var awaitingAnnouncement: Set<String> = []
+
+    public init(kernel: Kernel, incarnation: UInt64? = nil) {
         self.kernel = kernel
+        var random = SystemRandomNumberGenerator()
+        self.incarnation = incarnation ?? random.next()
         kernel.remote = self
     }
 
@@ -73,7 +85,19 @@ public final class Router: RemoteChannels {
     public func linkUp(_ peer: String) {
         peersUp.insert(peer)
         downSince[peer] = nil
-        emit(.announce(currentAnnouncement()), to: peer)
+        emit(.announce(incarnation: incarnation, currentAnnouncement()), to: peer)
+        // Retries wait for the peer's announcement: only the run that had them may answer them.
+        awaitingAnnouncement.insert(peer)
+    }
+
+    /// The peer announced itself on a new link: if it is the run we knew, what waited for it goes
+    /// again; if it restarted, what its previous run held fails first, as it would past the grace.
+    private func resume(_ peer: String, incarnation: UInt64) {
+        if let known = peerIncarnations[peer], known != incarnation {
+            log("router: \(peer) restarted; failing what its previous run held")
+            forgetRun(of: peer)
+        }
+        peerIncarnations[peer] = incarnation
         // Sends and closes that waited for this peer go (again), in their order: the peer drops
         // duplicates by sequence number.
         let retries = pendingSends.filter { $0.value.peer == peer }.map { ($0.key, $0.value.frame) }
@@ -90,6 +114,7 @@ public final class Router: RemoteChannels {
 
     public func linkDown(_ peer: String) {
         guard peersUp.remove(peer) != nil else { return }
+        awaitingAnnouncement.remove(peer)
         downSince[peer] = kernel.clock.nanoseconds
         // Its receives and queued sends are withdrawn; messages it may already have taken stay held
         // until it answers again after a reconnect, or the grace period ends.
@@ -126,7 +151,7 @@ public final class Router: RemoteChannels {
         let previous = lastAnnounced
         let current = currentAnnouncement()
         if current != previous {
-            for peer in peersUp.sorted() { emit(.announce(current), to: peer) }
+            for peer in peersUp.sorted() { emit(.announce(incarnation: incarnation, current), to: peer) }
         }
     }
 
@@ -139,6 +164,23 @@ public final class Router: RemoteChannels {
     }
 
     /// A peer gone past the grace period: its sends and receives fail with `unreachable`.
+    /// Everything of a peer's previous run goes at once: its receives and sends here are withdrawn
+    /// (its tasks are gone), its offers return, and what was sent to it fails (`expire`).
+    private func forgetRun(of peer: String) {
+        for (proxy, entry) in proxyReceives where entry.peer == peer {
+            kernel.cancelProxyReceiver(entry.channel, proxy: proxy)
+            proxyReceives[proxy] = nil
+        }
+        // A send held for a receiver on a third node ends there as it will; nobody waits for its answer.
+        for (proxy, entry) in proxySends where entry.peer == peer {
+            _ = kernel.withdrawProxySend(entry.channel, proxy: proxy)
+            proxySends[proxy] = nil
+        }
+        wants = wants.filter { $0.value.peer != peer }
+        for (proxy, offer) in offers where offer.peer == peer { returnOffer(proxy, offer) }
+        expire(peer)
+    }
+
     private func expire(_ peer: String) {
         log("router: \(peer) unreachable for \(graceNanoseconds / 1_000_000) ms; failing its pending operations")
         for (seq, send) in pendingSends where send.peer == peer {
@@ -210,6 +252,9 @@ public final class Router: RemoteChannels {
     /// Sends a frame if the link is up; `payload` if the caller has encoded it already.
     private func emit(_ frame: RouterFrame, to peer: String, payload: [UInt8]? = nil) {
         guard peersUp.contains(peer) else { return }
+        // Until the peer says which run it is, only our announcement goes: everything else is kept
+        // for a retry, as while the link was down (`resume`).
+        if awaitingAnnouncement.contains(peer) { guard case .announce = frame else { return } }
         let payload = payload ?? frame.payload
         // Frames with co_values are checked before they are made; this catches an announcement of
         // more URIs than a link frame holds.
@@ -257,7 +302,8 @@ public final class Router: RemoteChannels {
         let frame = try RouterFrame(kind: kind, payload: payload)
         framesIn += 1
         switch frame {
-        case .announce(let uris):
+        case .announce(let incarnation, let uris):
+            if awaitingAnnouncement.remove(peer) != nil || peerIncarnations[peer] != incarnation { resume(peer, incarnation: incarnation) }
             let names = Set(uris.map(\.uri))
             // Services the peer no longer serves close here, as a local server's exit would.
             forgetServices(of: peer, failing: .closed, keeping: names)

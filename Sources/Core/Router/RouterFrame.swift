@@ -3,8 +3,10 @@
 // rest and refuses a frame it cannot parse (the link is then closed by the caller).
 
 public enum RouterFrame: Equatable, Sendable {
-    /// The URIs this node serves now, with their roles (the whole set, replacing the last one).
-    case announce([ServedURI])
+    /// The URIs this node serves now, with their roles (the whole set, replacing the last one),
+    /// and which run of the node this is (`Router.incarnation`): a new one means the node restarted,
+    /// and nothing of its previous run is answered or retried.
+    case announce(incarnation: UInt64, [ServedURI])
     /// A send by `client` here on `uri`, served there; `seq` is unique per sending node and makes a
     /// retry after a reconnect idempotent. `values` are the bytes of the co_values the message moves.
     case send(seq: UInt64, uri: String, client: Client, message: Message, values: [[UInt8]])
@@ -60,7 +62,7 @@ public enum RouterFrame: Equatable, Sendable {
     }
 
     /// The router frame layout; sent first on every link, in `announce`, and refused if different.
-    public static let version: UInt8 = 2
+    public static let version: UInt8 = 3
     /// The application frame kinds the router uses on a link.
     public static let kinds: ClosedRange<UInt8> = 16...23
     /// The largest payload a link carries (the transport's `Frame.payloadBytesMax`: 64 KiB less the
@@ -111,8 +113,9 @@ public enum RouterFrame: Equatable, Sendable {
             }
         }
         switch self {
-        case .announce(let uris):
+        case .announce(let incarnation, let uris):
             out.append(Self.version)
+            u64(incarnation)
             withUnsafeBytes(of: UInt16(uris.count).littleEndian) { out += $0 }
             for entry in uris { out.append(RouterFrame.roleCodes[entry.role]!); text(entry.uri) }
         case .send(let seq, let uri, let c, let m, let values): u64(seq); text(uri); client(c); message(m, values)
@@ -179,12 +182,13 @@ public enum RouterFrame: Equatable, Sendable {
         case 16:
             let version = try take(1).first!
             guard version == Self.version else { throw bad("router frame version \(version), this node speaks \(Self.version)") }
+            let incarnation = try u64()
             var uris: [ServedURI] = []
             for _ in 0..<(try u16()) {
                 let role = try role()
                 uris.append(ServedURI(uri: try text(), role: role))
             }
-            self = .announce(uris)
+            self = .announce(incarnation: incarnation, uris)
         case 17:
             let seq = try u64(), uri = try text(), client = try client()
             let (m, values) = try message()
