@@ -107,7 +107,7 @@ public final class Router: RemoteChannels {
         for (_, delivery) in (held[peer] ?? [:]).sorted(by: { $0.key < $1.key }) {
             emit(delivery.frame, to: peer)
         }
-        for (uri, entry) in remoteServices where entry.peer == peer {
+        for (uri, entry) in remoteServices.sorted(by: { $0.key < $1.key }) where entry.peer == peer {
             if let (mirror, _) = mirror(for: uri) { requestWants(mirror, uri: uri, peer: peer) }
         }
     }
@@ -118,33 +118,33 @@ public final class Router: RemoteChannels {
         downSince[peer] = kernel.clock.nanoseconds
         // Its receives and queued sends are withdrawn; messages it may already have taken stay held
         // until it answers again after a reconnect, or the grace period ends.
-        for (proxy, entry) in proxyReceives where entry.peer == peer {
+        for (proxy, entry) in proxyReceives.sorted(by: { $0.key < $1.key }) where entry.peer == peer {
             kernel.cancelProxyReceiver(entry.channel, proxy: proxy)
             proxyReceives[proxy] = nil
         }
         // A send still queued here is withdrawn: the peer sends it again after a reconnect. One
         // already held for a receiver on a third node stays: its outcome must be kept for that retry.
-        for (proxy, entry) in proxySends where entry.peer == peer {
+        for (proxy, entry) in proxySends.sorted(by: { $0.key < $1.key }) where entry.peer == peer {
             if kernel.withdrawProxySend(entry.channel, proxy: proxy) { proxySends[proxy] = nil }
         }
         // Wants to the peer are forgotten: they are asked again after a reconnect. Messages it sent
         // ahead go back (it hears so when it asks again after a reconnect).
         wants = wants.filter { $0.value.peer != peer }
-        for (proxy, offer) in offers where offer.peer == peer { returnOffer(proxy, offer) }
+        for (proxy, offer) in offers.sorted(by: { $0.key < $1.key }) where offer.peer == peer { returnOffer(proxy, offer) }
         // URIs another node with a link up also serves (a module re-placed there) go to that node now.
-        for (uri, entry) in remoteServices where entry.peer == peer { rebind(uri) }
+        for (uri, entry) in remoteServices.sorted(by: { $0.key < $1.key }) where entry.peer == peer { rebind(uri) }
         log("router: link to \(peer) down; pending operations fail in \(graceNanoseconds / 1_000_000) ms unless it returns")
     }
 
     /// Timeouts and announcements; call it from the node loop (every few hundred ms is plenty).
     public func tick() {
         let now = kernel.clock.nanoseconds
-        for (proxy, offer) in offers where offer.expires <= now {
+        for (proxy, offer) in offers.sorted(by: { $0.key < $1.key }) where offer.expires <= now {
             // No task came for it in time: it goes back, and the mirror stops receiving ahead.
             returnOffer(proxy, offer)
             ahead[offer.mirror]?.on = false
         }
-        for (peer, since) in downSince where now &- since >= graceNanoseconds {
+        for (peer, since) in downSince.sorted(by: { $0.key < $1.key }) where now &- since >= graceNanoseconds {
             downSince[peer] = nil
             expire(peer)
         }
@@ -167,23 +167,23 @@ public final class Router: RemoteChannels {
     /// Everything of a peer's previous run goes at once: its receives and sends here are withdrawn
     /// (its tasks are gone), its offers return, and what was sent to it fails (`expire`).
     private func forgetRun(of peer: String) {
-        for (proxy, entry) in proxyReceives where entry.peer == peer {
+        for (proxy, entry) in proxyReceives.sorted(by: { $0.key < $1.key }) where entry.peer == peer {
             kernel.cancelProxyReceiver(entry.channel, proxy: proxy)
             proxyReceives[proxy] = nil
         }
         // A send held for a receiver on a third node ends there as it will; nobody waits for its answer.
-        for (proxy, entry) in proxySends where entry.peer == peer {
+        for (proxy, entry) in proxySends.sorted(by: { $0.key < $1.key }) where entry.peer == peer {
             _ = kernel.withdrawProxySend(entry.channel, proxy: proxy)
             proxySends[proxy] = nil
         }
         wants = wants.filter { $0.value.peer != peer }
-        for (proxy, offer) in offers where offer.peer == peer { returnOffer(proxy, offer) }
+        for (proxy, offer) in offers.sorted(by: { $0.key < $1.key }) where offer.peer == peer { returnOffer(proxy, offer) }
         expire(peer)
     }
 
     private func expire(_ peer: String) {
         log("router: \(peer) unreachable for \(graceNanoseconds / 1_000_000) ms; failing its pending operations")
-        for (seq, send) in pendingSends where send.peer == peer {
+        for (seq, send) in pendingSends.sorted(by: { $0.key < $1.key }) where send.peer == peer {
             pendingSends[seq] = nil
             kernel.finishHeld(send.held, message: send.message, failed: .unreachable)
         }
@@ -191,7 +191,7 @@ public final class Router: RemoteChannels {
         pendingCloses = pendingCloses.filter { $0.value.peer != peer }
         // A message delivered to it may have been taken there: its sender fails as a send to a dead
         // node does (requeued, it could arrive twice).
-        for (_, delivery) in held.removeValue(forKey: peer) ?? [:] { kernel.finishHeld(delivery.held, message: delivery.message, failed: .unreachable) }
+        for (_, delivery) in (held.removeValue(forKey: peer) ?? [:]).sorted(by: { $0.key < $1.key }) { kernel.finishHeld(delivery.held, message: delivery.message, failed: .unreachable) }
         forgetServices(of: peer, failing: .unreachable)
         results[peer] = nil
         decided[peer] = nil
@@ -199,7 +199,7 @@ public final class Router: RemoteChannels {
 
     private func forgetServices(of peer: String, failing error: KernelError, keeping: Set<String> = []) {
         if keeping.isEmpty { announcedByPeer[peer] = nil }
-        for (uri, entry) in remoteServices where entry.peer == peer && !keeping.contains(wire(uri)) {
+        for (uri, entry) in remoteServices.sorted(by: { $0.key < $1.key }) where entry.peer == peer && !keeping.contains(wire(uri)) {
             // Its mirror fails as a channel whose server ended; a reopen finds another node serving the URI, if any.
             remoteServices[uri] = resolve(uri, excluding: peer)
             if let (mirror, _) = mirror(for: uri) {
