@@ -38,9 +38,11 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "fireball-bench", dependencies: [
-            "Core", "HAL", "Transport", "Orchestrator", "Node",
+            "Core", "HAL", "Transport", "Orchestrator", "Node", "Simulator",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        // The deterministic cluster simulator (seeded faults, invariants): its tests and `fireball-bench simulate`.
+        .target(name: "Simulator", dependencies: ["Core"], exclude: ["Guests"]),
         // Test support only: the deterministic run of in-memory nodes that three test targets share.
         .target(name: "SimulatedNodes", dependencies: ["Core"], path: "Tests/SimulatedNodes"),
         .testTarget(name: "CoreTests", dependencies: ["Core", "SimulatedNodes"]),
@@ -50,6 +52,7 @@ let package = Package(
         .testTarget(name: "NodeTests", dependencies: ["Node", "Orchestrator", "Transport", "HAL", "Core"], exclude: ["Guests"]),
         // The official wasm spec suite (../shared/wasm-testsuite), converted by wast2json at test time.
         .testTarget(name: "SpecTests", dependencies: ["Core"]),
+        .testTarget(name: "SimulatorTests", dependencies: ["Simulator", "Core"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -22,6 +22,7 @@ import Testing
         let inventory = try cluster.inventory(labels: ["a": ["side": "sender"]])
         let client = try cluster.client(for: inventory)
         defer { client.close() }
+        #expect(client.waitForLinks(["a", "b"], seconds: 10).isEmpty, "the client reaches both nodes")
         let sender = try cluster.guest("Restart.c", ["SENDER"], name: "sender")
         let receiver = try cluster.guest("Restart.c", ["RECEIVER"], name: "receiver")
         let manifest = try cluster.manifest("""

@@ -67,6 +67,12 @@ public final class Router: RemoteChannels {
     /// restarted (its sequence numbers start again, its tasks are new) and drops what it kept of
     /// the previous run. Random per process unless given (tests, the simulator).
     public let incarnation: UInt64
+    /// Times this node gave a peer up (`expire`): it then looks like a new run to that peer, which
+    /// must give up what it kept of ours too (its retries would find our records gone, and be
+    /// delivered twice). Its own clock may have decided that, not the peer's.
+    private var expiries: [String: UInt64] = [:]
+    /// What this node announces itself as to `peer`.
+    private func incarnation(for peer: String) -> UInt64 { incarnation &+ (expiries[peer] ?? 0) }
     /// Each peer's run, from its last announcement.
     private var peerIncarnations: [String: UInt64] = [:]
     /// Peers whose link is up but whose announcement (and so whose run) is not known yet: nothing
@@ -85,7 +91,7 @@ public final class Router: RemoteChannels {
     public func linkUp(_ peer: String) {
         peersUp.insert(peer)
         downSince[peer] = nil
-        emit(.announce(incarnation: incarnation, currentAnnouncement()), to: peer)
+        emit(.announce(incarnation: incarnation(for: peer), currentAnnouncement()), to: peer)
         // Retries wait for the peer's announcement: only the run that had them may answer them.
         awaitingAnnouncement.insert(peer)
     }
@@ -94,7 +100,7 @@ public final class Router: RemoteChannels {
     /// again; if it restarted, what its previous run held fails first, as it would past the grace.
     private func resume(_ peer: String, incarnation: UInt64) {
         if let known = peerIncarnations[peer], known != incarnation {
-            log("router: \(peer) restarted; failing what its previous run held")
+            log("router: \(peer) restarted or gave this node up; failing what was pending with it")
             forgetRun(of: peer)
         }
         peerIncarnations[peer] = incarnation
@@ -146,12 +152,14 @@ public final class Router: RemoteChannels {
         }
         for (peer, since) in downSince.sorted(by: { $0.key < $1.key }) where now &- since >= graceNanoseconds {
             downSince[peer] = nil
+            log("router: \(peer) unreachable for \(graceNanoseconds / 1_000_000) ms; failing its pending operations")
+            expiries[peer, default: 0] &+= 1
             expire(peer)
         }
         let previous = lastAnnounced
         let current = currentAnnouncement()
         if current != previous {
-            for peer in peersUp.sorted() { emit(.announce(incarnation: incarnation, current), to: peer) }
+            for peer in peersUp.sorted() { emit(.announce(incarnation: incarnation(for: peer), current), to: peer) }
         }
     }
 
@@ -182,7 +190,6 @@ public final class Router: RemoteChannels {
     }
 
     private func expire(_ peer: String) {
-        log("router: \(peer) unreachable for \(graceNanoseconds / 1_000_000) ms; failing its pending operations")
         for (seq, send) in pendingSends.sorted(by: { $0.key < $1.key }) where send.peer == peer {
             pendingSends[seq] = nil
             kernel.finishHeld(send.held, message: send.message, failed: .unreachable)
@@ -341,6 +348,8 @@ public final class Router: RemoteChannels {
             guard let send = pendingSends[seq], send.peer == peer else { return }
             pendingSends[seq] = nil
             kernel.finishHeld(send.held, message: send.message, failed: status == 0 ? nil : KernelError(rawValue: status) ?? .closed)
+            // Not served there any more: the mirror is dead (as for a want, above).
+            if status == KernelError.noSuchService.rawValue { kernel.failMirror(send.held.channel, with: .noSuchService, close: true) }
         case .want(let id, let uri, let client, let wantsAhead):
             guard let (channel, role) = kernel.localChannel(serving: uri) else {
                 emit(.deliver(id: id, status: KernelError.noSuchService.rawValue, message: Message(), values: []), to: peer)
@@ -365,7 +374,10 @@ public final class Router: RemoteChannels {
             wants[id] = nil
             if status != 0 {
                 let error = KernelError(rawValue: status) ?? .closed
-                kernel.failMirror(want.mirror, with: error, close: error == .closed)
+                // A channel the serving node closed, or no longer serves under this URI: the mirror
+                // is dead, and closes here only, so that a guest's close of its handle cannot reach
+                // a channel served anew under the same URI.
+                kernel.failMirror(want.mirror, with: error, close: error == .closed || error == .noSuchService)
                 return
             }
             // Received ahead and no task waits yet: the message waits on the mirror for a while.
@@ -409,7 +421,7 @@ public final class Router: RemoteChannels {
             }
             // As a local close: blocked senders and receivers here, and remote ones through their
             // proxies, fail with `closed`; messages held for the peer go back and fail with it.
-            kernel.note("\(client) on \(peer) closes \(uri)")
+            log("router: \(client.name) on \(peer) closed \(uri)")
             try? kernel.close(channel)
             finishRemoteSend(peer: peer, seq: seq, status: 0)
         case .openDenied(let uri, let client):
@@ -584,6 +596,22 @@ public final class Router: RemoteChannels {
     }
 
     /// What the router holds now, for status and tests.
+    /// Every record the router keeps, one line each, in a stable order: for a simulation's failure report.
+    public var stateSummary: [String] {
+        var lines: [String] = []
+        for (seq, send) in pendingSends.sorted(by: { $0.key < $1.key }) { lines.append("pending send \(seq) to \(send.peer) on \(send.held.channel)") }
+        for (seq, close) in pendingCloses.sorted(by: { $0.key < $1.key }) { lines.append("pending close \(seq) to \(close.peer)") }
+        for (id, want) in wants.sorted(by: { $0.key < $1.key }) { lines.append("want \(id) to \(want.peer) for \(want.mirror)\(want.ahead ? " ahead" : "")") }
+        for (proxy, entry) in proxySends.sorted(by: { $0.key < $1.key }) { lines.append("proxy send \(proxy) for \(entry.peer) seq \(entry.seq) on \(entry.channel)") }
+        for (proxy, entry) in proxyReceives.sorted(by: { $0.key < $1.key }) { lines.append("proxy receive \(proxy) for \(entry.peer) want \(entry.want) on \(entry.channel)") }
+        for (peer, deliveries) in held.sorted(by: { $0.key < $1.key }) {
+            for (id, _) in deliveries.sorted(by: { $0.key < $1.key }) { lines.append("held delivery \(id) to \(peer)") }
+        }
+        for (proxy, offer) in offers.sorted(by: { $0.key < $1.key }) { lines.append("offer \(proxy) from \(offer.peer) on \(offer.mirror)") }
+        for peer in awaitingAnnouncement.sorted() { lines.append("awaiting the announcement of \(peer)") }
+        return lines
+    }
+
     public var pendingCount: (sends: Int, wants: Int, held: Int) { (pendingSends.count, wants.count, held.values.reduce(0) { $0 + $1.count }) }
     public var remoteURIs: [String: String] { remoteServices.mapValues(\.peer) }
     /// Closes of mirrors sent to their serving nodes and not yet answered.

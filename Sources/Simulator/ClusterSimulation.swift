@@ -1,0 +1,347 @@
+// A deterministic simulation of a whole cluster (after FoundationDB's simulation and TigerBeetle's
+// VOPR): real kernels, real wasm guests and real routers on one simulated clock and network, driven
+// by a seed that decides every fault: link cuts, one-way partitions, latency and jitter, node
+// crashes and restarts (inside the grace period and past it), clocks that jump. The guests' log
+// lines feed the delivery invariants, checked as the run goes; a failing seed replays exactly.
+import Core
+
+public struct SimulationOptions: Sendable {
+    public var seed: UInt64
+    public var nodes = 5
+    /// Simulated seconds; faults start only before the last `quietSeconds`.
+    public var seconds: UInt64 = 60
+    public var quietSeconds: UInt64 = 15
+    /// Chance per simulated second that each kind of fault starts somewhere.
+    public var cutsPerSecond = 0.4, oneWayPerSecond = 0.1, crashesPerSecond = 0.1, clockJumpsPerSecond = 0.05
+    /// Frame latency per direction (drawn once per link) and jitter per frame, in milliseconds.
+    public var latencyMaxMilliseconds: UInt64 = 20, jitterMilliseconds: UInt64 = 5
+    /// One line per fault, link event and invariant check failure (for a replay).
+    public var trace = false
+    public init(seed: UInt64) { self.seed = seed }
+}
+
+/// How a run went: the invariants it broke (empty: none) and what it went through.
+public struct SimulationReport: Sendable {
+    public var seed: UInt64
+    public var failures: [String] = []
+    public var faults: [String: Int] = [:]
+    public var framesDelivered = 0
+    public var sendsOK = 0, sendsFailed = 0, received = 0
+    public var simulatedSeconds: UInt64 = 0
+    public var trace: [String] = []
+}
+
+public final class ClusterSimulation {
+    /// The router's grace period in the simulation (as on a node).
+    static let graceNanoseconds: UInt64 = 3_000_000_000
+    static let second: UInt64 = 1_000_000_000
+
+    final class Node: RouterTransport {
+        let name: String
+        let clock: NodeClock
+        var kernel: Kernel
+        var router: Router
+        var alive = true
+        var bootUse: [PartitionKind: Int] = [:]
+        /// This boot's capabilities (each kernel mints its own once).
+        var capabilities: KernelCapabilities
+        unowned let simulation: ClusterSimulation
+
+        init(name: String, simulation: ClusterSimulation) {
+            self.name = name
+            self.simulation = simulation
+            clock = NodeClock(base: simulation.clock)
+            (kernel, router) = simulation.boot(name, clock: clock)
+            capabilities = kernel.mintCapabilities()
+        }
+
+        func send(kind: UInt8, payload: [UInt8], to peer: String) -> Bool {
+            guard alive, simulation.linkUp(name, peer) else { return false }
+            simulation.network.send(kind, payload, from: name, to: peer, now: simulation.clock.nanoseconds, random: &simulation.random)
+            return true
+        }
+    }
+
+    let options: SimulationOptions
+    let layout: SimulationLayout
+    let guests: SimulationGuests
+    let clock = ManualClock()
+    var random: SimulationRandom
+    var network: SimulatedNetwork
+    private(set) var nodes: [String: Node] = [:]
+    private var report: SimulationReport
+    private var faults: [(at: UInt64, fault: Fault)] = []
+    private var checker = DeliveryChecker()
+    private var step = 0
+    private var crashedAt: [String: UInt64] = [:]
+
+    enum Fault {
+        case cut(String, String), restore(String, String)
+        case oneWay(from: String, to: String, until: UInt64)
+        case crash(String), restart(String)
+        case clockJump(String, by: UInt64)
+    }
+
+    public init(options: SimulationOptions, layout: SimulationLayout, guests: SimulationGuests) {
+        self.options = options
+        self.layout = layout
+        self.guests = guests
+        random = SimulationRandom(seed: options.seed)
+        network = SimulatedNetwork(jitterNanoseconds: options.jitterMilliseconds * 1_000_000)
+        report = SimulationReport(seed: options.seed)
+        for a in layout.nodes { for b in layout.nodes where a != b {
+            network.setLatency(a, b, nanoseconds: random.next(in: 0...options.latencyMaxMilliseconds) * 1_000_000)
+        } }
+        for name in layout.nodes { nodes[name] = Node(name: name, simulation: self) }
+        for name in layout.nodes { start(nodes[name]!) }
+        for a in layout.nodes { for b in layout.nodes where a < b { linkChanged(a, b) } }
+        planFaults()
+    }
+
+    /// A fresh kernel and router for `name` (at boot and after each crash): the node's RAM.
+    func boot(_ name: String, clock: NodeClock) -> (Kernel, Router) {
+        var configuration = KernelConfiguration(slice: .safePoints(500))
+        configuration.randomSeed = random.next()
+        configuration.logRateLimit = LogRateLimit(checkedBurstLines: 100_000, linesPerSecond: 100_000)!
+        let kernel = Kernel(clock: clock, configuration: configuration, partitions: .host)
+        kernel.nodeName = name
+        let router = Router(kernel: kernel, incarnation: random.next())
+        router.graceNanoseconds = Self.graceNanoseconds
+        return (kernel, router)
+    }
+
+    /// Wires a (re)booted node and starts its guests, as a node restores its data directory.
+    private func start(_ node: Node) {
+        node.router.transport = node
+        node.router.log = { [unowned self, unowned node] line in note("\(node.name) \(line)") }
+        node.kernel.console = { [unowned self, unowned node] line in observe(line, on: node) }
+        node.bootUse = Dictionary(uniqueKeysWithValues: PartitionKind.allCases.map { ($0, node.kernel.partition($0).usedBytes) })
+        for guest in layout.guests where guest.node == node.name {
+            do {
+                _ = try node.kernel.spawnGuest(guests.module(guest), name: guest.name,
+                                               kernelBudgetBytes: KernelBudget.bytes(serves: [guest.uri], uses: [guest.uri], devices: 0),
+                                               capability: node.capabilities.process)
+            } catch {
+                fail("\(guest.name) did not start on \(node.name): \(error)")
+            }
+        }
+    }
+
+    func linkUp(_ a: String, _ b: String) -> Bool {
+        nodes[a]?.alive == true && nodes[b]?.alive == true && !network.cut.contains(SimulatedNetwork.key(a, b))
+    }
+
+    private var up: Set<String> = []
+
+    /// Tells both routers when a link's state changed (a cut, a restore, a crash, a restart).
+    private func linkChanged(_ a: String, _ b: String) {
+        let key = SimulatedNetwork.key(a, b), isUp = linkUp(a, b)
+        guard isUp != up.contains(key) else { return }
+        if isUp {
+            up.insert(key)
+            note("link \(key) up")
+            nodes[a]!.router.linkUp(b)
+            nodes[b]!.router.linkUp(a)
+        } else {
+            up.remove(key)
+            network.drop(a, b)
+            note("link \(key) down")
+            if nodes[a]!.alive { nodes[a]!.router.linkDown(b) }
+            if nodes[b]!.alive { nodes[b]!.router.linkDown(a) }
+        }
+    }
+
+    // MARK: faults
+
+    /// Draws every fault of the run from the seed, before it starts.
+    private func planFaults() {
+        let names = layout.nodes
+        let faultEnd = (options.seconds - min(options.quietSeconds, options.seconds)) * Self.second
+        let tick: UInt64 = 100_000_000
+        var t: UInt64 = Self.second
+        var downUntil: [String: UInt64] = [:]
+        while t < faultEnd {
+            let a = names[Int(random.next() % UInt64(names.count))]
+            var b = names[Int(random.next() % UInt64(names.count))]
+            if b == a { b = names[(names.firstIndex(of: a)! + 1) % names.count] }
+            if random.chance(options.cutsPerSecond / 10) {
+                faults.append((t, .cut(a, b)))
+                faults.append((t + random.next(in: 50...5_000) * 1_000_000, .restore(a, b)))
+            }
+            if random.chance(options.oneWayPerSecond / 10) {
+                // Frames a→b vanish; the link layer's heartbeats give the link up within a second, and it comes back later.
+                let lost = random.next(in: 100...1_000) * 1_000_000
+                faults.append((t, .oneWay(from: a, to: b, until: t + lost)))
+                faults.append((t + lost, .cut(a, b)))
+                faults.append((t + lost + random.next(in: 100...2_000) * 1_000_000, .restore(a, b)))
+            }
+            if random.chance(options.crashesPerSecond / 10), (downUntil[a] ?? 0) < t {
+                // Half the restarts come back inside the grace period, half past it.
+                let down = random.chance(0.5) ? random.next(in: 50...2_500) : random.next(in: 3_500...8_000)
+                faults.append((t, .crash(a)))
+                faults.append((t + down * 1_000_000, .restart(a)))
+                downUntil[a] = t + down * 1_000_000
+            }
+            if random.chance(options.clockJumpsPerSecond / 10) {
+                faults.append((t, .clockJump(a, by: random.next(in: 100...4_000) * 1_000_000)))
+            }
+            t += tick
+        }
+        faults.sort { $0.at < $1.at }
+    }
+
+    private func apply(_ fault: Fault) {
+        switch fault {
+        case .cut(let a, let b):
+            network.setCut(a, b, true)
+            count("cut")
+            note("fault: cut \(a)-\(b)")
+            linkChanged(a, b)
+        case .restore(let a, let b):
+            network.setCut(a, b, false)
+            network.setOneWay(a, b, until: nil)
+            note("fault over: \(a)-\(b) restored")
+            linkChanged(a, b)
+        case .oneWay(let from, let to, let until):
+            network.setOneWay(from, to, until: until)
+            count("one-way partition")
+            note("fault: frames \(from)→\(to) lost until \(until / 1_000_000) ms")
+        case .crash(let name):
+            let node = nodes[name]!
+            guard node.alive else { return }
+            node.alive = false
+            count("crash")
+            note("fault: \(name) crashes")
+            for peer in layout.nodes where peer != name { linkChanged(name, peer) }
+            checker.crashed(at: clock.nanoseconds)
+            crashedAt[name] = clock.nanoseconds
+        case .restart(let name):
+            let node = nodes[name]!
+            guard !node.alive else { return }
+            (node.kernel, node.router) = boot(name, clock: node.clock)
+            node.capabilities = node.kernel.mintCapabilities()
+            node.alive = true
+            count(clock.nanoseconds - (crashedAt[name] ?? 0) < Self.graceNanoseconds ? "restart within the grace" : "restart past the grace")
+            note("fault over: \(name) restarts")
+            start(node)
+            for peer in layout.nodes where peer != name { linkChanged(name, peer) }
+        case .clockJump(let name, let by):
+            nodes[name]!.clock.offset &+= by
+            count("clock jump")
+            note("fault: \(name)'s clock jumps \(by / 1_000_000) ms ahead")
+        }
+    }
+
+    // MARK: running
+
+    /// Runs the whole simulation and checks the invariants at the end too.
+    public func run() -> SimulationReport {
+        let end = options.seconds * Self.second
+        var nextFault = 0
+        while clock.nanoseconds < end && report.failures.isEmpty {
+            step += 1
+            while nextFault < faults.count, faults[nextFault].at <= clock.nanoseconds {
+                apply(faults[nextFault].fault)
+                nextFault += 1
+            }
+            var moved = true
+            while moved && report.failures.isEmpty {
+                moved = false
+                for name in layout.nodes where nodes[name]!.alive {
+                    let node = nodes[name]!
+                    if case .sliceLimit = node.kernel.runUntilIdle(maxSlices: 200) { moved = true }
+                    node.router.tick()
+                }
+                while let (from, to, frame) = network.takeDue(now: clock.nanoseconds) {
+                    moved = true
+                    guard let node = nodes[to], node.alive, linkUp(from, to) else { continue }
+                    report.framesDelivered += 1
+                    do { try node.router.received(kind: frame.kind, payload: frame.payload, from: from) } catch {
+                        fail("\(to) refused a frame from \(from): \(error)")
+                    }
+                }
+            }
+            // The next moment anything happens, on the global clock.
+            var next = [end, network.nextDelivery ?? .max, nextFault < faults.count ? faults[nextFault].at : .max]
+            for name in layout.nodes where nodes[name]!.alive {
+                let node = nodes[name]!
+                if case .waiting(let deadline?) = node.kernel.runUntilIdle(maxSlices: 0) { next.append(node.clock.global(deadline)) }
+                if let deadline = node.router.nextDeadline { next.append(node.clock.global(deadline)) }
+            }
+            clock.nanoseconds = max(clock.nanoseconds + 1, next.min()!)
+        }
+        report.simulatedSeconds = clock.nanoseconds / Self.second
+        // What every node holds now, for the trace of a failing run.
+        var state: [String] = []
+        for name in layout.nodes where nodes[name]!.alive {
+            let node = nodes[name]!
+            state += node.router.stateSummary.map { "\(name) router: \($0)" }
+            state.append("\(name) serves \(node.kernel.servedURIs.map(\.uri).joined(separator: " ")); knows \(node.router.remoteURIs.sorted { $0.key < $1.key }.map { "\($0.key)@\($0.value)" }.joined(separator: " "))")
+            state += node.kernel.taskIDs.map { "\(name) \(node.kernel.name(of: $0) ?? "?"): \(String(describing: node.kernel.state(of: $0)!))" }
+        }
+        if report.failures.isEmpty { finalChecks() }
+        if !report.failures.isEmpty { state.forEach(note) }
+        return report
+    }
+
+    private func finalChecks() {
+        let quietStart = (options.seconds - min(options.quietSeconds, options.seconds)) * Self.second
+        for failure in checker.finalFailures(now: clock.nanoseconds, progressSince: max(quietStart, clock.nanoseconds - 4 * Self.second),
+                                             senders: layout.guests.filter { $0.variant == .SENDER }.map(\.name)) {
+            fail(failure)
+        }
+        // Invariant 5: a guest that ends leaves nothing behind.
+        for name in layout.nodes where nodes[name]!.alive {
+            let node = nodes[name]!
+            for task in node.kernel.taskIDs { node.kernel.kill(task, capability: node.capabilities.process) }
+            node.kernel.runUntilIdle()
+            for kind in PartitionKind.allCases where node.kernel.partition(kind).usedBytes != node.bootUse[kind] {
+                fail("\(name): its \(kind) partition holds \(node.kernel.partition(kind).usedBytes) bytes after every guest ended, \(node.bootUse[kind]!) at boot")
+            }
+        }
+    }
+
+    // MARK: observations
+
+    private func observe(_ line: String, on node: Node) {
+        guard let range = line.range(of: "] INFO sim ") else {
+            if line.contains("KERNEL PANIC") { fail("\(node.name): \(line)") }
+            return
+        }
+        let words = line[range.upperBound...].split(separator: " ")
+        let task = line[line.index(after: line.firstIndex(of: "[")!)..<line.firstIndex(of: "]")!]
+        guard words.count >= 3, let sender = UInt32(words[1]), let sequence = UInt32(words[2]) else { return fail("\(node.name): unreadable line \(line)") }
+        let event: DeliveryChecker.Event
+        switch words[0] {
+        case "sent": event = .sent; report.sendsOK += 1
+        case "failed": event = .failed(words.count > 3 ? Int32(words[3]) ?? 0 : 0); report.sendsFailed += 1
+        case "got": event = .got; report.received += 1
+        default: return fail("\(node.name): unknown line \(line)")
+        }
+        if let failure = checker.record(event, sender: sender, sequence: sequence, guest: String(task), node: node.name, at: clock.nanoseconds) {
+            fail(failure)
+        }
+    }
+
+    private func count(_ fault: String) { report.faults[fault, default: 0] += 1 }
+
+    private func note(_ line: String) {
+        if options.trace { report.trace.append("\(clock.nanoseconds / 1_000_000) ms: \(line)") }
+    }
+
+    private func fail(_ what: String) {
+        let line = "seed \(options.seed), step \(step), \(clock.nanoseconds / 1_000_000) ms: \(what)"
+        report.failures.append(line)
+        note("INVARIANT BROKEN: \(what)")
+    }
+}
+
+/// A node's clock: the simulation's, plus what its jumps added (a monotonic clock only jumps ahead).
+final class NodeClock: KernelClock {
+    let base: ManualClock
+    var offset: UInt64 = 0
+    init(base: ManualClock) { self.base = base }
+    var nanoseconds: UInt64 { base.nanoseconds &+ offset }
+    /// A time of this clock on the simulation's clock.
+    func global(_ local: UInt64) -> UInt64 { local >= offset ? local - offset : 0 }
+}

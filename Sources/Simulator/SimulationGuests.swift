@@ -1,0 +1,71 @@
+// The workload's wasm guests, built from Guests/Workload.c by the toolchain's clang once per process.
+import Core
+import Foundation
+
+public struct SimulationGuests: @unchecked Sendable {
+    /// Module bytes by variant and URI ("SENDER fireball://p0/in").
+    private var modules: [String: LoadedModule] = [:]
+
+    public struct BuildError: Error, CustomStringConvertible { public let description: String }
+
+    static let sources = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+    static let sdk = sources.appendingPathComponent("../../Deploy/sdk").standardized.path
+
+    /// Builds every variant the layout needs.
+    public static func build(for layout: SimulationLayout) throws -> SimulationGuests {
+        var guests = SimulationGuests()
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fireball-simulator-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        for guest in layout.guests where guests.modules[guest.key] == nil {
+            let output = directory.appendingPathComponent("\(guests.modules.count).wasm").path
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["clang", "--target=wasm32", "-O2", "-ffreestanding", "-nostdlib", "-Wl,--no-entry", "-I", sdk,
+                                 "-Wl,--page-size=1", "-Wl,--stack-first", "-Wl,-z,stack-size=4096", "-Wl,--initial-memory=16384",
+                                 "-Wl,--max-memory=16384", "-D\(guest.variant.rawValue)", "-DURI=\"\(guest.uri)\"",
+                                 "-o", output, sources.appendingPathComponent("Guests/Workload.c").path]
+            try process.run()
+            process.waitUntilExit()
+            guard process.terminationStatus == 0, let bytes = FileManager.default.contents(atPath: output) else {
+                throw BuildError(description: "clang could not build the \(guest.variant) guest for \(guest.uri) (Deploy/setup.sh installs what it needs)")
+            }
+            guests.modules[guest.key] = try LoadedModule.load([UInt8](bytes))
+        }
+        return guests
+    }
+
+    func module(_ guest: SimulationLayout.Guest) -> LoadedModule { modules[guest.key]! }
+}
+
+/// Which guest runs where: for each node i a receiver serving fireball://p<i>/in and, on the next
+/// node, its sender (across one link); and a relay: a hub serving fireball://hub/in on the first
+/// node that receives nothing, a sender on the second and a receiver on the third.
+public struct SimulationLayout: Sendable {
+    public enum Variant: String, Sendable { case SENDER, RECEIVER, SERVING_RECEIVER, HUB }
+    public struct Guest: Sendable {
+        public let name: String
+        public let node: String
+        public let variant: Variant
+        public let uri: String
+        var key: String { "\(variant.rawValue) \(uri)" }
+    }
+    public let nodes: [String]
+    public let guests: [Guest]
+
+    public init(nodes count: Int) {
+        precondition(count >= 3, "the relay needs three nodes")
+        nodes = (1...count).map { "n\($0)" }
+        var guests: [Guest] = []
+        for (i, node) in nodes.enumerated() {
+            let uri = "fireball://p\(i + 1)/in", next = nodes[(i + 1) % count]
+            guests.append(Guest(name: "receiver-\(i + 1)", node: node, variant: .SERVING_RECEIVER, uri: uri))
+            guests.append(Guest(name: "sender-\(i + 1)", node: next, variant: .SENDER, uri: uri))
+        }
+        let hub = "fireball://hub/in"
+        guests.append(Guest(name: "hub", node: nodes[0], variant: .HUB, uri: hub))
+        guests.append(Guest(name: "relay-sender", node: nodes[1], variant: .SENDER, uri: hub))
+        guests.append(Guest(name: "relay-receiver", node: nodes[2], variant: .RECEIVER, uri: hub))
+        self.guests = guests
+    }
+}

@@ -1,0 +1,35 @@
+// The cluster simulator in the test run: a fixed set of seeds, each a five-node cluster for a
+// simulated minute under every kind of fault, with the delivery and memory invariants checked as it
+// runs. A failure names the seed and the command that replays it.
+import Testing
+@testable import Simulator
+
+@Suite struct ClusterSimulationTests {
+    static let layout = SimulationLayout(nodes: 5)
+    /// Built once for every test of the suite (a static's initializer runs once).
+    static let guests = Result { try SimulationGuests.build(for: layout) }
+
+    static func run(_ seed: UInt64, seconds: UInt64 = 60) throws -> SimulationReport {
+        var options = SimulationOptions(seed: seed)
+        options.seconds = seconds
+        return ClusterSimulation(options: options, layout: layout, guests: try guests.get()).run()
+    }
+
+    @Test(arguments: 1...8 as ClosedRange<UInt64>)
+    func aSeededMinuteOfFaultsKeepsEveryPromise(seed: UInt64) throws {
+        let report = try Self.run(seed)
+        #expect(report.failures.isEmpty, "\(report.failures.joined(separator: "\n"))\nreplay: swift run -c release fireball-bench simulate --seed \(seed) --trace")
+        #expect(report.sendsOK > 1000 && report.received >= report.sendsOK, "\(report.sendsOK) sends, \(report.received) taken")
+        #expect(report.faults.values.reduce(0, +) > 10, "\(report.faults)")
+    }
+
+    @Test func aSeedReplaysExactly() throws {
+        var options = SimulationOptions(seed: 42)
+        options.seconds = 20
+        options.trace = true
+        let first = ClusterSimulation(options: options, layout: Self.layout, guests: try Self.guests.get()).run()
+        let second = ClusterSimulation(options: options, layout: Self.layout, guests: try Self.guests.get()).run()
+        #expect(first.trace == second.trace && first.sendsOK == second.sendsOK && first.framesDelivered == second.framesDelivered)
+        #expect(!first.trace.isEmpty)
+    }
+}
