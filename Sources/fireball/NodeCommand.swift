@@ -30,6 +30,11 @@ struct NodeCommand: ParsableCommand {
     @Option(help: "Microseconds a message received ahead waits for a task before it goes back (0: do not receive ahead).") var receiveAheadUs = 2000
     @Flag(help: "No local control socket (`fireball hal NAME …`).") var noControlSocket = false
 
+    func validate() throws {
+        try checkOption(graceMs, in: OptionLimits.graceMilliseconds, "--grace-ms")
+        try checkOption(receiveAheadUs, in: OptionLimits.receiveAheadMicroseconds, "--receive-ahead-us")
+    }
+
     func run() throws {
         var configuration = try nodeConfiguration()
         configuration.routerGraceNanoseconds = UInt64(max(graceMs, 1)) * 1_000_000

@@ -30,6 +30,11 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Kernel mode: the node's name, for `fireball hal NAME …` (its control socket).") var name = "local"
     @Flag(help: "Kernel mode: keep serving devices and the control socket after the guests end (until Ctrl-C).") var stay = false
 
+    func validate() throws {
+        try checkOption(timeout, in: OptionLimits.runTimeoutSeconds, "--timeout")
+        try checkOption(sliceMicroseconds, in: OptionLimits.sliceMicroseconds, "--slice-microseconds")
+    }
+
     func run() throws {
         guard let invoke else { return try runKernel() }
         guard let module = modulesAndArguments.first else { throw ValidationError("no module given") }

@@ -47,9 +47,15 @@ public final class Partition: MemoryProvider {
     private var secondLevelBitmaps = [UInt32](repeating: 0, count: firstLevelCount)
     private var heads = [UInt32](repeating: none, count: firstLevelCount * secondLevelCount)
 
+    /// The largest partition a board may ask for: block offsets and sizes are 32-bit in the
+    /// headers, and the size classes cover blocks below 2 GiB. Board files are checked against it.
+    public static let bytesMax = 1 << 30
+    /// The smallest partition: room for a block header, a minimum payload and the end sentinel.
+    public static let bytesMin = 64
+
     /// Creates the partition's arena of `bytes` (rounded down to 8) at once; it never grows.
     public init(kind: PartitionKind, bytes: Int) {
-        precondition(bytes >= 64 && bytes < 1 << 31, "partition size \(bytes) out of range")
+        precondition(bytes >= Self.bytesMin && bytes <= Self.bytesMax, "partition size \(bytes) out of range (board files are checked)")
         self.kind = kind
         capacity = bytes & ~7
         arena = .allocate(byteCount: capacity, alignment: 16)
