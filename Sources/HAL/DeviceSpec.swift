@@ -95,23 +95,23 @@ public struct DeviceSpec: Sendable, Equatable {
         }
         let windowFields = try fields.mapping("window")
         try windowFields.allowOnly(["base", "size"])
-        let window = AddressWindow(base: try windowFields.int("base", in: Limits.windowBase), size: try windowFields.bytes("size", in: Limits.windowBytes))
+        let window = AddressWindow(base: try windowFields.int("base", in: Limits.windowBase, meaning: "the 32-bit address space"), size: try windowFields.bytes("size", in: Limits.windowBytes))
         // Both are checked above, so the end cannot overflow.
         guard window.base + window.size <= Limits.addressSpaceBytes else {
             throw fields.error("window", "\(window) ends past the 32-bit address space")
         }
-        let irq = try fields.int("irq", in: Limits.irq)
+        let irq = try fields.int("irq", in: Limits.irq, meaning: "the interrupt causes")
         let parameters: DeviceParameters
         switch kind {
         case .uart:
             parameters = .uart(baud: fields.has("baud") ? try fields.int("baud", in: Limits.baud) : 115_200)
         case .gpio:
-            let pins = fields.has("pins") ? try fields.int("pins", in: Limits.pins) : 32
+            let pins = fields.has("pins") ? try fields.int("pins", in: Limits.pins, meaning: "a port has 1…32 pins") : 32
             parameters = .gpio(pins: pins)
         case .timer:
             parameters = .timer
         case .adc:
-            let bits = fields.has("bits") ? try fields.int("bits", in: Limits.adcBits) : 12
+            let bits = fields.has("bits") ? try fields.int("bits", in: Limits.adcBits, meaning: "simulated ADCs have 8…16 bits") : 12
             var channels: [SampleSource] = []
             let items = try fields.mappings("channels")
             guard items.count <= Limits.adcChannels else { throw fields.error("channels", "\(items.count) channels, at most \(Limits.adcChannels)") }
@@ -126,7 +126,7 @@ public struct DeviceSpec: Sendable, Equatable {
                 try sensor.allowOnly(["type", "address", "celsius"])
                 let type = try sensor.string("type")
                 guard type == "tmp102" else { throw sensor.error("type", "unknown sensor '\(type)' (known: tmp102)") }
-                let address = try sensor.int("address", in: Limits.i2cAddress)
+                let address = try sensor.int("address", in: Limits.i2cAddress, meaning: "a 7-bit device address, 0x08…0x77")
                 guard !sensors.contains(where: { $0.address == address }) else { throw sensor.error("address", "two devices at the same address") }
                 sensors.append(I2CSensorSpec(type: type, address: address, celsius: sensor.has("celsius") ? try sensor.double("celsius", in: Limits.celsius) : 22))
             }
@@ -139,7 +139,7 @@ public struct DeviceSpec: Sendable, Equatable {
                 guard bytes % 4096 == 0, bytes <= window.size else {
                     throw flash.error("size", "a whole number of 4 KiB sectors that fits the device's window (\(window.size) bytes)")
                 }
-                let jedecID = flash.has("jedec-id") ? try flash.int("jedec-id", in: Limits.jedecID) : 0xEF4016
+                let jedecID = flash.has("jedec-id") ? try flash.int("jedec-id", in: Limits.jedecID, meaning: "three bytes, 0x000000…0xFFFFFF") : 0xEF4016
                 parameters = .spiFlash(bytes: bytes, jedecID: UInt32(jedecID))
             } else if fields.has("loopback"), try fields.bool("loopback") {
                 parameters = .spiLoopback

@@ -97,13 +97,16 @@ public struct YAMLMapping {
     }
 
     /// A whole number in `range` (decimal, or hex as `0x…` for addresses and register numbers).
-    /// Every integer field states its range, so nothing read from a file can overflow later.
-    public func int(_ key: String, in range: ClosedRange<Int>) throws(ConfigurationError) -> Int {
+    /// Every integer field states its range, so nothing read from a file can overflow later;
+    /// `meaning` (such as "a 7-bit device address") is added to a refusal.
+    public func int(_ key: String, in range: ClosedRange<Int>, meaning: String? = nil) throws(ConfigurationError) -> Int {
         guard let (node, _) = node(key) else { throw error(key, "missing") }
         guard let value = node.int ?? node.string.flatMap(Self.parseHex) else {
             throw error(key, "expected a whole number in \(range.lowerBound)…\(range.upperBound)")
         }
-        do { return try Quantity.check(value, in: range) } catch { throw self.error(key, error.description) }
+        do { return try Quantity.check(value, in: range) } catch {
+            throw self.error(key, error.description + (meaning.map { " (\($0))" } ?? ""))
+        }
     }
 
     static func parseHex(_ text: String) -> Int? {

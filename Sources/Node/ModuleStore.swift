@@ -117,7 +117,9 @@ public final class ModuleStore {
     /// A decoding error in one line: which field and what was wrong.
     static func describe(_ error: Error) -> String {
         func path(_ context: DecodingError.Context) -> String {
-            let keys = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }
+            // The first key is the entry's index in the list, which the caller names already.
+            let keys = context.codingPath.dropFirst(context.codingPath.first?.intValue == nil ? 0 : 1)
+                .map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }
             return keys.isEmpty ? "" : "field \(keys.joined(separator: ".")): "
         }
         switch error as? DecodingError {
