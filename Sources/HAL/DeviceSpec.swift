@@ -184,6 +184,8 @@ public enum SampleSeries {
     public struct LoadError: Error { public let detail: String }
     /// Samples in one series, at most.
     public static let samplesMax = 1_000_000
+    /// Bytes of a series file, at most.
+    public static let fileBytesMax = 16 << 20
 
     public static func parse(_ text: String, maximum: Double) throws(LoadError) -> [Double] {
         var values: [Double] = []
@@ -204,9 +206,11 @@ public enum SampleSeries {
 
     public static func load(path: String, relativeTo file: String, maximum: Double) throws(LoadError) -> [Double] {
         let resolved = path.hasPrefix("/") ? path : URL(fileURLWithPath: file).deletingLastPathComponent().appendingPathComponent(path).path
-        guard let data = FileManager.default.contents(atPath: resolved) else {
-            throw LoadError(detail: "cannot read \(resolved)")
-        }
+        // Read at most `fileBytesMax` (a board may name any path, /dev/zero included).
+        guard let handle = FileHandle(forReadingAtPath: resolved) else { throw LoadError(detail: "cannot read \(resolved)") }
+        defer { try? handle.close() }
+        guard let data = try? handle.read(upToCount: fileBytesMax + 1) ?? Data() else { throw LoadError(detail: "cannot read \(resolved)") }
+        guard data.count <= fileBytesMax else { throw LoadError(detail: "\(resolved) is larger than \(fileBytesMax / (1 << 20)) MiB") }
         return try parse(String(decoding: data, as: UTF8.self), maximum: maximum)
     }
 }
