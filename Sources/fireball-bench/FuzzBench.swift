@@ -35,7 +35,8 @@ struct FuzzBench: ParsableCommand {
         if let replayCase {
             for target in targets {
                 let input = Fuzzer.input(for: target, seed: seed, index: replayCase)
-                if show { print(input.map { String(format: "%02x", $0) }.joined()) }
+                // To stderr, unbuffered: the input is out before a crash ends the process.
+                if show { FileHandle.standardError.write(Data((input.map { String(format: "%02x", $0) }.joined() + "\n").utf8)) }
                 let tally = Fuzzer.run(target, seed: seed, first: replayCase, count: 1)
                 print("\(target.name): case \(replayCase) of seed \(seed): \(input.count) bytes, \(tally.accepted == 1 ? "accepted" : "refused"), no crash")
             }
