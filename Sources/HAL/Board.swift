@@ -26,6 +26,9 @@ public struct Board: Sendable, Equatable {
     public let valueStackBytes: Int
     /// The simulated peripherals, with the address windows a guest's driver may reach.
     public let devices: [DeviceSpec]
+    /// Console lines each guest may produce (`log: {burst: N, lines-per-second: N}`; default
+    /// `LogRateLimit.standard`).
+    public let logRateLimit: LogRateLimit
 
     /// The upstream lower bounds per partition (DESIGN.md §5).
     public static let partitionMinimumBytes: [PartitionKind: Int] = [
@@ -47,7 +50,7 @@ public struct Board: Sendable, Equatable {
     }
 
     static let fields: Set<String> = ["name", "description", "cpu", "clock-mhz", "ram", "flash", "fpu", "slice-us", "stack-slot", "value-stack",
-                                      "partitions", "devices"]
+                                      "partitions", "devices", "log"]
 
     /// Reads and checks a board file.
     public static func load(path: String) throws(ConfigurationError) -> Board {
@@ -110,11 +113,22 @@ public struct Board: Sendable, Equatable {
             }
             devices.append(device)
         }
+        var logRateLimit = LogRateLimit.standard
+        if top.has("log") {
+            let log = try top.mapping("log")
+            try log.allowOnly(["burst", "lines-per-second"])
+            let burst = log.has("burst") ? try log.int("burst", in: LogRateLimit.valueRange) : logRateLimit.burstLines
+            let rate = log.has("lines-per-second") ? try log.int("lines-per-second", in: LogRateLimit.valueRange) : logRateLimit.linesPerSecond
+            guard let limit = LogRateLimit(checkedBurstLines: burst, linesPerSecond: rate) else {
+                throw log.error("log", "burst \(burst) and lines-per-second \(rate) do not make a rate limit")
+            }
+            logRateLimit = limit
+        }
         return Board(name: name, description: try top.optionalString("description") ?? name, cpu: cpu,
                      clockMHz: clockMHz, ramBytes: ram, flashBytes: flash,
                      hasFPU: try top.bool("fpu"), sliceMicroseconds: slice,
                      partitions: PartitionTable(bytes: sizes, stackSlotBytes: stackSlot), valueStackBytes: valueStack,
-                     devices: devices)
+                     devices: devices, logRateLimit: logRateLimit)
     }
 
     public static var deviceKinds: Set<String> { Set(DeviceKind.allCases.map(\.rawValue)) }

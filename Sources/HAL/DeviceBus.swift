@@ -1,5 +1,5 @@
 // A board's devices, built from its definition, and the one path by which they reach the kernel:
-// an interrupt is only a recorded cause (Kernel.raiseInterrupt), a UART line goes to the console.
+// an interrupt is only a recorded cause (Kernel.raiseInterrupt), a UART line goes to the kernel's logger.
 import Core
 import Foundation
 
@@ -47,8 +47,6 @@ public final class DeviceBus {
         if history.count > historyLimit { history.removeFirst(history.count - historyLimit) }
         for observer in observers { observer(event) }
     }
-
-    func console(_ line: String) { kernel.console(line) }
 
     /// The earliest time a device needs the service to run.
     var nextDeadline: UInt64? { devices.compactMap(\.nextDeadline).min() }

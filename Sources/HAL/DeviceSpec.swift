@@ -65,8 +65,9 @@ public struct DeviceSpec: Sendable, Equatable {
         public static let i2cSensors = 112
         /// What a TMP102 measures (data sheet: −55 °C to +150 °C).
         public static let celsius = -55.0...150.0
-        /// Serial NOR flash parts reach 2 Gbit; a simulated flash is capped there.
-        public static let flashBytes = 4096...(256 << 20)
+        /// A simulated flash fills at most the 32-bit address space (its sectors are allocated when
+        /// first programmed, so a large one costs nothing until used).
+        public static let flashBytes = 4096...(1 << 32)
         /// Three bytes: manufacturer, memory type, capacity.
         public static let jedecID = 0...0xFF_FFFF
     }

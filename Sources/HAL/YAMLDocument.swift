@@ -156,6 +156,10 @@ public struct YAMLMapping {
     }
 
     public var keys: [String] { pairs.map(\.key) }
+
+    /// "4096", "64 KiB", "64KiB", "1 MiB", "2 GiB"; nil for anything else, or a size past `Int.max`
+    /// (the command line's sizes; file fields use `bytes(_:in:)` with their range).
+    public static func parseSize(_ text: String) -> Int? { try? Quantity.bytes(text, in: 0...Int.max) }
 }
 
 // Lists and maps for manifests and inventories (small additions; errors keep naming file, line, field).

@@ -38,6 +38,8 @@ public struct NodeConfiguration: Sendable {
     public var logLinesKept = 500
     /// Slices per loop iteration before links get a turn.
     public var slicesPerIteration = 64
+    /// Console lines each guest may print; nil: the board's (`log:` in its file).
+    public var logRateLimit: LogRateLimit?
 
     public init(name: String, board: Board, listenHost: String, listenPort: UInt16, peers: [Peer], certificateDirectory: String,
                 dataDirectory: String, controlSocketPath: String? = nil) {
@@ -112,7 +114,9 @@ public final class NodeDaemon: LinkDelegate, RouterTransport {
             throw NodeError("\(configuration.certificateDirectory)/\(configuration.name).pem is for \(tls.identity), not node \(configuration.name)")
         }
         loop = try EventLoop()
-        kernel = Kernel(configuration: KernelConfiguration(slice: board.slice, executionLimits: board.executionLimits), partitions: board.partitions)
+        var kernelConfiguration = KernelConfiguration(slice: board.slice, executionLimits: board.executionLimits)
+        kernelConfiguration.logRateLimit = configuration.logRateLimit ?? board.logRateLimit
+        kernel = Kernel(configuration: kernelConfiguration, partitions: board.partitions)
         let capabilities = kernel.mintCapabilities()
         devices = board.devices.isEmpty ? nil
             : try DeviceService.start(on: kernel, board: board, capability: capabilities.systemRole, process: capabilities.process)
@@ -389,8 +393,12 @@ public final class NodeDaemon: LinkDelegate, RouterTransport {
                 throw NodeError("\(assignment.key): memory \(limit) bytes is less than the module's initial \(memory.minimumBytes) bytes")
             }
         }
+        // The limits the planner charged: linear memory (the manifest's `memory:`, else the declared
+        // maximum; co_values count against it too) and the kernel budget, from the same formula.
+        let budget = KernelBudget.bytes(serves: assignment.serves, uses: assignment.uses, devices: grants.count)
         let task = try kernel.spawnGuest(loaded, name: assignment.replica, role: role, restart: restart, devices: grants,
-                                         memoryLimitBytes: assignment.memoryBytes, capability: capabilities.process)
+                                         memoryLimitBytes: assignment.memoryBytes ?? loaded.module.firstMemory?.maximumBytes,
+                                         kernelBudgetBytes: budget, capability: capabilities.process)
         guests[assignment.key] = Guest(assignment: assignment, firstTask: task, failure: nil)
         if persist { try saveAssignments() }
         say("started \(assignment.key) (\(assignment.module), \(assignment.sha256.prefix(12))) as \(task)")
@@ -452,14 +460,18 @@ public final class NodeDaemon: LinkDelegate, RouterTransport {
             case let other?: state = "\(other)"
             case nil: state = "gone"
             }
-            return NodeReport.Guest(assignment: guest.assignment, state: state, task: task.raw, restarts: restarts)
+            // Every incarnation's drops: a guest that floods and crashes keeps its count.
+            var dropped = 0
+            var incarnation = guest.firstTask
+            while let each = incarnation { dropped += kernel.logger.linesDropped(by: each); incarnation = kernel.successor(of: each) }
+            return NodeReport.Guest(assignment: guest.assignment, state: state, task: task.raw, restarts: restarts, logLinesDropped: dropped)
         }
         let pending = router.pendingCount
         return NodeReport(name: configuration.name, board: configuration.board.name,
                           uptimeMilliseconds: (loop.nowNanoseconds - bootedAt) / 1_000_000, partitions: partitions, guests: guestReports,
                           links: endpoint.connectedPeers.filter { $0.role == .node }.map(\.name), served: kernel.servedURIs.map(\.uri),
                           remote: router.remoteURIs, channelsOpen: kernel.openChannelCount, routerPending: pending.sends + pending.wants + pending.held,
-                          aheadTaken: router.offersTaken, aheadReturned: router.offersReturned)
+                          aheadTaken: router.offersTaken, aheadReturned: router.offersReturned, panic: kernel.panicReport?.description)
     }
 }
 

@@ -11,6 +11,8 @@ public final class Controller {
     public var resyncNanoseconds: UInt64 = 3_000_000_000
     public var log: (String) -> Void
     public private(set) var dead: Set<String> = []
+    /// Nodes that answer but whose kernel panicked (their reports say so).
+    public private(set) var failed: Set<String> = []
     private var dirty = true
     private var lastSync: UInt64 = 0
 
@@ -64,10 +66,14 @@ public final class Controller {
             return
         }
         var view = deployer.view()
+        // A node whose kernel panicked is up but runs nothing: as good as dead.
+        let panicked = Set(view.reports.filter { $0.value.panic != nil }.keys)
+        for node in panicked.subtracting(failed).sorted() { log("node \(node) failed: \(view.reports[node]!.panic!)") }
+        failed = panicked
         for manifest in manifests {
             let began = client.loop.nowNanoseconds
             do {
-                let outcome = try deployer.reconcile(manifest, view: view, dead: dead, draining: Set(state.drained))
+                let outcome = try deployer.reconcile(manifest, view: view, dead: dead.union(failed), draining: Set(state.drained))
                 guard outcome.changed else { continue }
                 var line = "app \(manifest.name): started \(outcome.started.count), stopped \(outcome.stopped.count) in \(Self.milliseconds(client.loop.nowNanoseconds - began)) ms"
                 if let since = dead.compactMap({ client.downSince[$0] }).max() {

@@ -130,6 +130,10 @@ public enum Planner {
     public static func check(_ manifest: AppManifest, against inventory: ClusterInventory) throws(ConfigurationError) {
         for module in manifest.modules {
             let origin = module.origin
+            if let board = inventory.nodes.first?.board, KernelCosts.kernelBudgetBytes(module, on: board) > KernelBudget.bytesMax {
+                throw origin.error(module.uses.count > module.serves.count ? "uses" : "serves",
+                                   "\(module.serves.count) served and \(module.uses.count) used URIs need a kernel budget of \(Size(KernelCosts.kernelBudgetBytes(module, on: board))), more than a guest may have (\(Size(KernelBudget.bytesMax)))")
+            }
             var candidates = inventory.nodes
             for key in module.nodeLabels.keys.sorted() {
                 let value = module.nodeLabels[key]!
@@ -163,11 +167,13 @@ public enum Planner {
                 let requirements = ModuleRequirements.of(module, on: board)
                 var kind = module.tier.heapPartition
                 if case .failure(let refusal) = NodeBudget(board: board).charging(requirements) { kind = refusal.kind }
-                // The field that asks for that partition: channels come from what it serves, uses and opens.
-                let field = switch kind {
-                case .kernel: !module.uses.isEmpty ? "uses" : !module.devices.isEmpty ? "devices" : "serves"
-                case .subsystem: "serves"
-                default: module.memoryBytes != nil && kind == module.tier.heapPartition ? "memory" : "wasm"
+                // The field that asks most of that partition: its heap holds linear memory and the
+                // kernel budget, which grows with what it serves, uses and opens.
+                let budgetBytes = KernelCosts.kernelBudgetBytes(module, on: board)
+                let field = if kind == module.tier.heapPartition && budgetBytes > module.memoryBudgetBytes {
+                    !module.uses.isEmpty ? "uses" : !module.devices.isEmpty ? "devices" : "serves"
+                } else {
+                    module.memoryBytes != nil && kind == module.tier.heapPartition ? "memory" : "wasm"
                 }
                 let booted = NodeBudget(board: board)[kind]
                 throw origin.error(field, "needs \(Size(requirements.chargedBytes(kind))) of \(kind) partition on \(board.name) (and similar elsewhere),"

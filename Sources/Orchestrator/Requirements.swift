@@ -31,6 +31,11 @@ public enum KernelCosts {
     }
     /// Heap bytes of a guest's value stack: the board's value stack in 8-byte slots.
     public static func valueStackBytes(board: Board) -> Int { board.executionLimits.slots * 8 }
+    /// Heap bytes of a module's kernel budget on `board`: its served and used URIs and granted
+    /// devices (Core: `KernelBudget.bytes`, which the node applies to the same assignment).
+    public static func kernelBudgetBytes(_ module: ModuleSpec, on board: Board) -> Int {
+        KernelBudget.bytes(serves: module.serves, uses: module.uses, devices: ModuleRequirements.grantedDevices(module, on: board).count)
+    }
 }
 
 /// One allocation a module causes: in which partition, how many bytes were asked for, and what for.
@@ -58,9 +63,10 @@ public struct ModuleRequirements: Sendable, Equatable {
     public func chargedBytes(_ kind: PartitionKind) -> Int { chargedBytes[kind.index] }
 
     /// A module's needs on `board`: linear memory (its budget) and value stack from its heap
-    /// partition, an execution context from runtime, a stack slot's frames from stacks; per served
-    /// URI a registry entry (subsystem) and a channel (kernel); and what its guest makes as it runs:
-    /// a mirror channel per used URI and a reply channel per granted device (kernel).
+    /// partition, an execution context from runtime, a stack slot's frames from stacks, and its
+    /// kernel budget from its heap partition, which holds what its guest makes as it runs: a
+    /// channel and registry entry per served URI, a mirror per used URI, a reply channel per
+    /// granted device, and their handles. Nothing of a module's comes from the kernel partition.
     public static func of(_ module: ModuleSpec, on board: Board) -> ModuleRequirements {
         let heap = module.tier.heapPartition
         var charges: [Charge] = []
@@ -70,21 +76,9 @@ public struct ModuleRequirements: Sendable, Equatable {
         charges.append(Charge(partition: .runtime, bytes: KernelCosts.executionContextBytes, what: "execution context"))
         charges.append(Charge(partition: heap, bytes: KernelCosts.valueStackBytes(board: board), what: "value stack"))
         charges.append(Charge(partition: .stacks, bytes: KernelCosts.frameStackBytes(stackSlotBytes: board.partitions.stackSlotBytes), what: "stack slot"))
-        for uri in module.serves {
-            charges.append(Charge(partition: .subsystem, bytes: KernelCosts.registryEntryBytes(uri), what: "registry entry \(uri)"))
-            charges.append(Charge(partition: .kernel, bytes: KernelCosts.channelBytes, what: "channel \(uri)"))
-        }
-        // Opening a URI served on another node makes a mirror channel (Core: `Kernel.openMirror`).
-        // Charged for every use: a server on the same node would make the open free, but the plan
-        // cannot promise one is there whenever the guest opens (it may start later, or move).
-        for uri in module.uses where !module.serves.contains(uri) {
-            charges.append(Charge(partition: .kernel, bytes: KernelCosts.channelBytes, what: "mirror \(uri)"))
-        }
-        // Each device_open makes a reply channel private to the guest (Core: `Kernel+Device.swift`),
-        // closed when it ends: one per device the node grants it, as if each were opened once.
-        for device in grantedDevices(module, on: board) {
-            charges.append(Charge(partition: .kernel, bytes: KernelCosts.channelBytes, what: "device reply \(device)"))
-        }
+        // Last, the kernel budget: what its guest's channels, registry entries and handles take
+        // (Core: `KernelBudget`, from the heap partition at spawn, after the stacks).
+        charges.append(Charge(partition: heap, bytes: KernelCosts.kernelBudgetBytes(module, on: board), what: "kernel budget"))
         return ModuleRequirements(charges: charges)
     }
 

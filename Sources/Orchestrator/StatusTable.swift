@@ -1,4 +1,4 @@
-// The text `fireball status` prints: nodes (board, links, uptime), modules (where, state, restarts),
+// The text `fireball status` prints: nodes (board, links, uptime), modules (where, state, restarts, log lines dropped),
 // the URIs served, and each node's partitions as bars.
 import Core
 import Foundation
@@ -14,18 +14,19 @@ public enum StatusTable {
                 continue
             }
             let peers = report.links.sorted().joined(separator: ",")
-            nodeRows.append([node.name, report.board, node.address, "up", Self.duration(report.uptimeMilliseconds), peers.isEmpty ? "-" : peers,
+            nodeRows.append([node.name, report.board, node.address, report.panic == nil ? "up" : "PANIC", Self.duration(report.uptimeMilliseconds), peers.isEmpty ? "-" : peers,
                              "\(report.guests.count)", "\(report.channelsOpen)",
                              report.aheadTaken.map { "\($0)/\(report.aheadReturned ?? 0)" } ?? "-"])
         }
         lines += table(nodeRows)
         lines.append("")
-        var moduleRows = [["APP", "REPLICA", "NODE", "STATE", "TASK", "RESTARTS", "SERVES"]]
+        // LOG-DROPS: console lines the node's log rate limit dropped (Docs/kernel.md, "Logs").
+        var moduleRows = [["APP", "REPLICA", "NODE", "STATE", "TASK", "RESTARTS", "LOG-DROPS", "SERVES"]]
         for (node, report) in view.reports.sorted(by: { $0.key < $1.key }) {
             for guest in report.guests {
                 let a = guest.assignment
                 moduleRows.append([a.app, a.replica, node, guest.state, guest.task == 0 ? "-" : "\(guest.task)", "\(guest.restarts)",
-                                   a.serves.isEmpty ? "-" : a.serves.joined(separator: " ")])
+                                   guest.logLinesDropped.map { "\($0)" } ?? "-", a.serves.isEmpty ? "-" : a.serves.joined(separator: " ")])
             }
         }
         if moduleRows.count == 1 { lines.append("no modules deployed") } else {

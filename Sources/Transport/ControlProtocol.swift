@@ -168,8 +168,11 @@ public struct NodeReport: Codable, Sendable {
         public var state: String
         public var task: Int
         public var restarts: Int
-        public init(assignment: ModuleAssignment, state: String, task: Int, restarts: Int) {
+        /// Console lines its log rate limit dropped (all its incarnations). Absent from older nodes.
+        public var logLinesDropped: Int?
+        public init(assignment: ModuleAssignment, state: String, task: Int, restarts: Int, logLinesDropped: Int? = nil) {
             self.assignment = assignment; self.state = state; self.task = task; self.restarts = restarts
+            self.logLinesDropped = logLinesDropped
         }
     }
     public var name: String
@@ -188,13 +191,18 @@ public struct NodeReport: Codable, Sendable {
     /// returned means receivers that pause longer than the hold. Absent from older nodes.
     public var aheadTaken: Int?
     public var aheadReturned: Int?
+    /// Set when the node's kernel panicked (a bug: guests cannot exhaust the kernel partition): its
+    /// guests are stopped and the controller counts the node as failed. Absent from older nodes.
+    public var panic: String?
 
     public init(name: String, board: String, uptimeMilliseconds: UInt64, partitions: [PartitionUse], guests: [Guest], links: [String],
-                served: [String], remote: [String: String], channelsOpen: Int, routerPending: Int, aheadTaken: Int? = nil, aheadReturned: Int? = nil) {
+                served: [String], remote: [String: String], channelsOpen: Int, routerPending: Int, aheadTaken: Int? = nil, aheadReturned: Int? = nil,
+                panic: String? = nil) {
         self.name = name; self.board = board; self.uptimeMilliseconds = uptimeMilliseconds; self.partitions = partitions
         self.guests = guests; self.links = links; self.served = served; self.remote = remote
         self.channelsOpen = channelsOpen; self.routerPending = routerPending
         self.aheadTaken = aheadTaken; self.aheadReturned = aheadReturned
+        self.panic = panic
     }
 }
 

@@ -1,5 +1,6 @@
 // `fireball node`: run one node daemon until SIGTERM or Ctrl-C (which drain it).
 import ArgumentParser
+import Core
 import Foundation
 import HAL
 import Node
@@ -29,6 +30,10 @@ struct NodeCommand: ParsableCommand {
     @Option(help: "Milliseconds a peer may be gone before operations on its channels fail.") var graceMs = 3000
     @Option(help: "Microseconds a message received ahead waits for a task before it goes back (0: do not receive ahead).") var receiveAheadUs = 2000
     @Flag(help: "No local control socket (`fireball hal NAME …`).") var noControlSocket = false
+    @Option(help: "Console lines a guest may print at once before the rate limit applies (default: the board's `log:`, else 200).")
+    var logBurst: Int?
+    @Option(help: "Console lines per second a guest may print after its burst (default: the board's `log:`, else 100).")
+    var logLinesPerSecond: Int?
 
     func validate() throws {
         try checkOption(graceMs, in: OptionLimits.graceMilliseconds, "--grace-ms")
@@ -39,6 +44,15 @@ struct NodeCommand: ParsableCommand {
         var configuration = try nodeConfiguration()
         configuration.routerGraceNanoseconds = UInt64(max(graceMs, 1)) * 1_000_000
         configuration.receiveAheadNanoseconds = UInt64(max(receiveAheadUs, 0)) * 1_000
+        if logBurst != nil || logLinesPerSecond != nil {
+            let base = configuration.board.logRateLimit
+            let burst = logBurst ?? base.burstLines, rate = logLinesPerSecond ?? base.linesPerSecond
+            guard let limit = LogRateLimit(checkedBurstLines: burst, linesPerSecond: rate) else {
+                let range = LogRateLimit.valueRange
+                throw ValidationError("--log-burst \(burst) / --log-lines-per-second \(rate): each must lie within \(range.lowerBound)…\(range.upperBound)")
+            }
+            configuration.logRateLimit = limit
+        }
         let daemon: NodeDaemon
         do {
             // Unbuffered: the lines of a node under a supervisor or in a pipe appear as they happen.

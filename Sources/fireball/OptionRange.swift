@@ -15,6 +15,5 @@ enum OptionLimits {
     static let logLines = 0...100_000
     static let graceMilliseconds = 1...86_400_000
     static let receiveAheadMicroseconds = 0...60_000_000
-    static let runTimeoutSeconds = 0.0...604_800.0
     static let sliceMicroseconds = 0...1_000_000
 }

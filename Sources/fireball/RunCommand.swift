@@ -13,12 +13,15 @@ struct RunCommand: ParsableCommand {
             With --invoke: load one module and call the export with ARGS (parsed by its parameter types: \
             i32/i64 decimal or 0x hex, f32/f64 decimal); traps go to stderr with exit code 2.
             Without --invoke: boot a kernel and run every MODULE as a guest task (entry: _start or run), \
-            wired by the URIs they serve and open; their UART/log lines are printed with their names.
+            wired by the URIs they serve and open; their UART/log lines are printed with their names \
+            (escaped, at most --log-burst lines at once and --log-lines-per-second after that per guest).
+            Either way each guest's linear memory stops at --memory-limit (memory.grow returns -1), and \
+            the run ends at --timeout with exit code 124.
             """)
 
     @Argument(help: "The .wasm module(s); with --invoke, the module and then the function's arguments.") var modulesAndArguments: [String]
     @Option(help: "The exported function to call (single-module mode).") var invoke: String?
-    @Option(help: "Kernel mode: stop after this many seconds if guests are still running.") var timeout: Double = 30
+    @Option(help: "Stop after this many seconds if guests (or the --invoke call) are still running; exit status 124.") var timeout: Double = 30
     @Option(help: "Kernel mode: the board (a name in Deploy/boards, or a .yaml path): partitions, FPU, time slice.")
     var board: String?
     @Flag(help: "Refuse modules that use floating point, as a board without an FPU does.") var noFloat = false
@@ -29,11 +32,52 @@ struct RunCommand: ParsableCommand {
     var grants: [String] = []
     @Option(help: "Kernel mode: the node's name, for `fireball hal NAME …` (its control socket).") var name = "local"
     @Flag(help: "Kernel mode: keep serving devices and the control socket after the guests end (until Ctrl-C).") var stay = false
+    @Option(help: ArgumentHelp("The most linear memory one guest may have (\"64 MiB\", bytes, KiB, MiB, GiB); memory.grow past it returns -1.",
+                               valueName: "size"))
+    var memoryLimit = "64 MiB"
+    @Option(help: "Kernel mode: console lines a guest may print at once before the rate limit applies (default: the board's, else 200).")
+    var logBurst: Int?
+    @Option(help: "Kernel mode: console lines per second a guest may print after its burst (default: the board's, else 100).")
+    var logLinesPerSecond: Int?
+
+    /// Exit status when `--timeout` ends the run (as timeout(1)).
+    static let timeoutExitCode: Int32 = 124
+    /// Kernel mode: slices between two looks at the deadline and the control socket (64 × 300 µs ≈ 20 ms).
+    static let slicesPerTurn = 64
+    /// --invoke without --slice-microseconds: the call still runs in slices this long, to see the deadline.
+    static let invokeSliceMicroseconds = 10_000
+    static let memoryLimitRange = (64 * 1024)...(1 << 32)
+    /// Without a board, the host table's guest partition grows to hold a guest at this limit, up to this.
+    static let hostGuestPartitionBytesMax = 1 << 30
 
     func validate() throws {
-        try checkOption(timeout, in: OptionLimits.runTimeoutSeconds, "--timeout")
+        guard timeout > 0, timeout <= 1e9 else { throw ValidationError("--timeout \(timeout): give a positive number of seconds") }
         try checkOption(sliceMicroseconds, in: OptionLimits.sliceMicroseconds, "--slice-microseconds")
+        _ = try memoryLimitBytes()
+        _ = try logRateLimit(board: nil)
     }
+
+    /// --memory-limit in bytes, checked.
+    func memoryLimitBytes() throws -> Int {
+        guard let bytes = YAMLMapping.parseSize(memoryLimit) else {
+            throw ValidationError("--memory-limit '\(memoryLimit)': expected a size such as 67108864, \"64 MiB\" or \"1 GiB\"")
+        }
+        guard Self.memoryLimitRange.contains(bytes) else { throw ValidationError("--memory-limit \(memoryLimit): must lie within 64 KiB…4 GiB") }
+        return bytes
+    }
+
+    /// The log rate limit: the flags, else the board's, else the standard one.
+    func logRateLimit(board: Board?) throws -> LogRateLimit {
+        let base = board?.logRateLimit ?? .standard
+        let burst = logBurst ?? base.burstLines, rate = logLinesPerSecond ?? base.linesPerSecond
+        let range = LogRateLimit.valueRange
+        guard let limit = LogRateLimit(checkedBurstLines: burst, linesPerSecond: rate) else {
+            throw ValidationError("--log-burst \(burst) / --log-lines-per-second \(rate): each must lie within \(range.lowerBound)…\(range.upperBound)")
+        }
+        return limit
+    }
+
+    var timeoutNanoseconds: UInt64 { UInt64(timeout * 1e9) }
 
     func run() throws {
         guard let invoke else { return try runKernel() }
@@ -43,9 +87,16 @@ struct RunCommand: ParsableCommand {
             throw ValidationError("cannot read \(module)")
         }
         let store = Store()
+        let limit = try memoryLimitBytes()
+        let refusals = GrowthRefusals()
+        store.memoryLimiter = { _, newBytes in
+            guard newBytes <= limit else { refusals.count(newBytes); return false }
+            return true
+        }
         let instance: Instance
         do {
             let loaded = try LoadedModule.load([UInt8](data), options: LoadOptions(allowFloat: !noFloat))
+            try checkInitialMemory(loaded, limit: limit)
             instance = try store.instantiate(loaded)
         } catch {
             FileHandle.standardError.write(Data("\(module): \(error)\n".utf8))
@@ -69,10 +120,17 @@ struct RunCommand: ParsableCommand {
         let execution: Execution
         do { execution = try Execution(store: store, function: function, arguments: values) }
         catch { throw ValidationError("\(error)") }
+        defer { refusals.report(limit: memoryLimit, module: module) }
         var slices = 0
+        let clock = SystemClock()
+        let deadline = clock.nanoseconds + timeoutNanoseconds
         while true {
             slices += 1
-            switch execution.run(sliceMicroseconds > 0 ? .microseconds(sliceMicroseconds) : .unlimited) {
+            // Always in slices, so that the deadline is seen even while the function never returns.
+            switch execution.run(.microseconds(sliceMicroseconds > 0 ? sliceMicroseconds : Self.invokeSliceMicroseconds)) {
+            case .yielded where clock.nanoseconds >= deadline:
+                FileHandle.standardError.write(Data("\(module): \(invoke) still running at --timeout \(timeout) s; stopped (exit \(Self.timeoutExitCode))\n".utf8))
+                throw ExitCode(Self.timeoutExitCode)
             case .completed(let results):
                 print(results.map(\.description).joined(separator: " "))
                 if sliceMicroseconds > 0 { FileHandle.standardError.write(Data("\(slices) slices\n".utf8)) }
@@ -110,7 +168,17 @@ struct RunCommand: ParsableCommand {
         }
         let grantsByGuest = try parseGrants(board: definition)
         if sliceMicroseconds > 0 { slice = .microseconds(sliceMicroseconds) }
-        let kernel = Kernel(configuration: KernelConfiguration(slice: slice, executionLimits: limits), partitions: partitions)
+        let memoryLimit = try memoryLimitBytes()
+        if definition == nil {
+            // The host table's guest partition holds one guest at the limit (plus value stacks).
+            guard memoryLimit <= Self.hostGuestPartitionBytesMax else {
+                throw ValidationError("--memory-limit \(self.memoryLimit): without --board at most 1 GiB (the host table's guest partition)")
+            }
+            partitions.bytes[.guest] = max(partitions[.guest], memoryLimit + 4 << 20)
+        }
+        var configuration = KernelConfiguration(slice: slice, executionLimits: limits)
+        configuration.logRateLimit = try logRateLimit(board: definition)
+        let kernel = Kernel(configuration: configuration, partitions: partitions)
         let capabilities = kernel.mintCapabilities()
         var control: LocalControl?
         if let definition, !definition.devices.isEmpty {
@@ -124,7 +192,9 @@ struct RunCommand: ParsableCommand {
             let name = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
             do {
                 let loaded = try LoadedModule.load([UInt8](data), options: LoadOptions(allowFloat: allowFloat))
-                guests.append((try kernel.spawnGuest(loaded, name: name, devices: grantsByGuest[name] ?? [], capability: capabilities.process), name))
+                try checkInitialMemory(loaded, limit: memoryLimit)
+                guests.append((try kernel.spawnGuest(loaded, name: name, devices: grantsByGuest[name] ?? [], memoryLimitBytes: memoryLimit,
+                                                     capability: capabilities.process), name))
             } catch {
                 FileHandle.standardError.write(Data("\(path): \(error)\n".utf8))
                 throw ExitCode(1)
@@ -132,7 +202,7 @@ struct RunCommand: ParsableCommand {
         }
         let unknown = Set(grantsByGuest.keys).subtracting(guests.map(\.1))
         guard unknown.isEmpty else { throw ValidationError("--grant names no module given: \(unknown.sorted().joined(separator: ", "))") }
-        let idle = control.map { runPolling(kernel, $0) } ?? kernel.runToCompletion(timeoutNanoseconds: UInt64(timeout * 1e9))
+        let end = runLoop(kernel, control)
         fflush(nil)   // guest lines (stdout) before the status lines (stderr)
         var failed = false
         for (task, name) in guests {
@@ -140,15 +210,24 @@ struct RunCommand: ParsableCommand {
             if case .exited(let reason)? = kernel.state(of: task) {
                 if case .completed = reason {} else if case .exited(0) = reason {} else { failed = true }
             }
-            FileHandle.standardError.write(Data("\(name) (\(task)): \(state)\n".utf8))
+            let dropped = kernel.logger.linesDropped(by: task)
+            FileHandle.standardError.write(Data("\(name) (\(task)): \(state)\(dropped > 0 ? ", \(dropped) log lines dropped (rate limit)" : "")\n".utf8))
         }
-        switch idle {
-        case .allExited: break
-        case .waiting: FileHandle.standardError.write(Data("kernel idle: remaining guests wait on channels nobody will use\n".utf8))
-        case .sliceLimit: break
-        case .panicked: failed = true
+        switch end {
+        case .timedOut:
+            FileHandle.standardError.write(Data("--timeout \(timeout) s reached with guests still running; stopped (exit \(Self.timeoutExitCode))\n".utf8))
+            throw ExitCode(Self.timeoutExitCode)
+        case .idle(.waiting): FileHandle.standardError.write(Data("kernel idle: remaining guests wait on channels nobody will use\n".utf8))
+        case .idle(.panicked): failed = true
+        case .idle(.allExited), .idle(.sliceLimit): break
         }
         if failed { throw ExitCode(2) }
+    }
+
+    /// A module whose initial memory is over --memory-limit cannot start: say so in the flag's terms.
+    func checkInitialMemory(_ module: LoadedModule, limit: Int) throws {
+        guard let initial = module.module.firstMemory?.minimumBytes, initial > limit else { return }
+        throw ValidationError("its initial memory of \(initial) bytes is over --memory-limit \(memoryLimit) (\(limit) bytes)")
     }
 
     /// `GUEST=DEV,DEV` options, checked against the board's devices.
@@ -167,28 +246,49 @@ struct RunCommand: ParsableCommand {
         return result
     }
 
-    /// Runs the kernel and answers control commands between slices, sleeping in poll() until the
-    /// next timer or command.
-    func runPolling(_ kernel: Kernel, _ control: LocalControl) -> KernelIdle {
+    enum RunEnd { case idle(KernelIdle), timedOut }
+
+    /// Runs the kernel in turns of `slicesPerTurn` slices; between turns it looks at the deadline
+    /// and answers control commands (`fireball hal`), so neither waits for a guest that computes
+    /// without blocking. When every task waits, it sleeps (in poll(), for commands) until the next
+    /// timer, the deadline or a command.
+    func runLoop(_ kernel: Kernel, _ control: LocalControl?) -> RunEnd {
+        // --stay keeps a board's devices and control socket served after the guests end (until
+        // Ctrl-C, no deadline); without them there is nothing to stay for.
+        let serving = stay && control != nil
         let start = kernel.clock.nanoseconds
         while true {
-            let idle = kernel.runUntilIdle()
+            let idle = kernel.runUntilIdle(maxSlices: Self.slicesPerTurn)
             let elapsed = kernel.clock.nanoseconds &- start
             switch idle {
-            case .allExited where !stay, .panicked, .sliceLimit:
-                return idle
-            case .waiting(nil) where !stay:
-                return idle
-            default:
-                guard stay || elapsed < UInt64(timeout * 1e9) else { return idle }
-                var wait: Int32 = stay ? -1 : Int32(min(1000, max(0, (UInt64(timeout * 1e9) - elapsed) / 1_000_000)))
-                if case .waiting(let deadline?) = idle {
-                    let now = kernel.clock.nanoseconds
-                    let untilDeadline = Int32(min(1000, deadline > now ? (deadline - now + 999_999) / 1_000_000 : 0))
-                    wait = wait < 0 ? untilDeadline : min(wait, untilDeadline)
-                }
-                control.poll(milliseconds: wait)
+            case .panicked: return .idle(idle)
+            case .allExited, .waiting(nil): if !serving { return .idle(idle) }
+            case .waiting, .sliceLimit: break
             }
+            guard serving || elapsed < timeoutNanoseconds else { return .timedOut }
+            if case .sliceLimit = idle {
+                control?.poll(milliseconds: 0)
+                continue
+            }
+            var wait: Int32 = serving ? -1 : Int32(min(1000, (timeoutNanoseconds - elapsed + 999_999) / 1_000_000))
+            if case .waiting(let deadline?) = idle {
+                let now = kernel.clock.nanoseconds
+                let untilDeadline = Int32(min(1000, deadline > now ? (deadline - now + 999_999) / 1_000_000 : 0))
+                wait = wait < 0 ? untilDeadline : min(wait, untilDeadline)
+            }
+            if let control { control.poll(milliseconds: wait) } else if wait > 0 { _ = poll(nil, 0, wait) }
         }
+    }
+}
+
+/// memory.grow calls the --invoke limit refused, reported once at the end (a guest may retry in a loop).
+final class GrowthRefusals: @unchecked Sendable {
+    // Touched only on the thread that runs the call.
+    private var refused = 0
+    private var largestBytes = 0
+    func count(_ bytes: Int) { refused += 1; largestBytes = max(largestBytes, bytes) }
+    func report(limit: String, module: String) {
+        guard refused > 0 else { return }
+        FileHandle.standardError.write(Data("\(module): \(refused) memory.grow refused (up to \(largestBytes) bytes asked) at --memory-limit \(limit); memory.grow returned -1\n".utf8))
     }
 }

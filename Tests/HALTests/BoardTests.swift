@@ -119,7 +119,8 @@ import Testing
         ("  - {name: a, kind: adc, window: {base: 16, size: 16}, irq: 8, channels: [{constant: .nan}]}\n", "devices[0].channels[0].constant", "outside"),
         ("  - {name: s, kind: spi, window: {base: 16, size: 4 KiB}, irq: 8, flash: {size: 4 KiB, jedec-id: 0x1FFFFFFFF}}\n",
          "devices[0].flash.jedec-id", "three bytes"),
-        ("  - {name: s, kind: spi, window: {base: 0, size: 4 GiB}, irq: 8, flash: {size: 3 GiB}}\n", "devices[0].flash.size", "256 MiB"),
+        ("  - {name: s, kind: spi, window: {base: 0, size: 4 GiB}, irq: 8, flash: {size: 8 GiB}}\n", "devices[0].flash.size", "4 GiB"),
+        ("  - {name: s, kind: spi, window: {base: 0, size: 4 GiB}, irq: 8, flash: {size: 18446744073709551615 KiB}}\n", "devices[0].flash.size", "4 GiB"),
         ("  - {name: i, kind: i2c, window: {base: 0, size: 16}, irq: 3, sensors: [{type: tmp102, address: 0x48, celsius: 1e300}]}\n",
          "devices[0].sensors[0].celsius", "outside"),
     ])
@@ -131,10 +132,10 @@ import Testing
 
     @Test func theLargestBoardWithinTheLimitsLoads() throws {
         let text = Self.valid.replacingOccurrences(of: "ram: 400 KiB", with: "ram: 4 GiB").replacingOccurrences(of: "guest: 320 KiB", with: "guest: 1 GiB")
-            + "\ndevices:\n  - {name: s, kind: spi, window: {base: 0xF0000000, size: 256 MiB}, irq: 8, flash: {size: 256 MiB, jedec-id: 0xFFFFFF}}\n"
+            + "\ndevices:\n  - {name: s, kind: spi, window: {base: 0, size: 4 GiB}, irq: 8, flash: {size: 4 GiB, jedec-id: 0xFFFFFF}}\n"
         let board = try Board.parse(text, file: "big.yaml")
         #expect(board.partitions[.guest] == Partition.bytesMax && board.ramBytes == 1 << 32)
-        #expect(board.devices[0].parameters == .spiFlash(bytes: 256 << 20, jedecID: 0xFF_FFFF))
+        #expect(board.devices[0].parameters == .spiFlash(bytes: 1 << 32, jedecID: 0xFF_FFFF))
     }
 
     @Test func shippedBoardsDescribeTheirDevices() throws {
@@ -155,6 +156,19 @@ import Testing
         #expect(missing?.field == "fpu" && missing?.detail == "missing")
         let badSize = refusal(Self.valid.replacingOccurrences(of: "ram: 400 KiB", with: "ram: lots"))
         #expect(badSize?.field == "ram" && badSize?.line == 3)
+    }
+
+    @Test func theLogRateLimitComesFromTheBoardAndIsChecked() throws {
+        #expect(try Board.parse(Self.valid, file: "b.yaml").logRateLimit == .standard)
+        let board = try Board.parse(Self.valid + "\nlog: {burst: 50, lines-per-second: 5}\n", file: "b.yaml")
+        #expect(board.logRateLimit.burstLines == 50 && board.logRateLimit.linesPerSecond == 5)
+        let zero = refusal(Self.valid + "\nlog: {burst: 0}\n")
+        #expect(zero?.field == "log.burst" && zero?.line == 13 && zero?.detail.contains("1…100000") == true, "\(String(describing: zero))")
+        let fast = refusal(Self.valid + "\nlog: {lines-per-second: 1000000}\n")
+        #expect(fast?.field == "log.lines-per-second" && fast?.detail.contains("1000000") == true)
+        #expect(refusal(Self.valid + "\nlog: {rate: 5}\n")?.field == "log.rate")
+        // A size past Int.max is refused, not an overflow trap.
+        #expect(refusal(Self.valid.replacingOccurrences(of: "ram: 400 KiB", with: "ram: 99999999999999999 GiB"))?.field == "ram")
     }
 
     @Test func aBoardWithoutAnFPURefusesFloatModules() throws {

@@ -155,9 +155,11 @@ import Testing
         #expect(refusal(Fixtures.module("s", devices: ["adc"]))?.field == "modules[0].devices")
         #expect(refusal(Fixtures.module("s", devices: ["i2c"], float: true))?.detail.contains("no eligible node has an FPU") == true)
         #expect(refusal(Fixtures.module("s", memory: 400 * 1024))?.detail.contains("fits on no eligible node") == true)
-        // Twenty mirrors (one per used URI) outgrow every kernel partition, the device service's channels aside.
-        let mirrors = refusal(Fixtures.module("s", uses: (0..<20).map { "fireball://far/s\($0)" }))
-        #expect(mirrors?.field == "modules[0].uses" && mirrors?.detail.contains("of kernel partition") == true, "\(String(describing: mirrors))")
+        // A thousand mirrors (one per used URI) outgrow every guest partition here; four thousand, any kernel budget.
+        let mirrors = refusal(Fixtures.module("s", uses: (0..<1000).map { "fireball://far/s\($0)" }))
+        #expect(mirrors?.field == "modules[0].uses" && mirrors?.detail.contains("of guest partition") == true, "\(String(describing: mirrors))")
+        let tooMany = refusal(Fixtures.module("s", uses: (0..<4000).map { "fireball://far/s\($0)" }))
+        #expect(tooMany?.field == "modules[0].uses" && tooMany?.detail.contains("more than a guest may have (1.00 MiB)") == true, "\(String(describing: tooMany))")
     }
 
     @Test func pageSizeComesFromTheBinary() throws {

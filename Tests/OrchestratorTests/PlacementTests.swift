@@ -20,7 +20,9 @@ import Testing
         #expect(plan.isComplete)
         #expect(plan.node(of: "big") == "b" && plan.node(of: "small") == "m", "largest first keeps the roomy board for the big module")
         let m = plan.nodes.first { $0.node == "m" }!
-        #expect(m.budget[.guest].usedBytes == 16 + (16 * 1024 + 8) + (4096 + 8))
+        let budget = KernelCosts.kernelBudgetBytes(Fixtures.module("small", memory: 16 * 1024), on: m33)
+        #expect(budget == KernelBudget.bytes(serves: [], uses: [], devices: 0))
+        #expect(m.budget[.guest].usedBytes == 16 + (16 * 1024 + 8) + (4096 + 8) + (budget + 8))
         #expect(m.budget[.runtime].usedBytes == 16 + 256 + 8 && m.budget[.stacks].usedBytes == 16 + KernelCosts.frameStackBytes(stackSlotBytes: 1024) + 8)
     }
 
@@ -31,8 +33,8 @@ import Testing
         #expect(plan.assignments.map(\.replica) == ["sensor-1"])
         #expect(plan.unplaced.map(\.replica) == ["sensor-2", "sensor-3"])
         let reason = plan.unplaced[0].reasons.joined(separator: "\n")
-        #expect(reason.contains("sensor needs 48.0 KiB guest heap (linear memory 44.0 KiB + value stack 4.0 KiB"), "\(reason)")
-        #expect(reason.contains("the largest free guest block is 36.0 KiB on a"), "\(reason)")
+        #expect(reason.contains("sensor needs 48.2 KiB guest heap (linear memory 44.0 KiB + value stack 4.0 KiB + kernel budget 144 B"), "\(reason)")
+        #expect(reason.contains("the largest free guest block is 35.8 KiB on a"), "\(reason)")
         #expect(reason.contains("(guest full: a, b)"), "\(reason)")
         #expect(plan.failure?.description.hasPrefix("sensor-2 cannot be placed:") == true)
     }
@@ -90,14 +92,17 @@ import Testing
         let client = plan.assignments.first { $0.replica == "client" }!
         #expect([plan.node(of: "echo-1"), plan.node(of: "echo-2")].contains(client.node), "placed beside a server of what it uses")
         #expect(client.partnersOnNode == ["echo"])
-        // Serving a URI costs a registry entry and a channel on the node, beyond its device
-        // service's; using one, a mirror channel (charged even beside its server).
-        let booted = NodeBudget(board: c3), channel = TLSFModel.blockBytes(KernelCosts.channelBytes)
-        let node = plan.nodes.first { $0.node != client.node && $0.replicas.contains { $0.hasPrefix("echo") } }!
-        let clients = plan.nodes.first { $0.node == client.node }!
-        #expect(node.budget[.kernel].usedBytes == booted[.kernel].usedBytes + channel)
-        #expect(clients.budget[.kernel].usedBytes == booted[.kernel].usedBytes + 2 * channel)
-        #expect(node.budget[.subsystem].usedBytes == booted[.subsystem].usedBytes + TLSFModel.blockBytes("fireball://echo/x".utf8.count + 16))
+        // Serving a URI costs a registry entry, a channel and a handle in the server's kernel
+        // budget; using one, a mirror channel and a handle (charged even beside its server).
+        // The node's own kernel and subsystem partitions hold only its device service.
+        let booted = NodeBudget(board: c3), channel = TLSFModel.blockBytes(KernelCosts.channelBytes), handle = TLSFModel.blockBytes(KernelBudget.handleBytes)
+        for usage in plan.nodes {
+            #expect(usage.budget[.kernel].usedBytes == booted[.kernel].usedBytes && usage.budget[.subsystem].usedBytes == booted[.subsystem].usedBytes)
+        }
+        let empty = KernelBudget.bytes(serves: [], uses: [], devices: 0)
+        #expect(KernelBudget.bytes(serves: [], uses: ["fireball://echo/x"], devices: 0) == empty + channel + handle)
+        #expect(KernelBudget.bytes(serves: ["fireball://echo/x"], uses: ["fireball://echo/x"], devices: 0)
+                == empty + channel + handle + TLSFModel.blockBytes("fireball://echo/x".utf8.count + 16))
         #expect(booted[.kernel].usedBytes == 16 + c3.devices.count * TLSFModel.blockBytes(KernelCosts.channelBytes))
     }
 
@@ -170,7 +175,7 @@ import Testing
         let plan = Planner.plan(PlacementRequest(modules: [Fixtures.module("x", memory: 8 * 1024 - 32)], nodes: [Fixtures.node("a", m33)]))
         let text = plan.report(barWidth: 12)
         #expect(text.contains("  x        -> a"), "\(text)")
-        #expect(text.contains("guest      [######......] 12.0 KiB / 24.0 KiB"), "\(text)")
+        #expect(text.contains("guest      [######......] 12.1 KiB / 24.0 KiB"), "\(text)")
     }
 }
 

@@ -4,6 +4,7 @@ import Core
 import Foundation
 import HAL
 import SimulatedNodes
+@testable import Orchestrator
 
 final class SimulatedCluster {
     final class Node: RouterTransport {
@@ -41,10 +42,12 @@ final class SimulatedCluster {
 
         /// Starts a module as the node would: its `devices:` granted as `NodeDaemon.start` grants them.
         @discardableResult
-        func spawn(_ bytes: [UInt8], name: String, devices: [String] = [], restart: RestartPolicy = .stop) throws -> TaskID {
+        /// Spawns a guest as a node does: with the kernel budget the planner charges for `module`.
+        func spawn(_ bytes: [UInt8], name: String, devices: [String] = [], restart: RestartPolicy = .stop, module: ModuleSpec? = nil) throws -> TaskID {
             let grants = Set(devices.flatMap { board.devices(matching: $0).map(\.name) })
             return try kernel.spawnGuest(try LoadedModule.load(bytes, options: board.loadOptions), name: name, restart: restart,
-                                         devices: grants, capability: capabilities.process)
+                                         devices: grants, kernelBudgetBytes: module.map { KernelCosts.kernelBudgetBytes($0, on: board) },
+                                         capability: capabilities.process)
         }
 
         func usedBytes(_ kind: PartitionKind) -> Int { kernel.partition(kind).usedBytes }

@@ -1,5 +1,6 @@
 // What `fireball status` prints from the nodes' reports: one row per node (DOWN when it did not
 // answer), its router's receive-ahead figures, the modules, and the partitions as bars.
+import Foundation
 import Testing
 import Transport
 @testable import Orchestrator
@@ -27,5 +28,39 @@ import Transport
         #expect(row("c").contains("DOWN"), "a node that did not answer")
         #expect(lines.contains { $0.hasPrefix("farm") && $0.contains("pump") && $0.contains("blocked") && $0.contains("fireball://pump/on") })
         #expect(lines.contains("node a partitions (\(c3.name)):"))
+    }
+
+    @Test func aNodeWhoseKernelPanickedIsNotUp() throws {
+        let c3 = try Fixtures.board("esp32-c3")
+        let inventory = ClusterInventory(name: "t", nodes: [Fixtures.node("a", c3)])
+        let report = NodeReport(name: "a", board: c3.name, uptimeMilliseconds: 1_000, partitions: [], guests: [], links: [], served: [], remote: [:],
+                                channelsOpen: 0, routerPending: 0, panic: "KERNEL PANIC: kernel partition exhausted allocating channel #9 (344 bytes, 100 free)")
+        let text = StatusTable.render(ClusterView(reports: ["a": report], unreachable: []), inventory: inventory)
+        let row = text.split(separator: "\n").first { $0.hasPrefix("a ") }.map(String.init) ?? ""
+        #expect(row.contains("PANIC") && !row.contains(" up "), "\(text)")
+        // It crosses the control plane: a report decoded from JSON still says so.
+        let decoded = try JSONDecoder().decode(NodeReport.self, from: JSONEncoder().encode(report))
+        #expect(decoded.panic == report.panic)
+    }
+
+    @Test func logLinesDroppedAreShownPerModule() throws {
+        let c3 = try Fixtures.board("esp32-c3")
+        let inventory = ClusterInventory(name: "t", nodes: [Fixtures.node("a", c3)])
+        func guest(_ replica: String, dropped: Int?) -> NodeReport.Guest {
+            NodeReport.Guest(assignment: ModuleAssignment(app: "farm", replica: replica, module: replica, sha256: "00", serves: []),
+                             state: "runnable", task: 2, restarts: 0, logLinesDropped: dropped)
+        }
+        let report = NodeReport(name: "a", board: c3.name, uptimeMilliseconds: 1_000, partitions: [],
+                                guests: [guest("noisy", dropped: 12_345), guest("quiet", dropped: 0), guest("old", dropped: nil)],
+                                links: [], served: [], remote: [:], channelsOpen: 0, routerPending: 0)
+        let lines = StatusTable.render(ClusterView(reports: ["a": report], unreachable: []), inventory: inventory).split(separator: "\n").map(String.init)
+        let words = { (replica: String) in lines.first { $0.hasPrefix("farm") && $0.contains(" \(replica) ") }?.split(separator: " ").map(String.init) ?? [] }
+        #expect(lines.contains { $0.contains("RESTARTS  LOG-DROPS  SERVES") })
+        #expect(words("noisy").suffix(2) == ["12345", "-"])
+        #expect(words("quiet").suffix(2) == ["0", "-"])
+        #expect(words("old").suffix(2) == ["-", "-"], "a node of an earlier version reports no count")
+        // The count travels in the node's JSON report.
+        let decoded = try JSONDecoder().decode(NodeReport.self, from: JSONEncoder().encode(report))
+        #expect(decoded.guests.map(\.logLinesDropped) == [12_345, 0, nil])
     }
 }

@@ -75,12 +75,15 @@ struct Waiter {
 }
 
 final class Channel {
-    /// Kernel-partition bytes per channel: the one-entry buffer (the largest message) and its record.
+    /// Bytes per channel: the one-entry buffer (the largest message) and its record.
     static let kernelBytes = Message.encodedBytesMax + 64
     let id: ChannelID
     let uri: String?
-    /// This channel's block in the kernel partition (freed by the kernel when it closes).
-    let kernelBlock: UnsafeMutableRawPointer
+    /// This channel's block (freed by the kernel when it closes), in the kernel partition or in the
+    /// budget of the guest that caused it; `home` says which. A mirror may change home when the
+    /// guest that paid for it ends while others still use it.
+    var kernelBlock: UnsafeMutableRawPointer
+    var home: Partition
     private(set) var isClosed = false
     /// A local stand-in for a channel that another node serves: the router carries its traffic.
     var isMirror = false
@@ -88,10 +91,11 @@ final class Channel {
     private(set) var senders: [(waiter: Waiter, message: Message)] = []
     private(set) var receivers: [Waiter] = []
 
-    init(id: ChannelID, uri: String?, kernelBlock: UnsafeMutableRawPointer) {
+    init(id: ChannelID, uri: String?, kernelBlock: UnsafeMutableRawPointer, home: Partition) {
         self.id = id
         self.uri = uri
         self.kernelBlock = kernelBlock
+        self.home = home
     }
 
     var hasMessage: Bool { !senders.isEmpty }

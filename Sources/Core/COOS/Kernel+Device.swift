@@ -21,8 +21,7 @@ extension Kernel {
         /// Sends the request; the result now (an error, or a reply already there), or nil: suspended.
         func request(_ guest: GuestRuntime, _ handle: UInt32, _ operation: DeviceOperation, buffer: Int = 0, capacity: Int = 0,
                      _ fill: (inout MessageBuilder) throws(MessageError) -> Void) -> Int32? {
-            guard Int(handle) < guest.devices.count else { return KernelError.badHandle.rawValue }
-            let device = guest.devices[Int(handle)]
+            guard let device = guest.devices[handle] else { return KernelError.badHandle.rawValue }
             var builder = MessageBuilder()
             do {
                 try fill(&builder)
@@ -44,16 +43,24 @@ extension Kernel {
             guard let bytes = call.memory?.read(at: Int(call.i32(0)), count: Int(call.i32(1))),
                   let name = String(validating: bytes, as: UTF8.self), !name.isEmpty else { return KernelError.invalidArgument.rawValue }
             guard record.deviceGrants.contains(name) else {
-                kernel.logger.log(.error, text: "denied: \(record.name) may not open device \(name) (not granted)", from: "hal")
+                kernel.logger.log(.error, text: "denied: \(record.name) may not open device \(name) (not granted)", from: "hal", task: record.id)
                 return KernelError.denied.rawValue
             }
             guard let (request, _) = kernel.registry[Self.deviceURI(name)] else { return KernelError.noSuchService.rawValue }
+            // A device opened again is the same handle: opening in a loop costs nothing.
+            if let open = guest.devices.entries.first(where: { $0.entry.name == name }) { return Int32(open.handle) }
             do throws(KernelError) {
-                let reply = try kernel.makeChannel()
-                // The reply channel closes when the guest ends, so a reply to a dead guest fails at once.
-                record.served.append(reply)
-                guest.devices.append((name, request, reply))
-                return Int32(guest.devices.count - 1)
+                guard let budget = record.budget else { throw .noMemory }
+                let reply = try kernel.makeChannel(uri: nil, paidBy: record)
+                do throws(KernelError) {
+                    let handle = try guest.devices.add((name, request, reply), paidBy: budget)
+                    // The reply channel closes when the guest ends, so a reply to a dead guest fails at once.
+                    record.served.append(reply)
+                    return handle
+                } catch {
+                    try? kernel.close(reply)
+                    throw error
+                }
             } catch { return error.rawValue }
         }
         define("device_read", [i32, i32, i32]) { call, guest in

@@ -17,25 +17,37 @@ extension Kernel {
     /// `_start` (a WASI command) or `run`, which take no arguments.
     /// `devices` names the board devices it may open (its manifest's grant); others are `EPERM`.
     /// `memoryLimitBytes` caps the guest's linear memory below what the module declares (the
-    /// planner reserved only that much for it): growth past it fails as at the declared maximum.
+    /// planner reserved only that much for it): growth past it fails as at the declared maximum;
+    /// the co_values it owns count against it too. `kernelBudgetBytes` is the guest's kernel budget
+    /// (KernelBudget.swift), taken from its heap partition; nil: `KernelBudget.defaultBytes`.
     public func spawnGuest(_ module: LoadedModule, name: String, role: TaskRole = .guest, restart: RestartPolicy = .stop,
-                           devices: Set<String> = [], memoryLimitBytes: Int? = nil, capability: borrowing ProcessCapability) throws -> TaskID {
-        try startGuest(module, name: name, role: role, restart: restart, devices: devices, memoryLimitBytes: memoryLimitBytes, history: [])
+                           devices: Set<String> = [], memoryLimitBytes: Int? = nil, kernelBudgetBytes: Int? = nil,
+                           capability: borrowing ProcessCapability) throws -> TaskID {
+        try startGuest(module, name: name, role: role, restart: restart, devices: devices, memoryLimitBytes: memoryLimitBytes,
+                       kernelBudgetBytes: kernelBudgetBytes ?? KernelBudget.defaultBytes, history: [])
     }
 
     func startGuest(_ module: LoadedModule, name: String, role: TaskRole, restart: RestartPolicy, devices: Set<String>,
-                    memoryLimitBytes: Int?, history: [UInt64]) throws -> TaskID {
+                    memoryLimitBytes: Int?, kernelBudgetBytes: Int, history: [UInt64]) throws -> TaskID {
+        guard (KernelBudget.bytesMin...KernelBudget.bytesMax).contains(kernelBudgetBytes) else {
+            throw SpawnError(detail: "\(name): a kernel budget of \(kernelBudgetBytes) bytes is outside \(KernelBudget.bytesMin)...\(KernelBudget.bytesMax)")
+        }
         let record = newTask(name: name, role: role)
         record.module = module
         record.deviceGrants = devices
         record.restartPolicy = restart
         record.restartHistory = history
         record.memoryLimitBytes = memoryLimitBytes
+        record.kernelBudgetBytes = kernelBudgetBytes
         // A guest's memory and value stack come from the guest partition (tier-1 services from
         // theirs); its call frames fill its stack slot; its execution context is runtime memory.
         let heap = partition(role == .service ? .tier1 : .guest)
         let store = Store(memoryProvider: heap)
-        if let limit = memoryLimitBytes { store.memoryLimiter = { _, newBytes in newBytes <= limit } }
+        if let limit = memoryLimitBytes {
+            // The kernel's thread is the only one that runs the guest, so its record is safe here.
+            nonisolated(unsafe) unowned(unsafe) let owner = record
+            store.memoryLimiter = { _, newBytes in newBytes <= limit - owner.valueBytesOwned }
+        }
         let imports = guestImports(for: record, in: store)
         let instance: Instance
         do {
@@ -67,9 +79,20 @@ extension Kernel {
             let stacks = partition(.stacks)
             throw SpawnError(detail: "\(name): no room for its stacks (\(limits.slots * 8) bytes of \(heap.kind) partition, \(heap.freeBytes) free; a \(partitionTable.stackSlotBytes)-byte stack slot, \(stacks.freeBytes) of \(stacks.capacity) free)")
         }
+        // Last, so that a guest that cannot start leaves nothing behind (and the planner's model
+        // charges in this order).
+        do {
+            record.budget = try GuestBudget(bytes: kernelBudgetBytes, from: heap)
+        } catch {
+            partition(.runtime).free(context)
+            tasks[record.id] = nil
+            throw SpawnError(detail: "\(name): no room for its kernel budget (\(kernelBudgetBytes) bytes of \(heap.kind) partition, \(heap.freeBytes) free, largest block \(heap.largestFreeBlock))")
+        }
         record.guest = GuestRuntime(record: record, store: store, instance: instance, execution: execution)
         if let handler = instance.exportedFunction("interrupt_handler") {
             guard store.type(of: handler) == FunctionType(parameters: [.i32], results: []) else {
+                partition(.runtime).free(context)
+                if let budget = record.budget { budget.home.free(budget.block) }
                 tasks[record.id] = nil
                 throw SpawnError(detail: "\(name): interrupt_handler must take one i32 (the cause) and return nothing")
             }
@@ -142,7 +165,7 @@ extension Kernel {
         let size = message.encodedByteCount
         guard size <= target.capacity else {
             // Dropped: the co_values it carried would have no handle anywhere, so they go.
-            for id in sharedIDs(message) { try? freeValue(SharedMemoryID(UInt32(id)), by: guest.record.id) }
+            for id in sharedIDs(message) { try? freeValue(SharedMemoryID(id), by: guest.record.id) }
             return KernelError.messageTooLarge.rawValue
         }
         guard let destination = memory.bytes(at: target.buffer, count: size) else { return KernelError.invalidArgument.rawValue }
@@ -183,9 +206,7 @@ extension Kernel {
             guard let bytes = call.memory?.read(at: Int(call.i32(pointer)), count: Int(call.i32(length))) else { return nil }
             return String(validating: bytes, as: UTF8.self)
         }
-        func channel(_ guest: GuestRuntime, _ handle: UInt32) -> ChannelID? {
-            Int(handle) < guest.handles.count ? guest.handles[Int(handle)] : nil
-        }
+        func channel(_ guest: GuestRuntime, _ handle: UInt32) -> ChannelID? { guest.handles[handle] }
         /// A channel operation's outcome for the guest: an answer now, or a suspension.
         func finishOperation(_ call: inout HostCall, _ guest: GuestRuntime, _ completion: Completion?) -> HostOutcome {
             switch completion {
@@ -203,10 +224,10 @@ extension Kernel {
         }
         func registerHandle(_ call: inout HostCall, _ guest: GuestRuntime, _ open: (String) throws(KernelError) -> ChannelID) -> HostOutcome {
             guard let uri = string(call, 0, 1) else { return answer(&call, KernelError.invalidArgument.rawValue) }
-            do {
+            do throws(KernelError) {
+                guard let budget = record.budget else { throw .noMemory }
                 let id = try open(uri)
-                guest.handles.append(id)
-                return answer(&call, Int32(guest.handles.count - 1))
+                return answer(&call, try guest.handles.add(id, paidBy: budget))
             } catch {
                 kernel.note("\(record.name) cannot use \(uri): \(error)")
                 return answer(&call, error.rawValue)
@@ -217,7 +238,7 @@ extension Kernel {
             registerHandle(&call, guest) { (uri) throws(KernelError) in try kernel.serve(uri, by: record) }
         }
         define(&fireball, "channel_open", [i32, i32], [i32]) { call, guest in
-            registerHandle(&call, guest) { (uri) throws(KernelError) in try kernel.open(uri, as: record.role, by: record.name) }
+            registerHandle(&call, guest) { (uri) throws(KernelError) in try kernel.open(uri, as: record.role, by: record.name, paidBy: record) }
         }
         define(&fireball, "channel_send", [i32, i32, i32], [i32]) { call, guest in
             guard let id = channel(guest, call.i32(0)) else { return answer(&call, KernelError.badHandle.rawValue) }
@@ -257,6 +278,8 @@ extension Kernel {
         define(&fireball, "channel_close", [i32], [i32]) { call, guest in
             guard let id = channel(guest, call.i32(0)) else { return answer(&call, KernelError.badHandle.rawValue) }
             do throws(KernelError) { try kernel.close(id) } catch { return answer(&call, error.rawValue) }
+            // The handle is gone (EBADF from now on) and its slot may be reused by a later open.
+            if let budget = record.budget { _ = guest.handles.remove(call.i32(0), paidBy: budget) }
             return answer(&call, 0)
         }
         define(&fireball, "value_alloc", [i32], [i32]) { call, _ in
@@ -324,9 +347,18 @@ extension Kernel {
             call.setI64(0, kernel.clock.nanoseconds)
             return .returned
         }
+        // Guest text reaches the console escaped and through the guest's token bucket (LogLimiter.swift).
         define(&fireball, "log", [i32, i32, i32], []) { call, _ in
             let level = LogLevel(rawValue: min(call.i32(0), LogLevel.fatal.rawValue)) ?? .fatal
-            kernel.logger.log(level, text: string(call, 1, 2) ?? "<invalid log text>", from: record.name)
+            kernel.logger.emit(level, from: record.name, task: record.id) {
+                // Read only when printed, and only what one line shows (a text may be megabytes long).
+                let length = Int(call.i32(2))
+                guard call.memory?.bytes(at: Int(call.i32(1)), count: length) != nil,
+                      let bytes = call.memory?.read(at: Int(call.i32(1)), count: min(length, LogText.lineBytesMax + 1)) else {
+                    return "<invalid log text>"
+                }
+                return LogText.text(bytes, totalBytes: length)
+            }
             return .returned
         }
         define(&fireball, "log_message", [i32, i32, i32], [i32]) { call, _ in
@@ -336,7 +368,7 @@ extension Kernel {
             }
             do {
                 let message = try Message(decoding: UnsafeRawBufferPointer(bytes), dictionary: kernel.logger.dictionary)
-                try kernel.logger.log(level, message, from: record.name)
+                try kernel.logger.log(level, message, from: record.name, task: record.id)
                 return answer(&call, 0)
             } catch {
                 return answer(&call, KernelError.badMessage.rawValue)
@@ -345,25 +377,31 @@ extension Kernel {
 
         // WASI preview 1, the subset C programs need to print and exit.
         let success: UInt32 = 0, badFileNumber: UInt32 = 8, fault: UInt32 = 21
-        var lineBuffer: [UInt8] = []
+        var lines = LineAssembler()
+        func printLine(_ line: [UInt8]) { kernel.logger.guestLine(line, from: record.name, task: record.id) }
+        // One call takes at most `writeBytesMax` (a short write, which C's stdio repeats), so a guest
+        // cannot hold the kernel in one host call with millions of vectors over its whole memory.
+        let invalid: UInt32 = 28, vectorsMax = 1024, writeBytesMax = 64 * 1024
         define(&wasi, "fd_write", [i32, i32, i32, i32], [i32]) { call, _ in
             let fd = call.i32(0)
             guard fd == 1 || fd == 2 else { call.setI32(0, badFileNumber); return .returned }
-            guard let memory = call.memory, let vectors = memory.read(at: Int(call.i32(1)), count: Int(call.i32(2)) * 8) else {
+            let count = Int(call.i32(2))
+            guard count <= vectorsMax else { call.setI32(0, invalid); return .returned }
+            guard let memory = call.memory, let vectors = memory.read(at: Int(call.i32(1)), count: count * 8) else {
                 call.setI32(0, fault); return .returned
             }
             var written = 0
-            for k in 0..<Int(call.i32(2)) {
+            for k in 0..<count where written < writeBytesMax {
                 let base = vectors[(8 * k)..<(8 * k + 8)].enumerated().reduce(into: (UInt32(0), UInt32(0))) { sum, item in
                     if item.offset < 4 { sum.0 |= UInt32(item.element) << (8 * UInt32(item.offset)) } else { sum.1 |= UInt32(item.element) << (8 * UInt32(item.offset - 4)) }
                 }
-                guard let bytes = memory.read(at: Int(base.0), count: Int(base.1)) else { call.setI32(0, fault); return .returned }
-                lineBuffer += bytes
+                guard memory.bytes(at: Int(base.0), count: Int(base.1)) != nil,
+                      let bytes = memory.bytes(at: Int(base.0), count: min(Int(base.1), writeBytesMax - written)) else {
+                    call.setI32(0, fault); return .returned
+                }
+                // Split in place: the bytes are not copied, and the partial line stays bounded.
+                lines.take(UnsafeRawBufferPointer(bytes), line: printLine)
                 written += bytes.count
-            }
-            while let newline = lineBuffer.firstIndex(of: 10) {
-                kernel.console("[\(record.name)] " + String(decoding: lineBuffer[..<newline], as: UTF8.self))
-                lineBuffer.removeSubrange(...newline)
             }
             guard memory.write(withUnsafeBytes(of: UInt32(written).littleEndian, Array.init), at: Int(call.i32(3))) else {
                 call.setI32(0, fault); return .returned
@@ -372,7 +410,7 @@ extension Kernel {
             return .returned
         }
         define(&wasi, "proc_exit", [i32], []) { call, guest in
-            if !lineBuffer.isEmpty { kernel.console("[\(record.name)] " + String(decoding: lineBuffer, as: UTF8.self)); lineBuffer = [] }
+            lines.flush(line: printLine)
             guest.exitCode = Int32(bitPattern: call.i32(0))
             return .trap(Trap(.host("proc_exit(\(Int32(bitPattern: call.i32(0))))")))
         }

@@ -41,9 +41,10 @@ extension Kernel {
         return (id, role)
     }
 
-    /// Opens a mirror for a URI another node serves (once per URI; later opens share it).
-    func openMirror(_ uri: String, role: TaskRole) throws(KernelError) -> ChannelID {
-        let id = try makeChannel(uri: uri)
+    /// Opens a mirror for a URI another node serves (once per URI; later opens share it), paid by
+    /// the guest that opens it first.
+    func openMirror(_ uri: String, role: TaskRole, paidBy guest: TaskRecord?) throws(KernelError) -> ChannelID {
+        let id = try makeChannel(uri: uri, paidBy: guest)
         channels[id]!.isMirror = true
         registry[uri] = (id, role)
         note("mirror \(uri) as \(id)")

@@ -75,6 +75,8 @@ public struct KernelConfiguration: Sendable {
     public var logTexts: [String]
     /// Seeds the guests' random source (WASI `random_get`) for replayable runs; nil: the system's.
     public var randomSeed: UInt64? = nil
+    /// Console lines each guest may produce (Docs/kernel.md, "Logs").
+    public var logRateLimit: LogRateLimit = .standard
     public init(slice: SliceBudget = .standard, tracing: Bool = false, executionLimits: ExecutionLimits = ExecutionLimits(slots: 1 << 14, frames: 1_000),
                 logTexts: [String] = []) {
         self.slice = slice
@@ -108,14 +110,16 @@ public final class Kernel {
     var registry: [String: (channel: ChannelID, role: TaskRole)] = [:]
     /// Who may open whose channels; fixed at boot.
     public let rolePolicy: RolePolicy
-    /// Registry entries' bytes in the subsystem partition (the registry only grows until shutdown).
-    var registryBlocks: [UnsafeMutableRawPointer] = []
+    /// Each registry entry's bytes: in the subsystem partition for system and trusted services, in
+    /// the serving guest's budget for a guest's URI (the entry goes when that guest ends).
+    var registryCharges: [String: (block: UnsafeMutableRawPointer, home: Partition)] = [:]
     var nextTaskID = 1
-    var nextChannelID = 1
     var nextTicket = 1
     /// co_values by handle (Kernel+Value.swift); freed entries keep their number.
     var values: [ValueRecord] = []
     var liveValueCount = 0
+    /// Freed slots of `values`, reused last freed first.
+    var freeValueSlots: [Int] = []
     /// A completion for the running task that came before it blocked (see `complete`).
     var earlyCompletion: (task: TaskID, ticket: Int, completion: Completion)?
     /// No timer is due before this; spares `fireTimers` a walk over all tasks on every slice.
@@ -154,10 +158,12 @@ public final class Kernel {
         self.partitionTable = table
         random = KernelRandom(seed: configuration.randomSeed)
         do {
-            logger = try Logger(texts: configuration.logTexts, clock: clock) { [unowned self] in self.console($0) }
+            logger = try Logger(texts: configuration.logTexts, clock: clock, rateLimit: configuration.logRateLimit) { [unowned self] in self.console($0) }
         } catch {
             preconditionFailure("log texts of the kernel configuration: \(error)")
         }
+        // A guest that ends announces the lines its bucket dropped since the last announcement.
+        exitObservers.append { [unowned self] task, _ in self.logger.taskEnded(task, name: self.name(of: task) ?? "\(task)") }
     }
 
     public let partitionTable: PartitionTable
@@ -300,6 +306,7 @@ public final class Kernel {
             partition(.runtime).free(block)
             record.runtimeBlock = nil
         }
+        releaseBudget(of: record)
         note("\(record.name) exits: \(reason)")
         for observer in exitObservers { observer(record.id, reason) }
         if case .completed = reason {} else if case .exited(0) = reason {} else {
@@ -329,48 +336,59 @@ public final class Kernel {
 
     func register(_ uri: String, role: TaskRole, server: TaskRecord? = nil) throws(KernelError) -> ChannelID {
         guard let parsed = ServiceURI(uri), parsed.node == nil else { throw .invalidArgument }
-        // The registry only grows; a URI whose server ended (its channel closed) may be served
-        // again — by the restarted guest — on a fresh channel that peers reopen.
+        // A URI whose channel closed (its server closed it, or it was a mirror) may be served again
+        // on a fresh channel that peers reopen.
         if let existing = registry[uri] {
             // A mirror gives way: the service now runs here (its peers' handles get ECLOSED and reopen).
             if channels[existing.channel]?.isMirror == true { try? closeChannel(existing.channel, propagating: false) }
             guard channels[existing.channel]?.isClosed == true, existing.role == role || channels[existing.channel]?.isMirror == true else { throw .denied }
-            let id = try makeChannel(uri: uri)
-            registry[uri] = (id, role)
-            server?.served.append(id)
-            return id
         }
-        // The registry entry lives in the subsystem partition: when it is full, IPC stops
-        // growing with an error and the node goes on.
-        guard let entry = partition(.subsystem).allocate(uri.utf8.count + 16) else { throw .noMemory }
-        registryBlocks.append(entry)
-        let id = try makeChannel(uri: uri)
+        // The entry is paid by the serving guest's budget (system services: the subsystem
+        // partition, where running out stops IPC growing and the node goes on); so is the channel.
+        let home = server?.budget?.partition ?? partition(.subsystem)
+        guard let block = home.allocate(KernelBudget.registryEntryBytes(uri)) else { throw .noMemory }
+        let id: ChannelID
+        do { id = try makeChannel(uri: uri, paidBy: server) } catch { home.free(block); throw error }
+        if let old = registryCharges[uri] { old.home.free(old.block) }
+        registryCharges[uri] = (block, home)
         registry[uri] = (id, role)
         server?.served.append(id)
         return id
     }
 
+    /// Drops the registry entry of `uri` if it still names `channel` (its server ended).
+    func unregister(_ uri: String, channel: ChannelID) {
+        guard registry[uri]?.channel == channel else { return }
+        registry[uri] = nil
+        if let charge = registryCharges.removeValue(forKey: uri) { charge.home.free(charge.block) }
+    }
+
     /// The channel serving `uri`, if the role policy lets `role` open it. A denied open is logged.
     public func open(_ uri: String, as role: TaskRole = .guest, by client: String = "kernel") throws(KernelError) -> ChannelID {
+        try open(uri, as: role, by: client, paidBy: nil)
+    }
+
+    /// An open by a guest: a mirror it makes is paid by its budget.
+    func open(_ uri: String, as role: TaskRole, by client: String, paidBy guest: TaskRecord?) throws(KernelError) -> ChannelID {
         guard let parsed = ServiceURI(uri) else { throw .invalidArgument }
         // `@<this node>` is the local channel; another node's name gets a mirror of its own, bound
         // to that node (the router never moves it elsewhere).
         if let node = parsed.node, node == nodeName {
             guard localChannel(serving: parsed.unpinned) != nil else { throw .noSuchService }
-            return try open(parsed.unpinned, as: role, by: client)
+            return try open(parsed.unpinned, as: role, by: client, paidBy: guest)
         }
         // Served on another node: a mirror, made anew when an earlier one closed (its node died
         // and the service moved).
         let stale = registry[uri].map { channels[$0.channel].map { $0.isMirror && $0.isClosed } ?? true } ?? true
         if stale, let role = remote?.remoteRole(of: uri) {
-            _ = try openMirror(uri, role: role)
+            _ = try openMirror(uri, role: role, paidBy: guest)
         } else if let entry = registry[uri], let channel = channels[entry.channel], channel.isMirror, channel.isClosed {
             // Its node is gone and no other serves it (yet): as if it had never been served.
             throw .noSuchService
         }
         guard let (id, serverRole) = registry[uri] else { throw .noSuchService }
         guard rolePolicy.allows(client: role, server: serverRole) else {
-            logger.log(.error, text: "denied: \(client) (\(role)) may not open \(uri) served by a \(serverRole)", from: "router")
+            logger.log(.error, text: "denied: \(client) (\(role)) may not open \(uri) served by a \(serverRole)", from: "router", task: currentTask)
             // Served elsewhere: that node logs the refusal too.
             if channels[id]?.isMirror == true { remote?.openDenied(uri, client: client, role: role) }
             throw .denied
@@ -378,15 +396,27 @@ public final class Kernel {
         return id
     }
 
-    /// A channel with no URI, for wiring two tasks directly. Its one-entry buffer and record come
-    /// from the kernel partition; if that is full the kernel panics and this throws `noMemory`.
+    /// A channel with no URI, for wiring two tasks directly (trusted code). Its one-entry buffer and
+    /// record come from the kernel partition; if that is full the kernel panics and this throws `noMemory`.
     public func makeChannel(uri: String? = nil) throws(KernelError) -> ChannelID {
-        guard let buffer = allocateOrPanic(.kernel, Channel.kernelBytes, for: "channel \(uri ?? "#\(nextChannelID)")") else {
-            throw .noMemory
+        try makeChannel(uri: uri, paidBy: nil)
+    }
+
+    /// A channel paid by `guest`'s budget (`noMemory` when it is spent: only that guest notices),
+    /// or by the kernel partition for trusted code (nil, or a task without a budget).
+    func makeChannel(uri: String?, paidBy guest: TaskRecord?) throws(KernelError) -> ChannelID {
+        let home: Partition, buffer: UnsafeMutableRawPointer
+        if let budget = guest?.budget {
+            guard let block = budget.allocate(Channel.kernelBytes) else { throw .noMemory }
+            (home, buffer) = (budget.partition, block)
+        } else {
+            guard let block = allocateOrPanic(.kernel, Channel.kernelBytes, for: "channel \(uri ?? "#\(channels.openCount + 1)")") else {
+                throw .noMemory
+            }
+            (home, buffer) = (partition(.kernel), block)
         }
-        let id = ChannelID(raw: nextChannelID)
-        nextChannelID += 1
-        channels.insert(Channel(id: id, uri: uri, kernelBlock: buffer))
+        let id = channels.nextID()
+        channels.insert(Channel(id: id, uri: uri, kernelBlock: buffer, home: home))
         return id
     }
 
@@ -404,7 +434,7 @@ public final class Kernel {
         // Its kernel bytes go back at the first close: a closed channel never carries a message
         // again (a URI served anew, or a mirror opened anew, gets a fresh one), so reconnects,
         // restarts and device reply channels of ended guests do not use the partition up.
-        if !channel.isClosed { partition(.kernel).free(channel.kernelBlock) }
+        if !channel.isClosed { channel.home.free(channel.kernelBlock) }
         let (senders, receivers) = channel.close()
         for (waiter, message) in senders {
             returnValues(in: message)
@@ -416,6 +446,8 @@ public final class Kernel {
             let closer = currentTask.flatMap { tasks[$0] }
             remote?.mirrorClosed(id, client: closer?.name ?? "kernel", role: closer?.role ?? .guest)
         }
+        // Its slot may serve a new channel; this id reads as closed from now on.
+        channels.retire(id)
     }
 
     func takeTicket() -> Int {
@@ -605,15 +637,68 @@ struct TaskTable {
     var all: [TaskRecord] { storage.compactMap { $0 } }
 }
 
-/// Channels indexed by their dense ids.
+/// Channels by id. An id is a slot (its low 20 bits) and the slot's generation (the 11 above, so
+/// it fits a message's u32 and stays a positive i32): a closed channel's slot is reused, oldest
+/// first, so a guest that serves and closes for ever does not grow the table, and its old id reads
+/// as a closed channel (a shared one that nothing can be sent on or added to). A slot whose
+/// generation would wrap is not reused again, so an old id never names a new channel.
 struct ChannelTable {
+    static let slotBits = 20
+    static let slotsMax = 1 << slotBits
+    static let generationMax = (1 << 11) - 1
     private var storage: [Channel?] = [nil]
-    subscript(id: ChannelID) -> Channel? { id.raw > 0 && id.raw < storage.count ? storage[id.raw] : nil }
-    mutating func insert(_ channel: Channel) {
-        precondition(channel.id.raw == storage.count, "channel ids are dense")
-        storage.append(channel)
+    private var generations: [Int] = [0]
+    private var freeSlots = RingQueue<Int>()
+    /// What a retired id reads as.
+    private let closed: Channel
+
+    init() {
+        let home = Partition(kind: .kernel, bytes: Partition.bytesMin)
+        closed = Channel(id: ChannelID(raw: 0), uri: nil, kernelBlock: home.allocate(8)!, home: home)
+        closed.isMirror = true   // so that an open of its URI looks for the service anew
+        _ = closed.close()
     }
+
+    subscript(id: ChannelID) -> Channel? {
+        let slot = id.raw & (Self.slotsMax - 1), generation = id.raw >> Self.slotBits
+        guard id.raw > 0, slot > 0, slot < storage.count, generation <= generations[slot] else { return nil }
+        if generation == generations[slot], let channel = storage[slot] { return channel }
+        return closed
+    }
+
+    /// The id the next `insert` must carry.
+    mutating func nextID() -> ChannelID {
+        if let slot = freeSlots.popFirst() {
+            return ChannelID(raw: slot | generations[slot] << Self.slotBits)
+        }
+        precondition(storage.count < Self.slotsMax, "channel table full")
+        storage.append(nil)
+        generations.append(0)
+        return ChannelID(raw: storage.count - 1)
+    }
+
+    mutating func insert(_ channel: Channel) {
+        let slot = channel.id.raw & (Self.slotsMax - 1)
+        precondition(storage[slot] == nil && channel.id.raw >> Self.slotBits == generations[slot], "a fresh id from nextID")
+        storage[slot] = channel
+    }
+
+    /// `id` closed: its slot is free for a later channel (unless its generations are used up).
+    mutating func retire(_ id: ChannelID) {
+        let slot = id.raw & (Self.slotsMax - 1)
+        guard slot > 0, slot < storage.count, storage[slot]?.id == id else { return }
+        storage[slot] = nil
+        generations[slot] += 1
+        if generations[slot] <= Self.generationMax { freeSlots.append(slot) }
+    }
+
     var openCount: Int { storage.reduce(0) { $0 + ($1.map { $0.isClosed ? 0 : 1 } ?? 0) } }
+    /// Slots ever made (a flood of serve and close does not grow it).
+    var slotCount: Int { storage.count - 1 }
+    /// Open channels whose bytes `home` holds, lowest id first.
+    func openIDs(homedIn home: Partition) -> [ChannelID] {
+        storage.compactMap { channel in channel.flatMap { !$0.isClosed && $0.home === home ? $0.id : nil } }
+    }
 }
 
 /// SplitMix64 when seeded (the same bytes every run), the system generator otherwise.

@@ -16,15 +16,19 @@ public enum LogLevel: UInt32, Sendable, CaseIterable, Comparable, CustomStringCo
     }
 }
 
-/// Formats dictionary log messages and hands the lines to a sink.
+/// Formats dictionary log messages and hands the lines to a sink. Lines a guest causes (its `log`,
+/// `log_message`, stdout and UART lines, and kernel lines about what it did) are escaped and
+/// charged to its token bucket (`LogRateLimit`); dropped lines are counted and announced.
 public final class Logger {
     /// The node's predefined texts; a guest names one by its offset (a dictionary-scope key).
     public let dictionary: MessageDictionary
     /// Levels that are printed; the others are counted and dropped.
     public var enabled: Set<LogLevel> = [.info, .error, .fatal]
     public var sink: (String) -> Void
+    /// Lines of a switched-off level.
     public private(set) var dropped = 0
     let clock: KernelClock
+    var limiter: LogLimiter
 
     /// The kernel's own texts, always in the dictionary (guests may use them too).
     public static let kernelTexts = [
@@ -32,29 +36,69 @@ public final class Logger {
         "reading {}", "value {} of {}",
     ]
 
-    public init(texts: [String] = [], clock: KernelClock, sink: @escaping (String) -> Void) throws(MessageError) {
+    public init(texts: [String] = [], clock: KernelClock, rateLimit: LogRateLimit = .standard,
+                sink: @escaping (String) -> Void) throws(MessageError) {
         dictionary = try MessageDictionary(strings: Self.kernelTexts + texts)
         self.clock = clock
         self.sink = sink
+        limiter = LogLimiter(limit: rateLimit)
     }
 
-    /// Logs a dictionary message from `source`. Throws if the message names no text of the
-    /// dictionary or has the wrong number of values; nothing is printed then.
-    public func log(_ level: LogLevel, _ message: Message, from source: String) throws(MessageError) {
+    /// Each guest's token bucket.
+    public var rateLimit: LogRateLimit { limiter.limit }
+
+    /// Logs a dictionary message from `source`, charged to `task` if a guest caused it. Throws if
+    /// the message names no text of the dictionary or has the wrong number of values; nothing is
+    /// printed then (and nothing charged).
+    public func log(_ level: LogLevel, _ message: Message, from source: String, task: TaskID? = nil) throws(MessageError) {
         guard let line = try format(message) else { return }
-        emit(level, line, from: source)
+        emit(level, from: source, task: task) { line }
     }
 
-    /// Logs plain text (the convenience path for guests without a dictionary).
-    public func log(_ level: LogLevel, text: String, from source: String) {
-        emit(level, text, from: source)
+    /// Logs plain text (the convenience path for guests without a dictionary), charged to `task`.
+    public func log(_ level: LogLevel, text: String, from source: String, task: TaskID? = nil) {
+        emit(level, from: source, task: task) { text }
     }
 
-    func emit(_ level: LogLevel, _ text: String, from source: String) {
+    /// Logs the text `text()` makes, made only if the line is printed (a dropped line costs no copy).
+    func emit(_ level: LogLevel, from source: String, task: TaskID?, _ text: () -> String) {
         guard enabled.contains(level) else { dropped += 1; return }
+        guard admit(task, source: source) else { return }
         let nanoseconds = clock.nanoseconds
         let stamp = "\(nanoseconds / 1_000_000_000).\(String(nanoseconds / 1_000 % 1_000_000).leftPadded(to: 6))"
-        sink("\(stamp) [\(source)] \(level) \(text)")
+        sink("\(stamp) [\(LogText.escaped(source))] \(level) \(LogText.escaped(text()))")
+    }
+
+    /// A raw output line of a guest (stdout, a UART): `[source] text`, escaped and charged to
+    /// `task`. The escaped text if it was printed, nil if the bucket dropped it.
+    @discardableResult
+    public func guestLine(_ bytes: some Collection<UInt8>, from source: String, task: TaskID) -> String? {
+        guard admit(task, source: source) else { return nil }
+        let text = LogText.line(bytes)
+        sink("[\(LogText.escaped(source))] \(text)")
+        return text
+    }
+
+    /// Takes a line from `task`'s bucket (always true for the kernel's own lines), announcing
+    /// the lines dropped over the last interval when one has passed.
+    func admit(_ task: TaskID?, source: String) -> Bool {
+        guard let task else { return true }
+        let (admitted, report) = limiter.admit(task, now: clock.nanoseconds)
+        if report > 0 { announceDropped(report, source: source) }
+        return admitted
+    }
+
+    func announceDropped(_ count: Int, source: String) {
+        sink("[\(LogText.escaped(source))] \(count) log line\(count == 1 ? "" : "s") dropped (rate limit: \(limiter.limit))")
+    }
+
+    /// Lines of `task` its bucket dropped so far (for the node's status).
+    public func linesDropped(by task: TaskID) -> Int { limiter.dropped(task) }
+
+    /// `task` ended: the drops not yet announced are announced now.
+    func taskEnded(_ task: TaskID, name: String) {
+        let report = limiter.finish(task)
+        if report > 0 { announceDropped(report, source: name) }
     }
 
     /// The text with its `{}` filled by the functional entries in key order.

@@ -47,18 +47,32 @@ public final class Partition: MemoryProvider {
     private var secondLevelBitmaps = [UInt32](repeating: 0, count: firstLevelCount)
     private var heads = [UInt32](repeating: none, count: firstLevelCount * secondLevelCount)
 
-    /// The largest partition a board may ask for: block offsets and sizes are 32-bit in the
-    /// headers, and the size classes cover blocks below 2 GiB. Board files are checked against it.
-    public static let bytesMax = 1 << 30
-    /// The smallest partition: room for a block header, a minimum payload and the end sentinel.
-    public static let bytesMin = 64
+    /// False for a partition laid over a block of another (a guest's kernel budget): that block is
+    /// its owner's to free.
+    private let ownsArena: Bool
 
     /// Creates the partition's arena of `bytes` (rounded down to 8) at once; it never grows.
-    public init(kind: PartitionKind, bytes: Int) {
-        precondition(bytes >= Self.bytesMin && bytes <= Self.bytesMax, "partition size \(bytes) out of range (board files are checked)")
+    public convenience init(kind: PartitionKind, bytes: Int) {
+        precondition(bytes >= Self.bytesMin && bytes <= Self.bytesMax, "partition size \(bytes) out of range")
+        self.init(kind: kind, arena: .allocate(byteCount: bytes & ~7, alignment: 16), bytes: bytes, ownsArena: true)
+    }
+
+    /// A partition over `bytes` at `block`, which another partition allocated (8-byte aligned) and
+    /// which must outlive it: a guest's kernel budget inside its heap partition.
+    convenience init(kind: PartitionKind, inside block: UnsafeMutableRawPointer, bytes: Int) {
+        precondition(bytes >= Self.bytesMin && bytes <= Self.bytesMax && Int(bitPattern: block) & 7 == 0, "sub-partition of \(bytes) bytes")
+        self.init(kind: kind, arena: block, bytes: bytes, ownsArena: false)
+    }
+
+    /// The size range of a partition: room for a block, and offsets that fit the 32-bit headers.
+    public static let bytesMin = 64
+    public static let bytesMax = 1 << 30
+
+    private init(kind: PartitionKind, arena: UnsafeMutableRawPointer, bytes: Int, ownsArena: Bool) {
         self.kind = kind
+        self.ownsArena = ownsArena
         capacity = bytes & ~7
-        arena = .allocate(byteCount: capacity, alignment: 16)
+        self.arena = arena
         // One free block over everything but a zero-size sentinel at the end that is always "used".
         let sentinel = capacity - Self.headerBytes
         writeHeader(0, size: sentinel - Self.headerBytes, free: false, previousFree: false, previous: Self.none)
@@ -69,7 +83,7 @@ public final class Partition: MemoryProvider {
         peakUsedBytes = usedBytes
     }
 
-    deinit { arena.deallocate() }
+    deinit { if ownsArena { arena.deallocate() } }
 
     public var freeBytes: Int { capacity - usedBytes }
 

@@ -45,7 +45,8 @@ extension Kernel {
         history.append(now)
         do {
             let successor = try startGuest(module, name: record.name, role: record.role, restart: record.restartPolicy,
-                                           devices: record.deviceGrants, memoryLimitBytes: record.memoryLimitBytes, history: history)
+                                           devices: record.deviceGrants, memoryLimitBytes: record.memoryLimitBytes,
+                                           kernelBudgetBytes: record.kernelBudgetBytes, history: history)
             record.successor = successor
             note("\(record.name) restarts as \(successor)")
         } catch {

@@ -16,18 +16,23 @@ final class GuestRuntime {
     let instance: Instance
     let execution: Execution
     /// Guest channel handles → kernel channels.
-    var handles: [ChannelID] = []
+    var handles = HandleTable<ChannelID>()
     /// Where a pending receive writes its message: buffer, capacity, and the ALT index slot.
     var receiveTarget: (buffer: Int, capacity: Int, indexAddress: Int?)?
     /// Set by `proc_exit`: the trap that follows ends the task with this code.
     var exitCode: Int32?
     var interrupts = InterruptState()
     /// Open devices: the device service's request channel and this guest's private reply channel.
-    var devices: [(name: String, request: ChannelID, reply: ChannelID)] = []
+    var devices = HandleTable<(name: String, request: ChannelID, reply: ChannelID)>()
     /// The device call in progress, between its request and its reply.
     var deviceCall: DeviceCall?
 
     unowned let record: TaskRecord
+
+    /// Whether one of its handles (channel, or a device's reply) is `channel`.
+    func holds(_ channel: ChannelID) -> Bool {
+        handles.entries.contains { $0.entry == channel } || devices.entries.contains { $0.entry.reply == channel }
+    }
 
     init(record: TaskRecord, store: Store, instance: Instance, execution: Execution) {
         self.record = record
@@ -59,6 +64,13 @@ final class TaskRecord {
     var service: KernelService?
     /// The task's execution context in the runtime partition.
     var runtimeBlock: UnsafeMutableRawPointer?
+    /// A guest's kernel budget: its channels, registry entries and handles (KernelBudget.swift),
+    /// and its size (kept for restarts).
+    var budget: GuestBudget?
+    var kernelBudgetBytes = KernelBudget.defaultBytes
+    /// Co_values it owns now, and their bytes (which count against `memoryLimitBytes`).
+    var valuesOwned = 0
+    var valueBytesOwned = 0
     /// For guests: what to start again, and when earlier restarts happened (clock nanoseconds).
     var module: LoadedModule?
     /// A cap on the guest's linear memory below its declared maximum (the manifest's `memory:`).

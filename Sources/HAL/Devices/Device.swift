@@ -87,7 +87,7 @@ public class SimulatedDevice {
             do {
                 try reply.add(DeviceIoctl.kind, UInt32(DeviceKind.allCases.firstIndex(of: spec.kind)!))
                 try reply.add(DeviceIoctl.windowBase, UInt32(spec.window.base))
-                try reply.add(DeviceIoctl.windowSize, UInt32(spec.window.size))
+                try reply.add(DeviceIoctl.windowSize, UInt32(clamping: spec.window.size))   // a 4 GiB window reads as 0xFFFFFFFF
                 try reply.add(DeviceIoctl.irq, UInt32(spec.irq))
             } catch { throw .invalidArgument }
             return

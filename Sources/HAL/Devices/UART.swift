@@ -32,10 +32,11 @@ final class UART: SimulatedDevice {
         return bytes.count
     }
 
+    /// A line goes through the guest's log bucket, escaped; one the bucket drops is not on the wire
+    /// for `uart tail` either (a flood must not reach the control socket's clients).
     private func emit(_ line: [UInt8], _ context: DeviceCallContext) {
-        let text = String(decoding: line, as: UTF8.self)
-        bus.console("[\(context.taskName)] \(text)")
-        bus.record(DeviceEvent(time: context.now, device: spec.name, source: context.taskName, kind: .uartLine(text)))
+        guard let text = bus.kernel.logger.guestLine(line, from: context.taskName, task: context.task) else { return }
+        bus.record(DeviceEvent(time: context.now, device: spec.name, source: LogText.escaped(context.taskName), kind: .uartLine(text)))
     }
 
     override func read(count: Int, _ context: DeviceCallContext) throws(KernelError) -> [UInt8] {
