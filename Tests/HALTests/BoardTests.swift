@@ -95,7 +95,7 @@ import Testing
         ("ram: 400 KiB", "ram: 9223372036854775807", "ram", "4 GiB"),
         ("guest: 320 KiB", "guest: 2 GiB", "partitions.guest", "1 GiB"),
         ("guest: 320 KiB", "guest: 9223372036854775000", "partitions.guest", "1 GiB"),
-        ("flash: 4 MiB", "flash: 99999999999999999999", "flash", "size"),
+        ("flash: 4 MiB", "flash: 99999999999999999999", "flash", "4 GiB"),
         ("fpu: false", "fpu: false\nvalue-stack: 8 GiB", "value-stack", "16 MiB"),
         ("fpu: false", "fpu: false\nstack-slot: 4 GiB", "stack-slot", "1 MiB"),
         ("fpu: false", "fpu: false\nslice-us: 9223372036854775807", "slice-us", "100000"),

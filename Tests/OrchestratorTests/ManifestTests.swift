@@ -85,7 +85,7 @@ import Testing
         check("  - name: a b\n    wasm: a.wasm\n", line: 3, field: "modules[0].name", "letters, digits")
         // The hostile numbers of issue 13: refused with their range, not an overflow trap.
         check("  - name: a\n    wasm: a.wasm\n    memory: 8589934592 GiB\n", line: 5, field: "modules[0].memory", "4 GiB")
-        check("  - name: a\n    wasm: a.wasm\n    memory: 99999999999999999999999\n", line: 5, field: "modules[0].memory", "size")
+        check("  - name: a\n    wasm: a.wasm\n    memory: 99999999999999999999999\n", line: 5, field: "modules[0].memory", "4 GiB")
         check("  - name: a\n    wasm: a.wasm\n    restart: {up-to: 2, within: 4294967295 h}\n", line: 5, field: "modules[0].restart.within", "7 d")
         check("  - name: a\n    wasm: a.wasm\n    restart: {up-to: 2, within: 18446744073709551615 ms}\n", line: 5, field: "modules[0].restart.within", "7 d")
         check("  - name: a\n    wasm: a.wasm\n    restart: {up-to: 9223372036854775807, within: 1 s}\n", line: 5, field: "modules[0].restart.up-to", "1…1000")

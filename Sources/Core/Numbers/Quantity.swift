@@ -32,9 +32,10 @@ public enum Quantity {
         guard let (number, unit) = split(text), let multiplier = unit.isEmpty ? 1 : sizeUnits.first(where: { $0.name == unit })?.bytes else {
             throw QuantityError("'\(text)' is not a size such as 4096, \"4 KiB\", \"1 MiB\" or \"1 GiB\"")
         }
-        guard let count = Int(number) else { throw QuantityError("'\(text)' is not a size (the number is not a whole number in range)") }
-        let (product, overflow) = count.multipliedReportingOverflow(by: multiplier)
-        guard !overflow, range.contains(product) else {
+        // `split` gave digits only, so a number that does not convert is too large for Int.
+        let count = Int(number)
+        let (product, overflow) = (count ?? 0).multipliedReportingOverflow(by: multiplier)
+        guard count != nil, !overflow, range.contains(product) else {
             throw QuantityError("'\(text)' is outside \(formatBytes(range.lowerBound))…\(formatBytes(range.upperBound))")
         }
         return product
@@ -53,7 +54,9 @@ public enum Quantity {
         guard let (number, unit) = split(text), let multiplier = durationUnits.first(where: { $0.name == unit })?.nanoseconds else {
             throw QuantityError("'\(text)' is not a duration such as \"500 ms\", \"60 s\", \"5 min\" or \"1 h\"")
         }
-        guard let count = UInt64(number) else { throw QuantityError("'\(text)' is not a duration (the number is not a whole number in range)") }
+        guard let count = UInt64(number) else {
+            throw QuantityError("'\(text)' is outside \(formatNanoseconds(range.lowerBound))…\(formatNanoseconds(range.upperBound))")
+        }
         return try scaled(count, by: multiplier, in: range, shown: text)
     }
 
