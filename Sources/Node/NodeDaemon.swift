@@ -154,6 +154,11 @@ public final class NodeDaemon: LinkDelegate, RouterTransport {
         loop.setWakeHandler { [unowned self] in if self.drainHandle.isRequested { self.drain(because: "requested") } }
         say("\(board.name) board up, listening on \(configuration.listenHost):\(endpoint.listeningPort ?? configuration.listenPort), "
             + "\(configuration.peers.count) peer(s), data in \(configuration.dataDirectory)")
+        if let members = configuration.endpoint.members {
+            say("members: \(members.sorted().joined(separator: ", ")); other node certificates are refused at hello")
+        } else {
+            say("no membership given: every node certificate of the cluster CA may link")
+        }
         restoreAssignments()
     }
 

@@ -3,7 +3,7 @@
 import CLibUV
 import Glibc
 
-/// Timing of an Endpoint (the link's own limits are in `link`).
+/// Timing, admission and membership of an Endpoint (the link's own limits are in `link`).
 public struct EndpointConfiguration: Sendable {
     public var link = LinkConfiguration()
     /// How often links check heartbeats and timeouts.
@@ -13,8 +13,43 @@ public struct EndpointConfiguration: Sendable {
     public var reconnectMaxNanoseconds: UInt64 = 5_000_000_000
     /// Seed for the reconnect jitter; nil draws one from the system.
     public var randomSeed: UInt64?
+    /// Accepted connections not yet authenticated (TLS handshake and hello under way), in all. A
+    /// connection past the limit is closed at once, unread, with a TCP reset (`overloaded`).
+    /// Each one waits at most `link.handshakeTimeoutNanoseconds`.
+    public var pendingConnectionsMax = 256
+    /// The same limit per source IP address.
+    public var pendingConnectionsPerAddressMax = 32
+    /// Names of the nodes that may link with the node role (the cluster's members); nil admits every
+    /// node certificate of the cluster CA. Orchestrator certificates are admitted either way.
+    public var members: Set<String>?
+    /// Refused accepted connections are logged one by one up to `refusalLinesPerInterval` per
+    /// interval; the rest of an interval's refusals are summed up in one line when it ends.
+    public var refusalLogIntervalNanoseconds: UInt64 = 10_000_000_000
+    public var refusalLinesPerInterval = 5
+    /// Once this many accepted connections came and went since the last time and none is waiting for
+    /// its handshake, freed heap goes back to the system (glibc's malloc_trim), so that the memory a
+    /// flood took returns; 0 never does.
+    public var releaseMemoryAfterConnections = 64
 
     public init() {}
+
+    /// Checks the limits against each other (and the link's, see `LinkConfiguration.validate`).
+    public func validate() throws(TransportError) {
+        try link.validate()
+        guard pendingConnectionsMax >= 1, pendingConnectionsPerAddressMax >= 1, pendingConnectionsPerAddressMax <= pendingConnectionsMax else {
+            throw TransportError(.invalidArgument, "pending connections: \(pendingConnectionsPerAddressMax) per address and \(pendingConnectionsMax) in all; "
+                                 + "both must be at least 1, and the limit per address at most the total")
+        }
+        guard link.handshakeTimeoutNanoseconds >= tickNanoseconds, tickNanoseconds > 0 else {
+            throw TransportError(.invalidArgument, "handshake timeout (\(seconds(link.handshakeTimeoutNanoseconds)) s) must be at least one tick (\(seconds(tickNanoseconds)) s)")
+        }
+        guard refusalLogIntervalNanoseconds > 0, refusalLinesPerInterval >= 0, releaseMemoryAfterConnections >= 0 else {
+            throw TransportError(.invalidArgument, "refusal log interval must be positive, its line count and the memory release count not negative")
+        }
+        if let bad = members?.sorted().first(where: { !NodeName.isValid($0) }), let problem = NodeName.problem(bad) {
+            throw TransportError(.invalidArgument, "members: \(problem)")
+        }
+    }
 }
 
 /// Links of one node over TLS 1.3/TCP. Lives on one EventLoop thread; `close()` it before closing the loop.
@@ -36,6 +71,13 @@ public final class Endpoint: LinkTransport {
     private var hookID = 0
     private var random: SplitMix64
     private(set) var isClosed = false
+    /// Accepted connections not yet authenticated, in all and per source address (entries only while
+    /// non-zero, so the table holds at most `pendingConnectionsMax` addresses).
+    private var pendingAccepted = 0
+    private var pendingByHost: [String: Int] = [:]
+    private var refusals: RefusalLog
+    /// Accepted connections since freed heap last went back to the system.
+    private var acceptedSinceRelease = 0
 
     private final class Dialer {
         let name: String
@@ -51,7 +93,7 @@ public final class Endpoint: LinkTransport {
     /// `log` receives one line per event worth a person's attention (refusals, links up and down).
     public init(loop: EventLoop, tls: TLSContext, configuration: EndpointConfiguration = EndpointConfiguration(),
                 log: @escaping (String) -> Void) throws(TransportError) {
-        try configuration.link.validate()
+        try configuration.validate()
         // libuv writes to sockets with write(2): a peer that vanished mid-write must be an error on
         // that link, not a SIGPIPE that ends the whole process.
         signal(SIGPIPE, SIG_IGN)
@@ -62,6 +104,7 @@ public final class Endpoint: LinkTransport {
         var seed = configuration.randomSeed ?? 0
         if configuration.randomSeed == nil { var system = SystemRandomNumberGenerator(); seed = system.next() }
         random = SplitMix64(seed: seed)
+        refusals = RefusalLog(intervalNanoseconds: configuration.refusalLogIntervalNanoseconds, linesPerInterval: configuration.refusalLinesPerInterval)
         hookID = loop.addBeforePollHook { [unowned self] in self.flush() }
         tickTimer = loop.schedule(afterNanoseconds: configuration.tickNanoseconds, repeatNanoseconds: configuration.tickNanoseconds) {
             [unowned self] in self.tick()
@@ -139,11 +182,49 @@ public final class Endpoint: LinkTransport {
 
     // MARK: connections
 
+    /// Connections not yet authenticated, in all and from `host`, for tests and status.
+    public var pendingConnectionCount: Int { pendingAccepted }
+    func pendingConnectionCount(from host: String) -> Int { pendingByHost[host] ?? 0 }
+
+    /// A new connection: admitted if the limits of connections waiting for their handshake allow,
+    /// else closed at once with a reset, unread (accepting it first keeps the backlog moving).
     private func accepted(_ stream: TCPStream) {
         guard !isClosed else { stream.close(); return }
+        acceptedSinceRelease += 1
+        let host = stream.remoteHost
+        let fromHost = pendingByHost[host] ?? 0
+        guard pendingAccepted < configuration.pendingConnectionsMax, fromHost < configuration.pendingConnectionsPerAddressMax else {
+            let address = stream.remoteAddress
+            stream.closeWithReset()
+            let (total, limit) = (pendingAccepted, configuration)
+            refused(from: host, code: .overloaded) {
+                total >= limit.pendingConnectionsMax
+                    ? "link from \(address) refused: \(total) connections wait for their handshake, the limit"
+                    : "link from \(address) refused: \(fromHost) connections from \(host) wait for their handshake, the limit per address"
+            }
+            return
+        }
+        pendingAccepted += 1
+        pendingByHost[host] = fromHost + 1
         let connection = LinkConnection(endpoint: self, stream: stream, expectedPeer: nil, now: loop.nowNanoseconds)
+        connection.pendingHost = host
         connections[ObjectIdentifier(connection)] = connection
         connection.begin()
+    }
+
+    /// A connection is authenticated or gone: it no longer counts against the limits.
+    private func release(_ connection: LinkConnection) {
+        guard let host = connection.pendingHost else { return }
+        connection.pendingHost = nil
+        pendingAccepted -= 1
+        let left = (pendingByHost[host] ?? 1) - 1
+        pendingByHost[host] = left > 0 ? left : nil
+        precondition(pendingAccepted >= 0, "pending connection count below zero")
+    }
+
+    /// Logs a refused accepted connection through the rate limit.
+    private func refused(from host: String, code: LinkCloseReason.Code, line: () -> String) {
+        for text in refusals.refused(from: host, code: code, now: loop.nowNanoseconds, line: line) { log(text) }
     }
 
     private func dial(_ dialer: Dialer) {
@@ -198,6 +279,13 @@ public final class Endpoint: LinkTransport {
     private func tick() {
         let now = loop.nowNanoseconds
         for connection in Array(connections.values) { connection.tick(now: now) }
+        if let summary = refusals.summary(now: now) { log(summary) }
+        // After a burst (a flood, or many short-lived connections), once none waits any longer: the
+        // allocator keeps freed memory for reuse, fragmented, unless told to give it back.
+        if pendingAccepted == 0, configuration.releaseMemoryAfterConnections > 0, acceptedSinceRelease >= configuration.releaseMemoryAfterConnections {
+            acceptedSinceRelease = 0
+            _ = fb_release_free_heap()
+        }
     }
 
     // MARK: from connections
@@ -208,6 +296,7 @@ public final class Endpoint: LinkTransport {
     /// then the tie-break keeps the link dialed by the lexicographically smaller name (or the newer one if both were
     /// dialed by the same side), on both ends alike.
     fileprivate func established(_ connection: LinkConnection, peer: PeerIdentity) {
+        release(connection)
         if peer.name == identity.name {
             connection.finish(LinkCloseReason(.nameMismatch, "name mismatch: connected to itself"))
             return
@@ -236,6 +325,7 @@ public final class Endpoint: LinkTransport {
     /// A connection ended: one log line, the delegate hears of it if it was the peer's link, and the dialer retries.
     fileprivate func finished(_ connection: LinkConnection, reason: LinkCloseReason) {
         connections[ObjectIdentifier(connection)] = nil
+        release(connection)
         if let peer = connection.peer {
             if !connection.quietClose { log("link with \(peer.name) closed: \(reason)") }
             if current[peer.name] === connection {
@@ -243,7 +333,10 @@ public final class Endpoint: LinkTransport {
                 delegate?.linkDown(peer, reason: reason)
             }
         } else if !connection.quietClose {
-            log("\(connection.direction) refused: \(reason)")
+            // Dialed links are few (one per peer, with backoff); accepted ones can be a flood.
+            if connection.isOutbound { log("\(connection.direction) refused: \(reason)") } else {
+                refused(from: connection.remoteHost, code: reason.code) { "\(connection.direction) refused: \(reason)" }
+            }
         }
         for dialer in dialers.values {
             if dialer.connection === connection { dialer.connection = nil }
@@ -277,7 +370,11 @@ final class LinkConnection {
     private var isFinished = false
     var isDirty = false
     var quietClose = false
-    private let plaintext: UnsafeMutableRawPointer
+    /// The source address this accepted connection counts against while it is not authenticated.
+    var pendingHost: String?
+    /// Decrypted bytes; allocated once the handshake is done, so that a connection that never gets
+    /// that far costs none of it.
+    private var plaintext: UnsafeMutableRawPointer?
     private static let plaintextBytes = 16 * 1024
 
     final class LinkBox {
@@ -291,10 +388,11 @@ final class LinkConnection {
         self.expectedPeer = expectedPeer
         createdAt = now
         tls = TLSSession(context: endpoint.tls, isServer: expectedPeer == nil, serverName: expectedPeer)
-        plaintext = .allocate(byteCount: Self.plaintextBytes, alignment: 16)
     }
 
-    deinit { plaintext.deallocate() }
+    deinit { plaintext?.deallocate() }
+
+    var remoteHost: String { stream.remoteHost }
 
     var isOutbound: Bool { expectedPeer != nil }
 
@@ -358,7 +456,8 @@ final class LinkConnection {
                 let box = LinkBox(LinkProtocol(local: endpoint.identity, certified: certified, expectedPeerName: expectedPeer,
                                                configuration: configuration, now: endpoint.loop.nowNanoseconds))
                 link = box
-                if let event = box.value.start() { handle(event, box) }
+                plaintext = .allocate(byteCount: Self.plaintextBytes, alignment: 16)
+                if let event = box.value.start(members: endpoint.configuration.members) { handle(event, box) }
                 if isFinished { return }
                 readPlaintext()   // application data may have come with the last handshake flight
                 flush()
@@ -367,7 +466,7 @@ final class LinkConnection {
     }
 
     private func readPlaintext() {
-        guard let box = link else { return }
+        guard let box = link, let plaintext else { return }
         let buffer = UnsafeMutableRawBufferPointer(start: plaintext, count: Self.plaintextBytes)
         while !isFinished {
             switch tls.read(into: buffer) {
@@ -437,7 +536,8 @@ final class LinkConnection {
     private func end(_ reason: LinkCloseReason) {
         guard !isFinished else { return }
         isFinished = true
-        if link?.value.outboundBytes ?? 0 > 0 || tls.pendingCiphertext.count > 0 {
+        let lastWords = link?.value.outboundBytes ?? 0 > 0 || tls.pendingCiphertext.count > 0
+        if lastWords {
             if let box = link, box.value.outboundBytes > 0 { _ = tls.write(box.value.outbound); box.value.consumeOutbound(box.value.outboundBytes) }
             let ciphertext = tls.pendingCiphertext
             stream.write(ciphertext)
@@ -448,7 +548,10 @@ final class LinkConnection {
         stream.onEnd = { _ in }
         stream.onConnect = { _ in }
         stream.stopReading()
-        stream.shutdownAndClose()
+        // A link that never came up and has nothing to say (a silent or vanished peer, garbage on the
+        // port) is reset: no FIN exchange, no TIME_WAIT, nothing kept for it. A goodbye or an alert
+        // is flushed first (a reset could discard it).
+        if peer == nil && !lastWords && stream.pendingWriteBytes == 0 { stream.closeWithReset() } else { stream.shutdownAndClose() }
         endpoint.finished(self, reason: reason)
     }
 }

@@ -17,6 +17,17 @@ public final class EventLoop {
     private var timers: [ObjectIdentifier: LoopTimer] = [:]
     /// Closers of the sockets that Endpoints opened on this loop, so that `close()` can end them all.
     var sockets: [ObjectIdentifier: () -> Void] = [:]
+    /// The one buffer every TCP stream of this loop reads into. A read callback is done with the
+    /// bytes when it returns and the loop runs one callback at a time, so a buffer per connection
+    /// (64 KiB each, for every connection a flood opens) would only cost memory.
+    var readBuffer: UnsafeMutableRawPointer {
+        if let readBufferStorage { return readBufferStorage }
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: Self.readBufferBytes, alignment: 16)
+        readBufferStorage = buffer
+        return buffer
+    }
+    private var readBufferStorage: UnsafeMutableRawPointer?
+    static let readBufferBytes = 64 * 1024
     private var wakeHandler: (() -> Void)?
     private var nextID = 0
     private var idleRunning = false
@@ -158,6 +169,8 @@ public final class EventLoop {
         let status = uv_loop_close(loop)
         precondition(status == 0, "uv_loop_close: \(uvErrorText(status)) (a handle is still open)")
         loop.deallocate()
+        readBufferStorage?.deallocate()
+        readBufferStorage = nil
         isClosed = true
     }
 }

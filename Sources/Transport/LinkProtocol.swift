@@ -1,5 +1,6 @@
 // The link protocol as a sans-IO state machine: plaintext bytes and clock ticks in, events and bytes out.
 // The caller does the I/O (Endpoint over TLS, or a test feeding bytes); see Docs/transport.md.
+import Core
 
 /// Timing and queue limits of one link.
 public struct LinkConfiguration: Sendable {
@@ -103,11 +104,16 @@ public struct LinkProtocol: ~Copyable {
         nextHeartbeatAt = now + configuration.heartbeatIntervalNanoseconds
     }
 
-    /// Queues the hello, or refuses the link at once if the dialer reached a certificate with another name.
-    public mutating func start() -> LinkEvent? {
+    /// Queues the hello, or refuses the link at once (with a goodbye instead of the hello) if the dialer
+    /// reached a certificate with another name, or if `members` is given and the peer's node
+    /// certificate names none of them. Orchestrator certificates are not members and always pass.
+    public mutating func start(members: Set<String>? = nil) -> LinkEvent? {
         precondition(state == .created, "start() twice")
         if let expected = expectedPeerName, expected != certified.name {
             return close(LinkCloseReason(.nameMismatch, "name mismatch: dialed \(expected), certificate says \(certified.name)"))
+        }
+        if certified.role == .node, let members, !members.contains(certified.name) {
+            return close(LinkCloseReason(.notMember, "node \(certified.name) is not a member of this cluster"))
         }
         state = .awaitingHello
         let hello = Hello(identity: local).encoded()
@@ -214,8 +220,11 @@ public struct LinkProtocol: ~Copyable {
         return nil
     }
 
+    /// The peer's goodbye. Its detail is the peer's text: only the first `goodbyeDetailBytesMax` bytes
+    /// are kept, with newlines and control characters escaped, because it ends up in a log line.
     private mutating func peerGoodbye(_ payload: UnsafeRawBufferPointer) -> LinkEvent {
-        let detail = payload.isEmpty ? "no reason" : String(decoding: UnsafeRawBufferPointer(rebasing: payload[1...]), as: UTF8.self)
+        let detail = payload.isEmpty ? "no reason"
+            : LogText.printable(UnsafeRawBufferPointer(rebasing: payload[1...]), bytesMax: Self.goodbyeDetailBytesMax)
         let reason = LinkCloseReason(.peerGoodbye, "peer closed the link: \(detail)")
         state = .closed
         closeReason = reason

@@ -1,5 +1,5 @@
-// TCP sockets on the loop (uv_tcp_t): a stream that reads into one reused buffer and writes with
-// uv_try_write first, and a listener. Internal: Endpoint and the benchmarks use them.
+// TCP sockets on the loop (uv_tcp_t): a stream that reads into its loop's one read buffer and writes
+// with uv_try_write first, and a listener. Internal: Endpoint and the benchmarks use them.
 import CLibUV
 
 /// One TCP connection. It keeps itself alive while its handle is open; `close()` releases it.
@@ -7,12 +7,16 @@ final class TCPStream {
     private unowned let eventLoop: EventLoop
     let handle: UnsafeMutablePointer<uv_tcp_t>
     private var selfReference: Unmanaged<TCPStream>?
-    private let readBuffer: UnsafeMutableRawPointer
-    static let readBufferBytes = 64 * 1024
     private(set) var isClosed = false
     /// Bytes handed to uv_write and not yet written.
     private(set) var pendingWriteBytes = 0
     var remoteAddress = "?"
+    /// The peer's IP address without the port ("?" if unknown), for limits per source address.
+    var remoteHost = "?"
+    /// Closes a stream whose shutdown waits for writes that a peer never takes.
+    private var lingerTimer: LoopTimer?
+    /// How long `shutdownAndClose` waits for queued writes before it closes anyway.
+    static let lingerNanoseconds: UInt64 = 2_000_000_000
 
     /// Called with bytes read; the buffer is reused after it returns.
     var onRead: (UnsafeRawBufferPointer) -> Void = { _ in }
@@ -25,13 +29,10 @@ final class TCPStream {
         eventLoop = loop
         handle = .allocate(capacity: 1)
         uv_tcp_init(loop.loop, handle)
-        readBuffer = .allocate(byteCount: Self.readBufferBytes, alignment: 16)
         selfReference = Unmanaged.passRetained(self)
         handle.pointee.data = selfReference!.toOpaque()
         loop.sockets[ObjectIdentifier(self)] = { [unowned self] in self.close() }
     }
-
-    deinit { readBuffer.deallocate() }
 
     private var stream: UnsafeMutablePointer<uv_stream_t> { UnsafeMutableRawPointer(handle).assumingMemoryBound(to: uv_stream_t.self) }
     private var anyHandle: UnsafeMutablePointer<uv_handle_t> { UnsafeMutableRawPointer(handle).assumingMemoryBound(to: uv_handle_t.self) }
@@ -43,6 +44,7 @@ final class TCPStream {
     /// Dials `address` (uv_tcp_connect); `onConnect` reports the result.
     func connect(to address: SocketAddress) {
         remoteAddress = address.description
+        remoteHost = address.host
         let request = UnsafeMutablePointer<uv_connect_t>.allocate(capacity: 1)
         request.pointee.data = handle.pointee.data
         let status = address.withSockaddr { uv_tcp_connect(request, handle, $0) { request, status in
@@ -66,12 +68,12 @@ final class TCPStream {
         uv_tcp_nodelay(handle, 1)
         let status = uv_read_start(stream, { handle, _, buffer in
             guard let stream = TCPStream.from(handle?.pointee.data) else { return }
-            buffer?.pointee.base = stream.readBuffer.assumingMemoryBound(to: CChar.self)
-            buffer?.pointee.len = TCPStream.readBufferBytes
+            buffer?.pointee.base = stream.eventLoop.readBuffer.assumingMemoryBound(to: CChar.self)
+            buffer?.pointee.len = EventLoop.readBufferBytes
         }, { handle, count, _ in
             guard let stream = TCPStream.from(handle?.pointee.data), !stream.isClosed else { return }
             if count > 0 {
-                stream.onRead(UnsafeRawBufferPointer(start: stream.readBuffer, count: count))
+                stream.onRead(UnsafeRawBufferPointer(start: stream.eventLoop.readBuffer, count: count))
             } else if count < 0 {
                 stream.stopReading()
                 stream.onEnd(Int32(count))
@@ -122,7 +124,8 @@ final class TCPStream {
         }
     }
 
-    /// Flushes queued writes, then closes (uv_shutdown, then uv_close).
+    /// Flushes queued writes, then closes (uv_shutdown, then uv_close). A peer that takes none of
+    /// them keeps the stream for at most `lingerNanoseconds`; then it is closed anyway.
     func shutdownAndClose() {
         guard !isClosed else { return }
         let request = UnsafeMutablePointer<uv_shutdown_t>.allocate(capacity: 1)
@@ -134,7 +137,34 @@ final class TCPStream {
         }) != 0 {
             request.deallocate()
             close()
+            return
         }
+        if pendingWriteBytes > 0 && lingerTimer == nil {
+            lingerTimer = eventLoop.schedule(afterNanoseconds: Self.lingerNanoseconds) { [weak self] in self?.close() }
+        }
+    }
+
+    /// Closes at once with a TCP reset (uv_tcp_close_reset: SO_LINGER 0, then uv_close): nothing
+    /// queued is sent and neither side keeps the connection in TIME_WAIT. For connections refused
+    /// unread, and failed handshakes with nothing left to say.
+    func closeWithReset() {
+        guard !isClosed, pendingWriteBytes == 0 else { close(); return }
+        isClosed = true
+        onRead = { _ in }
+        onEnd = { _ in }
+        onConnect = { _ in }
+        lingerTimer?.cancel()
+        lingerTimer = nil
+        eventLoop.sockets[ObjectIdentifier(self)] = nil
+        if uv_tcp_close_reset(handle, TCPStream.closed) != 0 { uv_close(anyHandle, TCPStream.closed) }
+    }
+
+    /// The close callback of every stream: frees the handle and releases the stream.
+    private static let closed: uv_close_cb = { handle in
+        guard let handle else { return }
+        let stream = TCPStream.from(handle.pointee.data)
+        UnsafeMutableRawPointer(handle).deallocate()
+        stream?.selfReference?.release()
     }
 
     /// Closes the socket now (uv_close); queued writes are cancelled. Safe to call twice.
@@ -144,23 +174,20 @@ final class TCPStream {
         onRead = { _ in }
         onEnd = { _ in }
         onConnect = { _ in }
+        lingerTimer?.cancel()
+        lingerTimer = nil
         eventLoop.sockets[ObjectIdentifier(self)] = nil
-        uv_close(anyHandle) { handle in
-            guard let handle else { return }
-            let stream = TCPStream.from(handle.pointee.data)
-            UnsafeMutableRawPointer(handle).deallocate()
-            stream?.selfReference?.release()
-        }
+        uv_close(anyHandle, TCPStream.closed)
     }
 
-    /// The peer's address (uv_tcp_getpeername), for log lines.
-    func peerAddress() -> String {
+    /// The peer's address (uv_tcp_getpeername), for log lines and limits.
+    func peerAddress() -> SocketAddress? {
         var storage = sockaddr_storage()
         var length = Int32(MemoryLayout<sockaddr_storage>.size)
         let status = withUnsafeMutablePointer(to: &storage) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { uv_tcp_getpeername(handle, $0, &length) }
         }
-        return status == 0 ? SocketAddress(storage: storage).description : "?"
+        return status == 0 ? SocketAddress(storage: storage) : nil
     }
 }
 
@@ -173,7 +200,9 @@ final class TCPListener {
     private(set) var port: UInt16 = 0
     var onConnection: (TCPStream) -> Void = { _ in }
 
-    init(loop: EventLoop, address: SocketAddress, backlog: Int32 = 128) throws(TransportError) {
+    /// `backlog` is large so that a burst of connections waits in the kernel to be accepted (and,
+    /// past the Endpoint's limits, closed at once) rather than being dropped unseen.
+    init(loop: EventLoop, address: SocketAddress, backlog: Int32 = 1024) throws(TransportError) {
         eventLoop = loop
         handle = .allocate(capacity: 1)
         uv_tcp_init(loop.loop, handle)
@@ -186,7 +215,10 @@ final class TCPListener {
                 guard status == 0, let server, let listener = TCPListener.from(server.pointee.data), !listener.isClosed else { return }
                 let stream = TCPStream(loop: listener.eventLoop)
                 if uv_accept(server, UnsafeMutableRawPointer(stream.handle).assumingMemoryBound(to: uv_stream_t.self)) == 0 {
-                    stream.remoteAddress = stream.peerAddress()
+                    if let address = stream.peerAddress() {
+                        stream.remoteAddress = address.description
+                        stream.remoteHost = address.host
+                    }
                     listener.onConnection(stream)
                 } else {
                     stream.close()

@@ -1,5 +1,6 @@
 // TLS 1.3 with mutual authentication on memory BIOs: ciphertext in and out as bytes, no socket here.
 import COpenSSL
+import Core
 
 /// A node's TLS configuration: the cluster CA, its own certificate and key (an SSL_CTX, TLS 1.3 only).
 /// Shared by every session of an endpoint; used on one thread.
@@ -171,7 +172,8 @@ final class TLSSession {
         defer { X509_free(certificate) }
         let summary = CertificateAuthority.summary(of: certificate)
         guard let identity = summary.identity else {
-            return .failure(TLSFailure(reason: LinkCloseReason(.certificate, "certificate of '\(summary.commonName)' has no fireball name and role (CN, OU node|orchestrator)")))
+            let name = LogText.printable(summary.commonName, bytesMax: 64)
+            return .failure(TLSFailure(reason: LinkCloseReason(.certificate, "certificate of '\(name)' has no fireball name and role (CN, OU node|orchestrator)")))
         }
         let nameBytes = Array(identity.name.utf8)
         guard X509_check_host(certificate, identity.name, nameBytes.count, UInt32(X509_CHECK_FLAG_NEVER_CHECK_SUBJECT), nil) == 1 else {
@@ -208,8 +210,9 @@ final class TLSSession {
 
     static func describeVerifyError(_ record: fb_verify_record) -> String {
         var record = record
+        // The subject of a certificate that may come from anyone: escaped for the log line.
         let subject = withUnsafeBytes(of: &record.subject) { raw in
-            String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            LogText.printable(UnsafeRawBufferPointer(rebasing: raw.prefix { $0 != 0 }), bytesMax: raw.count)
         }
         let who = subject.isEmpty ? "" : ", subject \(subject)"
         switch record.error {

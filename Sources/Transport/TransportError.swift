@@ -58,6 +58,11 @@ public struct LinkCloseReason: Error, Equatable, Sendable, CustomStringConvertib
         case notTLS = 12
         /// The peer closed the link with a goodbye; the detail carries its reason.
         case peerGoodbye = 13
+        /// Too many connections were waiting for their handshake (in all, or from that address): this
+        /// one was closed at once, unread.
+        case overloaded = 14
+        /// A node certificate of the cluster CA for a name that is not among the cluster's members.
+        case notMember = 15
     }
 
     public let code: Code

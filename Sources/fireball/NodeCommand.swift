@@ -24,6 +24,8 @@ struct NodeCommand: ParsableCommand {
     @Option(help: "The board (a name in --boards or a .yaml path), without --config.") var board: String?
     @Option(help: "HOST:PORT to listen on, without --config.") var listen: String?
     @Option(help: "A peer node NAME=HOST:PORT (repeatable), without --config.") var peer: [String] = []
+    @Option(help: "Without --config: another node that may link to this one without being dialed (repeatable). The members are this node, its peers and these.")
+    var member: [String] = []
     @Option(help: "Where board names are looked up.") var boards = "Deploy/boards"
     @Option(help: "The certificate directory.") var certs = "certs"
     @Option(help: "The data directory (default: .fireball/nodes/NAME).") var data: String?
@@ -34,6 +36,9 @@ struct NodeCommand: ParsableCommand {
     var logBurst: Int?
     @Option(help: "Console lines per second a guest may print after its burst (default: the board's `log:`, else 100).")
     var logLinesPerSecond: Int?
+    @Option(help: "Connections waiting for their TLS handshake and hello, in all; more are closed at once.") var pendingConnectionsMax = 256
+    @Option(help: "Connections waiting for their TLS handshake and hello from one IP address.") var pendingPerAddressMax = 32
+    @Option(help: "Milliseconds a connection has for its TLS handshake and hello.") var handshakeTimeoutMs = 3000
 
     func validate() throws {
         try checkOption(graceMs, in: OptionLimits.graceMilliseconds, "--grace-ms")
@@ -53,6 +58,11 @@ struct NodeCommand: ParsableCommand {
             }
             configuration.logRateLimit = limit
         }
+        guard handshakeTimeoutMs >= 100, handshakeTimeoutMs <= 600_000 else { throw ValidationError("--handshake-timeout-ms must be 100…600000") }
+        configuration.endpoint.link.handshakeTimeoutNanoseconds = UInt64(handshakeTimeoutMs) * 1_000_000
+        configuration.endpoint.pendingConnectionsMax = pendingConnectionsMax
+        configuration.endpoint.pendingConnectionsPerAddressMax = pendingPerAddressMax
+        do { try configuration.endpoint.validate() } catch { throw ValidationError("\(error)") }
         let daemon: NodeDaemon
         do {
             // Unbuffered: the lines of a node under a supervisor or in a pipe appear as they happen.
@@ -69,7 +79,9 @@ struct NodeCommand: ParsableCommand {
         let dataDirectory = data ?? ".fireball/nodes/\(name)"
         let socket = noControlSocket ? nil : LocalControl.defaultPath(node: name)
         if let config {
-            guard board == nil, listen == nil, peer.isEmpty else { throw ValidationError("--config gives the board, address and peers: drop --board, --listen and --peer") }
+            guard board == nil, listen == nil, peer.isEmpty, member.isEmpty else {
+                throw ValidationError("--config gives the board, address, peers and members: drop --board, --listen, --peer and --member")
+            }
             let inventory: ClusterInventory
             do { inventory = try ClusterInventory.load(path: config, boardsDirectory: boards) } catch { throw ValidationError("\(error)") }
             guard let me = inventory.nodes.first(where: { $0.name == name }) else {
@@ -80,8 +92,11 @@ struct NodeCommand: ParsableCommand {
                 let (host, port) = try HostPort.parse(node.address, what: "\(config): node \(node.name)'s address")
                 return NodeConfiguration.Peer(name: node.name, host: host, port: port)
             }
-            return NodeConfiguration(name: name, board: me.board, listenHost: host, listenPort: port, peers: peers,
-                                     certificateDirectory: certs, dataDirectory: dataDirectory, controlSocketPath: socket)
+            var configuration = NodeConfiguration(name: name, board: me.board, listenHost: host, listenPort: port, peers: peers,
+                                                  certificateDirectory: certs, dataDirectory: dataDirectory, controlSocketPath: socket)
+            // Only the inventory's nodes may link as nodes (orchestrators connect either way).
+            configuration.endpoint.members = Set(inventory.nodes.map(\.name))
+            return configuration
         }
         guard let board, let listen else { throw ValidationError("give --config INVENTORY, or --board and --listen") }
         let definition: Board
@@ -93,8 +108,11 @@ struct NodeCommand: ParsableCommand {
             let (host, port) = try HostPort.parse(parts[1], what: "--peer \(parts[0])")
             return NodeConfiguration.Peer(name: parts[0], host: host, port: port)
         }
-        return NodeConfiguration(name: name, board: definition, listenHost: host, listenPort: port, peers: peers,
-                                 certificateDirectory: certs, dataDirectory: dataDirectory, controlSocketPath: socket)
+        for name in member { if let problem = NodeName.problem(name) { throw ValidationError("--member: \(problem)") } }
+        var configuration = NodeConfiguration(name: name, board: definition, listenHost: host, listenPort: port, peers: peers,
+                                              certificateDirectory: certs, dataDirectory: dataDirectory, controlSocketPath: socket)
+        configuration.endpoint.members = Set([name] + peers.map(\.name) + member)
+        return configuration
     }
 }
 

@@ -56,4 +56,35 @@ extension RouterTests {
         #expect(b.lines(containing: "denied: spy (logging) on node a may not open \(Self.pongURI)").count == 3)
         #expect(b.kernel.localChannel(serving: Self.pongURI).map { b.kernel.channels[$0.0]?.isClosed } == false, "the refused close closed nothing")
     }
+
+    @Test func aPeerClaimingASystemRoleIsRefusedWhateverThePolicy() throws {
+        // The upstream policy lets hal and router tasks open a guest's channel, but no task on
+        // another node has such a role: a peer that claims one in a frame is refused.
+        let network = RouterNetwork(["a", "b"])
+        try network.spawn("pong", on: "b")
+        try network.run(for: 1_000_000)
+        let b = network.nodes["b"]!
+        for (n, role) in [TaskRole.hal, .router].enumerated() {
+            let claim = RouterFrame.Client(name: "claims-\(role)", role: role)
+            #expect(RolePolicy.upstream.allows(client: role, server: .guest))
+            for frame in [RouterFrame.want(id: 800 + UInt64(n), uri: Self.pongURI, client: claim, ahead: false),
+                          .send(seq: 810 + UInt64(n), uri: Self.pongURI, client: claim, message: Message(), values: []),
+                          .close(seq: 820 + UInt64(n), uri: Self.pongURI, client: claim)] {
+                try b.router.received(kind: frame.kind, payload: frame.payload, from: "a")
+            }
+            #expect(b.lines(containing: "denied: claims-\(role) (\(role)) on node a may not open \(Self.pongURI): system roles do not cross nodes").count == 3,
+                    "\(b.console)")
+        }
+        let answers = try network.inFlight.filter { $0.from == "b" }.map { try RouterFrame(kind: $0.kind, payload: $0.payload) }
+        let denied = KernelError.denied.rawValue
+        #expect(answers.filter { if case .announce = $0 { return false }; return true } == [
+            .deliver(id: 800, status: denied, message: Message(), values: []), .sendResult(seq: 810, status: denied), .sendResult(seq: 820, status: denied),
+            .deliver(id: 801, status: denied, message: Message(), values: []), .sendResult(seq: 811, status: denied), .sendResult(seq: 821, status: denied)])
+        #expect(b.kernel.localChannel(serving: Self.pongURI).map { b.kernel.channels[$0.0]?.isClosed } == false, "nothing was closed")
+        // A service on another node is a role modules have: its want is taken.
+        let service = RouterFrame.Client(name: "svc", role: .service)
+        let want = RouterFrame.want(id: 830, uri: Self.pongURI, client: service, ahead: false)
+        try b.router.received(kind: want.kind, payload: want.payload, from: "a")
+        #expect(b.lines(containing: "denied: svc").isEmpty)
+    }
 }

@@ -29,6 +29,8 @@ final class ProcessCluster {
 
     let root: URL
     let certs: String
+    /// The cluster's members: every node started is told all of them (`--member`).
+    let names: [String]
     /// Called while waiting instead of sleeping (to keep an orchestrator's links served).
     var pump: (() -> Void)?
     private(set) var nodes: [String: Node] = [:]
@@ -48,6 +50,7 @@ final class ProcessCluster {
     init(nodes names: [String]) throws {
         root = FileManager.default.temporaryDirectory.appendingPathComponent("fireball-cluster-\(UUID().uuidString)")
         certs = root.appendingPathComponent("certs").path
+        self.names = names
         let ca = try CertificateAuthority.initialize(directory: certs)
         for name in names { try ca.issue(name: name, role: .node) }
         try ca.issue(name: "orchestrator", role: .orchestrator)
@@ -77,19 +80,23 @@ final class ProcessCluster {
         return bound ? UInt16(bigEndian: address.sin_port) : nil
     }
 
-    /// Starts `fireball node NAME` listening on `port` (a free one if nil), dialing `peers` (name → port).
+    /// Starts `fireball node NAME` listening on `port` (a free one if nil), dialing `peers` (name → port);
+    /// or, with `inventory`, as that inventory says (`--config`; `port` must then be the inventory's).
     @discardableResult
     func start(_ name: String, board: String = "linux-host", port: UInt16? = nil, peers: [String: UInt16] = [:],
-               certificates: String? = nil, graceMs: Int = 3000) throws -> Node {
+               certificates: String? = nil, graceMs: Int = 3000, inventory: String? = nil) throws -> Node {
         let port = try port ?? nodes[name]?.port ?? Self.freePort()
         let logPath = root.appendingPathComponent("\(name)-\(nodes[name] == nil ? 1 : 2).log").path
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try Self.executable)
-        var arguments = ["node", "--name", name, "--board", board, "--boards", Self.boards, "--listen", "127.0.0.1:\(port)",
-                         "--certs", certificates ?? certs, "--data", root.appendingPathComponent("data/\(name)").path,
-                         "--grace-ms", "\(graceMs)", "--no-control-socket"]
-        for (peer, peerPort) in peers.sorted(by: { $0.key < $1.key }) { arguments += ["--peer", "\(peer)=127.0.0.1:\(peerPort)"] }
+        var arguments = ["node", "--name", name, "--boards", Self.boards, "--certs", certificates ?? certs,
+                         "--data", root.appendingPathComponent("data/\(name)").path, "--grace-ms", "\(graceMs)", "--no-control-socket"]
+        if let inventory { arguments += ["--config", inventory] } else {
+            arguments += ["--board", board, "--listen", "127.0.0.1:\(port)"]
+            for (peer, peerPort) in peers.sorted(by: { $0.key < $1.key }) { arguments += ["--peer", "\(peer)=127.0.0.1:\(peerPort)"] }
+            for member in names where member != name && peers[member] == nil { arguments += ["--member", member] }
+        }
         process.arguments = arguments
         let output = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         process.standardOutput = output

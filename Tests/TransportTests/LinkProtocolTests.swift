@@ -1,4 +1,5 @@
 // The link protocol without sockets: hello, frames, heartbeats, silence, and every malformed input.
+import Core
 import Testing
 @testable import Transport
 
@@ -178,6 +179,65 @@ private func frames(in bytes: UnsafeRawBufferPointer) -> [(UInt8, [UInt8])] {
         #expect(link.outboundBytes == 0)   // no goodbye answers a goodbye
     }
 
+    @Test func aPeersGoodbyeDetailIsCutAndEscapedForTheLog() {
+        var link = started()
+        _ = feed(&link, helloBytes(beta))
+        // 10 KiB of detail: newlines, a terminal escape, a bidirectional override, a backslash, invalid UTF-8.
+        let head = Array("line1\nforged: link with x up\r\u{1b}[31mred\u{202e}\\".utf8) + [0xff]
+        let detail = head + [UInt8](repeating: 0x41, count: 10 * 1024)
+        guard case .closed(.peerGoodbye, let text)? = feed(&link, frame(Frame.kindGoodbye, [1] + detail)).first else {
+            Issue.record("not closed by the goodbye"); return
+        }
+        let shown = text.dropFirst("peer closed the link: ".count)
+        #expect(shown.hasPrefix("line1\\nforged: link with x up\\r\\x1b[31mred\\u{202e}\\\\\u{fffd}AAA"), "\(shown)")
+        #expect(shown.hasSuffix("A…"))
+        #expect(!text.contains("\n") && !text.contains("\r") && !text.contains("\u{1b}"))
+        // 200 bytes of the peer's detail at most, each escape at most 8 characters for one byte.
+        #expect(shown.utf8.count < 200 * 8 && shown.filter { $0 == "A" }.count == 200 - head.count, "\(shown.utf8.count)")
+    }
+
+    @Test func logTextCutsAtACharacterBoundary() {
+        #expect(LogText.printable("ab€", bytesMax: 4) == "ab…")   // € is 3 bytes: not split
+        #expect(LogText.printable("ab€", bytesMax: 5) == "ab€")
+        #expect(LogText.printable("tab\there\u{7f}\u{85}", bytesMax: 100) == "tab\\there\\x7f\\u{0085}")
+        #expect(LogText.printable("", bytesMax: 0) == "" && LogText.printable("x", bytesMax: 0) == "…")
+    }
+
+    @Test func onlyMembersLinkAsNodesAndOrchestratorsAlwaysDo() {
+        var stranger = LinkProtocol(local: alpha, certified: beta, expectedPeerName: nil, now: 0)
+        guard case .closed(let reason) = stranger.start(members: ["alpha", "gamma"]) else { Issue.record("not refused"); return }
+        #expect(reason == LinkCloseReason(.notMember, "node beta is not a member of this cluster"))
+        // A goodbye instead of the hello: the peer learns why.
+        let out = frames(in: stranger.outbound)
+        #expect(out.map(\.0) == [Frame.kindGoodbye] && out.first?.1.first == LinkCloseReason.Code.notMember.rawValue)
+        var member = LinkProtocol(local: alpha, certified: beta, expectedPeerName: nil, now: 0)
+        #expect(member.start(members: ["alpha", "beta"]) == nil)
+        let control = PeerIdentity(name: "ctl", role: .orchestrator)
+        var orchestrator = LinkProtocol(local: alpha, certified: control, expectedPeerName: nil, now: 0)
+        #expect(orchestrator.start(members: ["alpha"]) == nil)
+        #expect(feed(&orchestrator, helloBytes(control)) == [.up(control)])
+    }
+
+    @Test func refusalsAreLoggedOneByOneThenSummedUpPerInterval() {
+        var log = RefusalLog(intervalNanoseconds: 1000 * ms, linesPerInterval: 2)
+        var lines: [String] = []
+        for i in 0..<100 {
+            let host = "10.0.0.\(i % 7)"
+            lines += log.refused(from: host, code: i % 10 == 0 ? .handshakeTimeout : .overloaded, now: UInt64(i) * ms) { "refused \(i)" }
+        }
+        #expect(lines == ["refused 0", "refused 1"])
+        #expect(log.summary(now: 999 * ms) == nil, "the interval is not over")
+        #expect(log.summary(now: 1000 * ms) == "refused 100 connections from 7 addresses in 1.0 s (2 logged above): overloaded 90, handshakeTimeout 10")
+        #expect(log.summary(now: 5000 * ms) == nil, "said once")
+        // A quiet interval with no more refusals than lines logs nothing more.
+        #expect(log.refused(from: "10.0.0.1", code: .notTLS, now: 6000 * ms) { "one" } == ["one"])
+        #expect(log.summary(now: 7000 * ms) == nil)
+        // A refusal after an interval with unlogged refusals brings its summary first.
+        for _ in 0..<3 { _ = log.refused(from: "10.0.0.1", code: .notTLS, now: 8000 * ms) { "x" } }
+        let next = log.refused(from: "10.0.0.2", code: .notTLS, now: 9500 * ms) { "y" }
+        #expect(next == ["refused 3 connections from 1 address in 1.5 s (2 logged above): notTLS 3", "y"])
+    }
+
     @Test func heartbeatsGoOutWhenIdleAndSilenceClosesTheLink() throws {
         var link = started()
         _ = feed(&link, helloBytes(beta), now: 0)
@@ -220,6 +280,17 @@ private func frames(in bytes: UnsafeRawBufferPointer) -> [(UInt8, [UInt8])] {
         #expect(seenB == [.closed(.peerGoodbye, "peer closed the link: done")])
         seenA = feed(&a, [1, 2, 3])
         #expect(seenA.isEmpty)
+    }
+
+    @Test func endpointLimitsAreChecked() throws {
+        try EndpointConfiguration().validate()
+        var perAddressOverTotal = EndpointConfiguration()
+        perAddressOverTotal.pendingConnectionsPerAddressMax = perAddressOverTotal.pendingConnectionsMax + 1
+        var noDeadline = EndpointConfiguration()
+        noDeadline.link.handshakeTimeoutNanoseconds = 0
+        var badMember = EndpointConfiguration()
+        badMember.members = ["a", "b c"]
+        for bad in [perAddressOverTotal, noDeadline, badMember] { #expect(throws: TransportError.self) { try bad.validate() } }
     }
 
     @Test func limitsAgreeWithEachOther() throws {

@@ -139,6 +139,17 @@ public enum LogText {
         escaped(text(bytes, totalBytes: totalBytes))
     }
 
+    /// Text from a peer for a log line: at most `bytesMax` bytes of it (cut at a character
+    /// boundary, "…" marks a cut), escaped.
+    public static func printable(_ bytes: some Collection<UInt8>, bytesMax: Int) -> String {
+        precondition(bytesMax >= 0)
+        let prefix = bytes.prefix(bytesMax)
+        let kept = bytes.count > bytesMax ? Array(prefix.prefix(boundary(prefix))) : Array(bytes)
+        return escaped(String(decoding: kept, as: UTF8.self)) + (bytes.count > bytesMax ? "…" : "")
+    }
+
+    public static func printable(_ text: String, bytesMax: Int) -> String { printable(Array(text.utf8), bytesMax: bytesMax) }
+
     /// The length of the longest prefix of `bytes` that does not end inside a UTF-8 sequence.
     static func boundary(_ bytes: some Collection<UInt8>) -> Int {
         let array = Array(bytes)

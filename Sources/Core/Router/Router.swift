@@ -224,9 +224,19 @@ public final class Router: RemoteChannels {
         RouterFrame.Client(name: kernel.name(of: task) ?? "?", role: kernel.role(of: task) ?? .guest)
     }
 
+    /// The roles a task on another node may claim in a frame: those of the modules an orchestrator
+    /// places (guest and service). The system roles (hal, logging, router) are a node's own services,
+    /// which never act on another node's channels; a peer can name any role in a frame, so a claim
+    /// of one is refused whatever the policy (Docs/router.md).
+    static let remoteClientRoles: Set<TaskRole> = [.guest, .service]
+
     /// The serving node's own check of the role policy: a peer's router checked it when its task
     /// opened the mirror, but this node does not take its word for it.
     private func permits(_ client: RouterFrame.Client, from peer: String, on uri: String, servedBy role: TaskRole) -> Bool {
+        guard Self.remoteClientRoles.contains(client.role) else {
+            logDenied(client, from: peer, uri: uri, why: ": system roles do not cross nodes")
+            return false
+        }
         guard kernel.rolePolicy.allows(client: client.role, server: role) else {
             logDenied(client, from: peer, uri: uri)
             return false
@@ -236,8 +246,8 @@ public final class Router: RemoteChannels {
 
     /// A refused open of a channel served here, by a task on `peer`: logged as the opening node
     /// logs its own refusals (the kernel's logger, from "router").
-    private func logDenied(_ client: RouterFrame.Client, from peer: String, uri: String) {
-        kernel.logger.log(.error, text: "denied: \(client.name) (\(client.role)) on node \(peer) may not open \(uri)", from: "router")
+    private func logDenied(_ client: RouterFrame.Client, from peer: String, uri: String, why: String = "") {
+        kernel.logger.log(.error, text: "denied: \(client.name) (\(client.role)) on node \(peer) may not open \(uri)\(why)", from: "router")
     }
 
     // MARK: frames from peers
