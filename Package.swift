@@ -38,18 +38,22 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "fireball-bench", dependencies: [
-            "Core", "HAL", "Transport", "Orchestrator", "Node", "Simulator",
+            "Core", "HAL", "Transport", "Orchestrator", "Node", "Simulator", "FuzzTargets",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // The deterministic cluster simulator (seeded faults, invariants): its tests and `fireball-bench simulate`.
         .target(name: "Simulator", dependencies: ["Core"], exclude: ["Guests"]),
         // Test support only: the deterministic run of in-memory nodes that three test targets share.
         .target(name: "SimulatedNodes", dependencies: ["Core"], path: "Tests/SimulatedNodes"),
+        // Test support: one seeded fuzz target per parser of outside input, run briefly by FuzzTests
+        // and for hours by `fireball-bench fuzz`.
+        .target(name: "FuzzTargets", dependencies: ["Core", "HAL", "Transport", "Orchestrator", "Node"], path: "Tests/FuzzTargets"),
         .testTarget(name: "CoreTests", dependencies: ["Core", "SimulatedNodes"]),
         .testTarget(name: "TransportTests", dependencies: ["Transport"]),
         .testTarget(name: "HALTests", dependencies: ["HAL", "Core", "SimulatedNodes"], exclude: ["Guests"]),
         .testTarget(name: "OrchestratorTests", dependencies: ["Orchestrator", "HAL", "Core", "SimulatedNodes"]),
         .testTarget(name: "NodeTests", dependencies: ["Node", "Orchestrator", "Transport", "HAL", "Core"], exclude: ["Guests"]),
+        .testTarget(name: "FuzzTests", dependencies: ["FuzzTargets"]),
         // The official wasm spec suite (../shared/wasm-testsuite), converted by wast2json at test time.
         .testTarget(name: "SpecTests", dependencies: ["Core"]),
         .testTarget(name: "SimulatorTests", dependencies: ["Simulator", "Core"]),

@@ -35,6 +35,20 @@ public struct Board: Sendable, Equatable {
         .kernel: 2 * 1024, .runtime: 2 * 1024, .subsystem: 2 * 1024, .tier1: 2 * 1024, .guest: 24 * 1024, .stacks: 8 * 1024,
     ]
 
+    /// The range of every number a board file gives (Docs/hal.md lists them). A simulated board is
+    /// 32-bit: RAM and flash fit its address space, and a partition fits Core's allocator.
+    public enum Limits {
+        public static let ramBytes = 1...(1 << 32)
+        public static let flashBytes = 1...(1 << 32)
+        public static let partitionBytes = 1...Partition.bytesMax
+        public static let clockMHz = 0...100_000
+        public static let sliceMicroseconds = 10...100_000
+        public static let stackSlotBytes = 256...(1 << 20)
+        public static let valueStackBytes = 512...(16 << 20)
+        /// Devices on one board, at most.
+        public static let devices = 64
+    }
+
     static let fields: Set<String> = ["name", "description", "cpu", "clock-mhz", "ram", "flash", "fpu", "slice-us", "stack-slot", "value-stack",
                                       "partitions", "devices", "log"]
 
@@ -58,35 +72,36 @@ public struct Board: Sendable, Equatable {
         guard let cpu = CPUFamily(rawValue: cpuText) else {
             throw top.error("cpu", "unknown CPU family '\(cpuText)' (known: \(CPUFamily.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
-        let ram = try top.bytes("ram")
-        let flash = try top.bytes("flash")
-        guard ram > 0 else { throw top.error("ram", "must be positive") }
-        guard flash > 0 else { throw top.error("flash", "must be positive") }
-        let slice = top.has("slice-us") ? try top.int("slice-us") : 300
-        guard slice >= 10, slice <= 100_000 else { throw top.error("slice-us", "\(slice) µs is outside 10…100000") }
-        let stackSlot = top.has("stack-slot") ? try top.bytes("stack-slot") : 1024
-        guard stackSlot >= 256, stackSlot % 8 == 0 else { throw top.error("stack-slot", "must be at least 256 bytes and a multiple of 8") }
-        let valueStack = top.has("value-stack") ? try top.bytes("value-stack") : 4096
-        guard valueStack >= 512, valueStack % 8 == 0 else { throw top.error("value-stack", "must be at least 512 bytes and a multiple of 8") }
+        let ram = try top.bytes("ram", in: Limits.ramBytes)
+        let flash = try top.bytes("flash", in: Limits.flashBytes)
+        let slice = top.has("slice-us") ? try top.int("slice-us", in: Limits.sliceMicroseconds) : 300
+        let stackSlot = top.has("stack-slot") ? try top.bytes("stack-slot", in: Limits.stackSlotBytes) : 1024
+        guard stackSlot % 8 == 0 else { throw top.error("stack-slot", "must be a multiple of 8 bytes") }
+        let valueStack = top.has("value-stack") ? try top.bytes("value-stack", in: Limits.valueStackBytes) : 4096
+        guard valueStack % 8 == 0 else { throw top.error("value-stack", "must be a multiple of 8 bytes") }
+        let clockMHz = top.has("clock-mhz") ? try top.int("clock-mhz", in: Limits.clockMHz) : 0
 
         let table = try top.mapping("partitions")
         try table.allowOnly(Set(PartitionKind.allCases.map(\.rawValue)))
         var sizes: [PartitionKind: Int] = [:]
         for kind in PartitionKind.allCases {
-            let size = try table.bytes(kind.rawValue)
-            let minimum = partitionMinimumBytes[kind]!
+            let size = try table.bytes(kind.rawValue, in: Limits.partitionBytes)
+            let minimum = partitionMinimumBytes[kind] ?? 0
             guard size >= minimum else {
                 throw table.error(kind.rawValue, "\(size) bytes is below the upstream minimum of \(minimum / 1024) KiB")
             }
             sizes[kind] = size
         }
+        // At most six partitions of at most 1 GiB each: the sum cannot overflow.
         let total = sizes.values.reduce(0, +)
         guard total <= ram else {
             throw top.error("partitions", "the partitions add up to \(total / 1024) KiB, more than the board's \(ram / 1024) KiB of RAM")
         }
-        guard sizes[.stacks]! >= stackSlot else { throw table.error("stacks", "smaller than one stack slot (\(stackSlot) bytes)") }
+        guard sizes[.stacks, default: 0] >= stackSlot else { throw table.error("stacks", "smaller than one stack slot (\(stackSlot) bytes)") }
         var devices: [DeviceSpec] = []
-        for (index, node) in try top.sequence("devices").enumerated() {
+        let deviceNodes = try top.sequence("devices")
+        guard deviceNodes.count <= Limits.devices else { throw top.error("devices", "\(deviceNodes.count) devices, at most \(Limits.devices)") }
+        for (index, node) in deviceNodes.enumerated() {
             let device = try DeviceSpec.parse(try YAMLMapping(node: node, file: file, path: "devices[\(index)]"))
             if let twin = devices.first(where: { $0.name == device.name }) {
                 throw ConfigurationError(file: file, line: node.mark?.line, field: "devices[\(index)].name",
@@ -102,17 +117,15 @@ public struct Board: Sendable, Equatable {
         if top.has("log") {
             let log = try top.mapping("log")
             try log.allowOnly(["burst", "lines-per-second"])
-            let burst = log.has("burst") ? try log.int("burst") : logRateLimit.burstLines
-            let rate = log.has("lines-per-second") ? try log.int("lines-per-second") : logRateLimit.linesPerSecond
-            let range = LogRateLimit.valueRange
-            guard range.contains(burst) else { throw log.error("burst", "\(burst) lines is outside \(range.lowerBound)…\(range.upperBound)") }
+            let burst = log.has("burst") ? try log.int("burst", in: LogRateLimit.valueRange) : logRateLimit.burstLines
+            let rate = log.has("lines-per-second") ? try log.int("lines-per-second", in: LogRateLimit.valueRange) : logRateLimit.linesPerSecond
             guard let limit = LogRateLimit(checkedBurstLines: burst, linesPerSecond: rate) else {
-                throw log.error("lines-per-second", "\(rate) is outside \(range.lowerBound)…\(range.upperBound)")
+                throw log.error("log", "burst \(burst) and lines-per-second \(rate) do not make a rate limit")
             }
             logRateLimit = limit
         }
         return Board(name: name, description: try top.optionalString("description") ?? name, cpu: cpu,
-                     clockMHz: top.has("clock-mhz") ? try top.int("clock-mhz") : 0, ramBytes: ram, flashBytes: flash,
+                     clockMHz: clockMHz, ramBytes: ram, flashBytes: flash,
                      hasFPU: try top.bool("fpu"), sliceMicroseconds: slice,
                      partitions: PartitionTable(bytes: sizes, stackSlotBytes: stackSlot), valueStackBytes: valueStack,
                      devices: devices, logRateLimit: logRateLimit)

@@ -48,6 +48,31 @@ public enum DeviceParameters: Sendable, Equatable {
 }
 
 public struct DeviceSpec: Sendable, Equatable {
+    /// The range of every number a device entry gives (Docs/hal.md lists them).
+    public enum Limits {
+        /// Windows lie in the board's 32-bit address space.
+        public static let addressSpaceBytes = 1 << 32
+        public static let windowBase = 0...(addressSpaceBytes - 1)
+        public static let windowBytes = 1...addressSpaceBytes
+        public static let irq = 0...31
+        public static let baud = 1...10_000_000
+        public static let pins = 1...32
+        public static let adcBits = 8...16
+        public static let adcChannels = 64
+        /// A waveform's period and a series' interval: 1 ms to a day.
+        public static let sampleNanoseconds: ClosedRange<UInt64> = 1_000_000...86_400_000_000_000
+        public static let i2cAddress = 0x08...0x77
+        public static let i2cSensors = 112
+        /// What a TMP102 measures (data sheet: −55 °C to +150 °C).
+        public static let celsius = -55.0...150.0
+        /// A simulated flash fills at most the 32-bit address space (its sectors are allocated when
+        /// first programmed, so a large one costs nothing until used).
+        public static let flashBytes = 4096...(1 << 32)
+        /// Three bytes: manufacturer, memory type, capacity.
+        public static let jedecID = 0...0xFF_FFFF
+    }
+
+
     public let name: String
     public let kind: DeviceKind
     public let window: AddressWindow
@@ -71,50 +96,52 @@ public struct DeviceSpec: Sendable, Equatable {
         }
         let windowFields = try fields.mapping("window")
         try windowFields.allowOnly(["base", "size"])
-        let window = AddressWindow(base: try windowFields.int("base"), size: try windowFields.bytes("size"))
-        guard window.base >= 0, window.size > 0, window.base + window.size <= 1 << 32 else {
-            throw fields.error("window", "must lie inside the 32-bit address space and have a positive size")
+        let window = AddressWindow(base: try windowFields.int("base", in: Limits.windowBase, meaning: "the 32-bit address space"), size: try windowFields.bytes("size", in: Limits.windowBytes))
+        // Both are checked above, so the end cannot overflow.
+        guard window.base + window.size <= Limits.addressSpaceBytes else {
+            throw fields.error("window", "\(window) ends past the 32-bit address space")
         }
-        let irq = try fields.int("irq")
-        guard (0..<32).contains(irq) else { throw fields.error("irq", "\(irq) is outside the interrupt causes 0…31") }
+        let irq = try fields.int("irq", in: Limits.irq, meaning: "the interrupt causes")
         let parameters: DeviceParameters
         switch kind {
         case .uart:
-            parameters = .uart(baud: fields.has("baud") ? try fields.int("baud") : 115_200)
+            parameters = .uart(baud: fields.has("baud") ? try fields.int("baud", in: Limits.baud) : 115_200)
         case .gpio:
-            let pins = fields.has("pins") ? try fields.int("pins") : 32
-            guard (1...32).contains(pins) else { throw fields.error("pins", "\(pins) pins; a port has 1…32") }
+            let pins = fields.has("pins") ? try fields.int("pins", in: Limits.pins, meaning: "a port has 1…32 pins") : 32
             parameters = .gpio(pins: pins)
         case .timer:
             parameters = .timer
         case .adc:
-            let bits = fields.has("bits") ? try fields.int("bits") : 12
-            guard (8...16).contains(bits) else { throw fields.error("bits", "\(bits)-bit; simulated ADCs have 8…16 bits") }
+            let bits = fields.has("bits") ? try fields.int("bits", in: Limits.adcBits, meaning: "simulated ADCs have 8…16 bits") : 12
             var channels: [SampleSource] = []
-            for channel in try fields.mappings("channels") { channels.append(try parseSource(channel, bits: bits)) }
+            let items = try fields.mappings("channels")
+            guard items.count <= Limits.adcChannels else { throw fields.error("channels", "\(items.count) channels, at most \(Limits.adcChannels)") }
+            for channel in items { channels.append(try parseSource(channel, bits: bits)) }
             guard !channels.isEmpty else { throw fields.error("channels", "an ADC needs at least one channel") }
             parameters = .adc(bits: bits, channels: channels)
         case .i2c:
             var sensors: [I2CSensorSpec] = []
-            for sensor in try fields.mappings("sensors") {
+            let items = try fields.mappings("sensors")
+            guard items.count <= Limits.i2cSensors else { throw fields.error("sensors", "\(items.count) sensors, at most \(Limits.i2cSensors)") }
+            for sensor in items {
                 try sensor.allowOnly(["type", "address", "celsius"])
                 let type = try sensor.string("type")
                 guard type == "tmp102" else { throw sensor.error("type", "unknown sensor '\(type)' (known: tmp102)") }
-                let address = try sensor.int("address")
-                guard (0x08...0x77).contains(address) else { throw sensor.error("address", "0x\(String(address, radix: 16)) is not a 7-bit device address") }
+                let address = try sensor.int("address", in: Limits.i2cAddress, meaning: "a 7-bit device address, 0x08…0x77")
                 guard !sensors.contains(where: { $0.address == address }) else { throw sensor.error("address", "two devices at the same address") }
-                sensors.append(I2CSensorSpec(type: type, address: address, celsius: sensor.has("celsius") ? try sensor.double("celsius") : 22))
+                sensors.append(I2CSensorSpec(type: type, address: address, celsius: sensor.has("celsius") ? try sensor.double("celsius", in: Limits.celsius) : 22))
             }
             parameters = .i2c(sensors: sensors)
         case .spi:
             if fields.has("flash") {
                 let flash = try fields.mapping("flash")
                 try flash.allowOnly(["size", "jedec-id"])
-                let bytes = try flash.bytes("size")
-                guard bytes >= 4096, bytes % 4096 == 0, bytes <= window.size else {
+                let bytes = try flash.bytes("size", in: Limits.flashBytes)
+                guard bytes % 4096 == 0, bytes <= window.size else {
                     throw flash.error("size", "a whole number of 4 KiB sectors that fits the device's window (\(window.size) bytes)")
                 }
-                parameters = .spiFlash(bytes: bytes, jedecID: UInt32(flash.has("jedec-id") ? try flash.int("jedec-id") : 0xEF4016))
+                let jedecID = flash.has("jedec-id") ? try flash.int("jedec-id", in: Limits.jedecID, meaning: "three bytes, 0x000000…0xFFFFFF") : 0xEF4016
+                parameters = .spiFlash(bytes: bytes, jedecID: UInt32(jedecID))
             } else if fields.has("loopback"), try fields.bool("loopback") {
                 parameters = .spiLoopback
             } else {
@@ -128,18 +155,16 @@ public struct DeviceSpec: Sendable, Equatable {
         try channel.allowOnly(["waveform", "period-ms", "low", "high", "series", "interval-ms", "constant"])
         let full = Double((1 << bits) - 1)
         func count(_ key: String, _ fallback: Double) throws(ConfigurationError) -> Double {
-            let value = channel.has(key) ? try channel.double(key) : fallback
-            guard value >= 0, value <= full else { throw channel.error(key, "\(value) is outside the ADC's range 0…\(Int(full))") }
-            return value
+            guard channel.has(key) else { return fallback }
+            return try channel.double(key, in: 0...full)
         }
         if channel.has("waveform") {
             let text = try channel.string("waveform")
             guard let shape = Waveform(rawValue: text) else {
                 throw channel.error("waveform", "unknown waveform '\(text)' (known: \(Waveform.allCases.map(\.rawValue).joined(separator: ", ")))")
             }
-            let period = try channel.int("period-ms")
-            guard period > 0 else { throw channel.error("period-ms", "must be positive") }
-            return .waveform(shape: shape, periodNanoseconds: UInt64(period) * 1_000_000, low: try count("low", 0), high: try count("high", full))
+            let period = try channel.milliseconds("period-ms", in: Limits.sampleNanoseconds)
+            return .waveform(shape: shape, periodNanoseconds: period, low: try count("low", 0), high: try count("high", full))
         }
         if channel.has("series") {
             let path = try channel.string("series")
@@ -147,9 +172,8 @@ public struct DeviceSpec: Sendable, Equatable {
             do { values = try SampleSeries.load(path: path, relativeTo: channel.file, maximum: full) } catch {
                 throw channel.error("series", error.detail)
             }
-            let interval = channel.has("interval-ms") ? try channel.int("interval-ms") : 100
-            guard interval > 0 else { throw channel.error("interval-ms", "must be positive") }
-            return .series(values: values, intervalNanoseconds: UInt64(interval) * 1_000_000)
+            let interval = channel.has("interval-ms") ? try channel.milliseconds("interval-ms", in: Limits.sampleNanoseconds) : 100_000_000
+            return .series(values: values, intervalNanoseconds: interval)
         }
         if channel.has("constant") { return .constant(try count("constant", 0)) }
         throw channel.error("waveform", "a channel needs a waveform, a series or a constant")
@@ -159,6 +183,10 @@ public struct DeviceSpec: Sendable, Equatable {
 /// A recorded series: one number per line; blank lines and lines starting with '#' are skipped.
 public enum SampleSeries {
     public struct LoadError: Error { public let detail: String }
+    /// Samples in one series, at most.
+    public static let samplesMax = 1_000_000
+    /// Bytes of a series file, at most.
+    public static let fileBytesMax = 16 << 20
 
     public static func parse(_ text: String, maximum: Double) throws(LoadError) -> [Double] {
         var values: [Double] = []
@@ -170,6 +198,7 @@ public enum SampleSeries {
             guard let value = Double(field), value >= 0, value <= maximum else {
                 throw LoadError(detail: "line \(index + 1): '\(field)' is not a sample in 0…\(Int(maximum))")
             }
+            guard values.count < samplesMax else { throw LoadError(detail: "line \(index + 1): more than \(samplesMax) samples") }
             values.append(value)
         }
         guard !values.isEmpty else { throw LoadError(detail: "no samples") }
@@ -178,9 +207,11 @@ public enum SampleSeries {
 
     public static func load(path: String, relativeTo file: String, maximum: Double) throws(LoadError) -> [Double] {
         let resolved = path.hasPrefix("/") ? path : URL(fileURLWithPath: file).deletingLastPathComponent().appendingPathComponent(path).path
-        guard let data = FileManager.default.contents(atPath: resolved) else {
-            throw LoadError(detail: "cannot read \(resolved)")
-        }
+        // Read at most `fileBytesMax` (a board may name any path, /dev/zero included).
+        guard let handle = FileHandle(forReadingAtPath: resolved) else { throw LoadError(detail: "cannot read \(resolved)") }
+        defer { try? handle.close() }
+        guard let data = try? handle.read(upToCount: fileBytesMax + 1) ?? Data() else { throw LoadError(detail: "cannot read \(resolved)") }
+        guard data.count <= fileBytesMax else { throw LoadError(detail: "\(resolved) is larger than \(fileBytesMax / (1 << 20)) MiB") }
         return try parse(String(decoding: data, as: UTF8.self), maximum: maximum)
     }
 }

@@ -1,5 +1,6 @@
 // Reading the project's YAML files field by field, so that every error names the file, the line
 // and the field (board files here; manifests and inventories use the same reader).
+import Core
 import Yams
 
 /// A refused file: what is wrong, and where.
@@ -95,29 +96,52 @@ public struct YAMLMapping {
         return value
     }
 
-    public func int(_ key: String) throws(ConfigurationError) -> Int {
+    /// A whole number in `range` (decimal, or hex as `0x…` for addresses and register numbers).
+    /// Every integer field states its range, so nothing read from a file can overflow later;
+    /// `meaning` (such as "a 7-bit device address") is added to a refusal.
+    public func int(_ key: String, in range: ClosedRange<Int>, meaning: String? = nil) throws(ConfigurationError) -> Int {
         guard let (node, _) = node(key) else { throw error(key, "missing") }
-        if let value = node.int { return value }
-        // Addresses and register numbers read best in hex.
-        if let text = node.string, text.hasPrefix("0x"), let value = Int(text.dropFirst(2), radix: 16) { return value }
-        throw error(key, "expected a whole number")
+        guard let value = node.int ?? node.string.flatMap(Self.parseHex) else {
+            throw error(key, "expected a whole number in \(range.lowerBound)…\(range.upperBound)")
+        }
+        do { return try Quantity.check(value, in: range) } catch {
+            throw self.error(key, error.description + (meaning.map { " (\($0))" } ?? ""))
+        }
     }
 
-    public func double(_ key: String) throws(ConfigurationError) -> Double {
+    static func parseHex(_ text: String) -> Int? {
+        guard text.hasPrefix("0x"), text.count > 2, text.count <= 18 else { return nil }
+        return Int(text.dropFirst(2), radix: 16)
+    }
+
+    /// A finite number in `range` (NaN and infinities are refused with the rest).
+    public func double(_ key: String, in range: ClosedRange<Double>) throws(ConfigurationError) -> Double {
         guard let (node, _) = node(key) else { throw error(key, "missing") }
         guard let value = node.float ?? node.int.map(Double.init) else { throw error(key, "expected a number") }
+        guard range.contains(value) else { throw error(key, "\(value) is outside \(range.lowerBound)…\(range.upperBound)") }
         return value
     }
 
-
-    /// A size: a number of bytes, or a number with B, KiB, MiB or GiB ("64 KiB").
-    public func bytes(_ key: String) throws(ConfigurationError) -> Int {
+    /// A size in `range`: a number of bytes, or a number with B, KiB, MiB or GiB ("64 KiB").
+    public func bytes(_ key: String, in range: ClosedRange<Int>) throws(ConfigurationError) -> Int {
         guard let (node, _) = node(key) else { throw error(key, "missing") }
-        if let value = node.int { return value }
-        guard let text = node.string, let value = Self.parseSize(text) else {
-            throw error(key, "expected a size such as 4096, \"4 KiB\" or \"1 MiB\"")
-        }
-        return value
+        guard let text = node.string else { throw error(key, "expected a size such as 4096, \"4 KiB\" or \"1 MiB\"") }
+        do {
+            if let value = node.int { return try Quantity.bytes(value, in: range) }
+            return try Quantity.bytes(text, in: range)
+        } catch { throw self.error(key, error.description) }
+    }
+
+    /// A duration in `range`, as text with a unit ("500 ms", "60 s", "5 min", "1 h"), in nanoseconds.
+    public func nanoseconds(_ key: String, in range: ClosedRange<UInt64>) throws(ConfigurationError) -> UInt64 {
+        let text = try string(key)
+        do { return try Quantity.nanoseconds(text, in: range) } catch { throw self.error(key, error.description) }
+    }
+
+    /// A whole number of milliseconds (a field named `…-ms`) in `range`, in nanoseconds.
+    public func milliseconds(_ key: String, in range: ClosedRange<UInt64>) throws(ConfigurationError) -> UInt64 {
+        let count = try int(key, in: 0...Int.max)
+        do { return try Quantity.nanoseconds(UInt64(count), unitNanoseconds: 1_000_000, in: range) } catch { throw self.error(key, error.description) }
     }
 
     public func mapping(_ key: String) throws(ConfigurationError) -> YAMLMapping {
@@ -133,20 +157,9 @@ public struct YAMLMapping {
 
     public var keys: [String] { pairs.map(\.key) }
 
-    /// "4096", "64 KiB", "64KiB", "1 MiB", "2 GiB"; nil for anything else, or a size past `Int.max`.
-    public static func parseSize(_ text: String) -> Int? {
-        let parts = text.split(separator: " ")
-        let (number, unit): (Substring, Substring)
-        if parts.count == 2 { (number, unit) = (parts[0], parts[1]) } else if parts.count == 1 {
-            let digits = text.prefix { $0.isNumber }
-            (number, unit) = (digits, text.dropFirst(digits.count))
-        } else { return nil }
-        guard let value = Int(number) else { return nil }
-        let multipliers: [Substring: Int] = ["": 1, "B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30]
-        guard let multiplier = multipliers[unit], value >= 0 else { return nil }
-        let (bytes, overflow) = value.multipliedReportingOverflow(by: multiplier)
-        return overflow ? nil : bytes
-    }
+    /// "4096", "64 KiB", "64KiB", "1 MiB", "2 GiB"; nil for anything else, or a size past `Int.max`
+    /// (the command line's sizes; file fields use `bytes(_:in:)` with their range).
+    public static func parseSize(_ text: String) -> Int? { try? Quantity.bytes(text, in: 0...Int.max) }
 }
 
 // Lists and maps for manifests and inventories (small additions; errors keep naming file, line, field).

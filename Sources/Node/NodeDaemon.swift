@@ -318,11 +318,11 @@ public final class NodeDaemon: LinkDelegate, RouterTransport {
             case .stop(let key):
                 return ControlResponse(id: request.id, lines: [try stop(key)])
             case .logs(let key, let count):
-                guard let guest = guests[key] else { throw NodeError("no module \(key) on node \(configuration.name)") }
-                return ControlResponse(id: request.id, lines: Array((logs[guest.assignment.replica] ?? []).suffix(max(count, 0))))
+                guard let guest = guests[key] else { throw NodeError("no module \(key.prefix(130)) on node \(configuration.name)") }
+                return ControlResponse(id: request.id, lines: Array((logs[guest.assignment.replica] ?? []).suffix(min(max(count, 0), ControlLimits.logLinesMax))))
             }
         } catch {
-            return ControlResponse(id: request.id, error: "node \(configuration.name): \(error)")
+            return ControlResponse(id: request.id, error: "node \(configuration.name): request \(request.id): \(error)")
         }
     }
 
@@ -340,7 +340,8 @@ public final class NodeDaemon: LinkDelegate, RouterTransport {
             return true
         }
         var buffer = offset == 0 ? [] : uploads[sha256] ?? []
-        guard buffer.count == offset, offset + bytes.count <= total else {
+        // `offset` is the length of a buffer here, so `total - offset` cannot overflow.
+        guard buffer.count == offset, bytes.count <= total - offset else {
             uploads[sha256] = nil
             throw NodeError("push of \(sha256.prefix(12)): part at offset \(offset) (\(bytes.count) bytes) does not follow the \(buffer.count) bytes received of \(total)")
         }
@@ -370,7 +371,9 @@ public final class NodeDaemon: LinkDelegate, RouterTransport {
     @discardableResult
     func start(_ assignment: ModuleAssignment, persist: Bool) throws -> String {
         let board = configuration.board
-        guard let restart = RestartPolicy(text: assignment.restart) else { throw NodeError("\(assignment.key): restart '\(assignment.restart)' is not stop, restart or up-to N within MS ms") }
+        do { try assignment.validate() } catch { throw NodeError("start \(assignment.key.prefix(130)): \(error)") }
+        let restart: RestartPolicy
+        do { restart = try RestartPolicy.parse(assignment.restart) } catch { throw NodeError("\(assignment.key): field restart: \(error)") }
         guard let role: TaskRole = ["guest": .guest, "service": .service][assignment.tier] else {
             throw NodeError("\(assignment.key): tier '\(assignment.tier)' is not guest or service")
         }
@@ -424,11 +427,8 @@ public final class NodeDaemon: LinkDelegate, RouterTransport {
     private func saveAssignments() throws { try store.saveAssignments(guests.values.map(\.assignment)) }
 
     private func restoreAssignments() {
-        let assignments: [ModuleAssignment]
-        do { assignments = try store.loadAssignments() } catch {
-            say("cannot read the assignments: \(error); starting empty")
-            return
-        }
+        let (assignments, refusals) = store.loadAssignments()
+        for line in refusals { say("data directory: \(line)") }
         for assignment in assignments {
             do { try start(assignment, persist: false) } catch {
                 say("could not restore \(assignment.key): \(error)")

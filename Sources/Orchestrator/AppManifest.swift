@@ -137,6 +137,12 @@ public struct AppManifest: Sendable {
     static let affinityFields: Set<String> = ["node-labels", "avoid-node-labels", "avoid-modules"]
     /// Replicas of one module, at most (a limit on everything).
     public static let replicasMax = 1024
+    /// Modules in one manifest, at most.
+    public static let modulesMax = 4096
+    /// A module's `memory:`: at most 4 GiB, all a wasm32 memory can address.
+    public static let memoryBytes = 0...(1 << 32)
+    /// A restart window (`within:`): 1 ms to a week (Core's `RestartPolicy.windowNanosecondsMax`).
+    public static let restartWindowNanoseconds: ClosedRange<UInt64> = 1_000_000...RestartPolicy.windowNanosecondsMax
 
     /// Reads a manifest and every wasm file it names (relative to the manifest's folder).
     public static func load(path: String) throws(ConfigurationError) -> AppManifest {
@@ -159,6 +165,7 @@ public struct AppManifest: Sendable {
         try checkName(name, in: top, field: "app")
         let items = try top.mappings("modules")
         guard !items.isEmpty else { throw top.error("modules", "an app needs at least one module") }
+        guard items.count <= modulesMax else { throw top.error("modules", "\(items.count) modules, at most \(modulesMax)") }
         var modules: [ModuleSpec] = []
         var seen: [String: Int] = [:]
         for item in items {
@@ -227,8 +234,7 @@ public struct AppManifest: Sendable {
             }
             if !devices.contains(device) { devices.append(device) }
         }
-        let replicas = item.has("replicas") ? try item.int("replicas") : 1
-        guard (1...replicasMax).contains(replicas) else { throw item.error("replicas", "\(replicas) is outside 1…\(replicasMax)") }
+        let replicas = item.has("replicas") ? try item.int("replicas", in: 1...replicasMax) : 1
         let spread = try item.optionalString("spread")
         if let spread, spread.isEmpty { throw item.error("spread", "name a node label key (or `node`)") }
 
@@ -249,8 +255,7 @@ public struct AppManifest: Sendable {
             }
         }
         let restart = try parseRestart(item)
-        let memory = item.has("memory") ? try item.bytes("memory") : nil
-        if let memory, memory < 0 { throw item.error("memory", "must not be negative") }
+        let memory = item.has("memory") ? try item.bytes("memory", in: memoryBytes) : nil
         let module = ModuleSpec(name: name, image: image, wasmPath: path, tier: tier, serves: serves, uses: uses, devices: devices,
                                 replicas: replicas, spread: spread, nodeLabels: nodeLabels, avoidNodeLabels: avoidLabels,
                                 avoidModules: avoidModules.sorted(), restart: restart, memoryBytes: memory, origin: origin)
@@ -264,12 +269,8 @@ public struct AppManifest: Sendable {
         if item.isMapping("restart") {
             let policy = try item.mapping("restart")
             try policy.allowOnly(["up-to", "within"])
-            let count = try policy.int("up-to")
-            guard (1...1000).contains(count) else { throw policy.error("up-to", "\(count) is outside 1…1000") }
-            let text = try policy.string("within")
-            guard let nanoseconds = parseDuration(text), nanoseconds > 0 else {
-                throw policy.error("within", "'\(text)': expected a duration such as \"500 ms\", \"60 s\" or \"5 min\"")
-            }
+            let count = try policy.int("up-to", in: 1...RestartPolicy.countMax)
+            let nanoseconds = try policy.nanoseconds("within", in: restartWindowNanoseconds)
             return .restartUpTo(count: count, withinNanoseconds: nanoseconds)
         }
         switch try item.string("restart") {
@@ -278,16 +279,6 @@ public struct AppManifest: Sendable {
         case let other: throw item.error("restart", "'\(other)': expected stop, restart, or {up-to: N, within: DURATION}")
         }
     }
-
-    /// "500 ms", "60 s", "60s", "5 min", "1 h" → nanoseconds.
-    static func parseDuration(_ text: String) -> UInt64? {
-        let trimmed = text.replacingOccurrences(of: " ", with: "")
-        let digits = trimmed.prefix { $0.isNumber }
-        guard let value = UInt64(digits), value < 1 << 32 else { return nil }
-        let units: [Substring: UInt64] = ["ms": 1_000_000, "s": 1_000_000_000, "min": 60_000_000_000, "h": 3_600_000_000_000]
-        guard let unit = units[trimmed.dropFirst(digits.count)] else { return nil }
-        return value * unit
-    }
 }
 
 /// A byte count printed for people: "512 B", "18.0 KiB", "1.50 MiB".
@@ -295,8 +286,8 @@ public struct Size: CustomStringConvertible, Sendable {
     public let bytes: Int
     public init(_ bytes: Int) { self.bytes = bytes }
     public var description: String {
-        if abs(bytes) < 1024 { return "\(bytes) B" }
-        if abs(bytes) < 1 << 20 { return String(format: "%.1f KiB", Double(bytes) / 1024) }
+        if bytes.magnitude < 1024 { return "\(bytes) B" }
+        if bytes.magnitude < 1 << 20 { return String(format: "%.1f KiB", Double(bytes) / 1024) }
         return String(format: "%.2f MiB", Double(bytes) / 1_048_576)
     }
 }

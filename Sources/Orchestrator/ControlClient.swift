@@ -78,7 +78,9 @@ public final class ControlClient: LinkDelegate {
     /// Runs the loop until `done()` or `seconds` passed; returns `done()`.
     @discardableResult
     public func drive(seconds: Double, until done: () -> Bool) -> Bool {
-        let deadline = loop.nowNanoseconds + UInt64(max(seconds, 0) * 1e9)
+        // At most a day, and NaN counts as zero: the conversion to nanoseconds cannot trap.
+        let bounded = seconds.isNaN ? 0 : min(max(seconds, 0), 86_400)
+        let deadline = loop.nowNanoseconds + UInt64(bounded * 1e9)
         let timer = loop.schedule(atNanoseconds: deadline) {}
         defer { timer.cancel() }
         while !done() && loop.nowNanoseconds < deadline { loop.runOnce() }

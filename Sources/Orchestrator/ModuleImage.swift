@@ -68,9 +68,8 @@ enum MemoryPageSize {
         var reader = Reader(bytes: bytes, offset: 8)
         guard bytes.count >= 8 else { return nil }
         while reader.offset < bytes.count {
-            guard let id = reader.byte(), let size = reader.unsigned() else { return nil }
+            guard let id = reader.byte(), let size = reader.unsigned(), size <= UInt64(bytes.count - reader.offset) else { return nil }
             let end = reader.offset + Int(size)
-            guard end <= bytes.count else { return nil }
             var section = Reader(bytes: bytes, offset: reader.offset, end: end)
             switch id {
             case 2:   // imports: the first memory import, if any
@@ -125,7 +124,7 @@ enum MemoryPageSize {
         }
 
         mutating func name() -> Bool {
-            guard let length = unsigned(), offset + Int(length) <= end else { return false }
+            guard let length = unsigned(), length <= UInt64(end - offset) else { return false }
             offset += Int(length)
             return true
         }

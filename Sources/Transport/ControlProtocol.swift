@@ -1,6 +1,7 @@
 // The control plane's wire protocol: an orchestrator's requests to a node and the node's answers,
 // as JSON in link frames of their own kinds. Only links whose certificate carries the orchestrator
 // role may send requests; nodes refuse them from anyone else.
+import Core
 import Foundation
 
 public enum ControlFrame {
@@ -48,6 +49,67 @@ public struct ModuleAssignment: Codable, Sendable, Equatable {
 
     /// The node-wide key of the assignment.
     public var key: String { "\(app)/\(replica)" }
+}
+
+/// A field of a control request (or of a stored assignment) that is out of range or malformed.
+public struct ControlFieldError: Error, Sendable, Equatable, CustomStringConvertible {
+    public let field: String
+    public let detail: String
+    public init(field: String, detail: String) { self.field = field; self.detail = detail }
+    public var description: String { "field \(field): \(detail)" }
+}
+
+/// The range of everything a control request carries (Docs/cluster.md lists them). A node checks a
+/// `start` against these before it acts on it, and again when it restores its data directory.
+public enum ControlLimits {
+    /// App, replica and module names: what manifests allow (48), plus a replica suffix.
+    public static let nameBytesMax = 64
+    /// Devices, served URIs and used URIs of one assignment, each.
+    public static let listCountMax = 64
+    public static let uriBytesMax = 255
+    /// A manifest's `memory:` as the node caps a guest with it: all a wasm32 memory can address.
+    public static let memoryBytes = 0...(1 << 32)
+    /// Console lines one `logs` request may ask for.
+    public static let logLinesMax = 100_000
+    /// Assignments one node keeps, at most.
+    public static let assignmentsMax = 4096
+}
+
+extension ModuleAssignment {
+    /// Checks every field against `ControlLimits`; the error names the field. The restart policy
+    /// must parse (`RestartPolicy.parse`: count and window in range).
+    public func validate() throws(ControlFieldError) {
+        func name(_ text: String, _ field: String) throws(ControlFieldError) {
+            guard !text.isEmpty, text.utf8.count <= ControlLimits.nameBytesMax,
+                  text.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) else {
+                throw ControlFieldError(field: field, detail: "'\(text.prefix(80))': use 1–\(ControlLimits.nameBytesMax) letters, digits, '-' or '_'")
+            }
+        }
+        try name(app, "app")
+        try name(replica, "replica")
+        try name(module, "module")
+        guard sha256.utf8.count == 64, sha256.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains($0) }) else {
+            throw ControlFieldError(field: "sha256", detail: "'\(sha256.prefix(80))' is not a SHA-256 (64 lowercase hex digits)")
+        }
+        guard tier == "guest" || tier == "service" else { throw ControlFieldError(field: "tier", detail: "'\(tier.prefix(80))' is not guest or service") }
+        do { _ = try RestartPolicy.parse(restart) } catch { throw ControlFieldError(field: "restart", detail: error.description) }
+        for (field, list) in [("devices", devices), ("serves", serves), ("uses", uses)] {
+            guard list.count <= ControlLimits.listCountMax else {
+                throw ControlFieldError(field: field, detail: "\(list.count) entries, at most \(ControlLimits.listCountMax)")
+            }
+        }
+        for (index, device) in devices.enumerated() { try name(device, "devices[\(index)]") }
+        for (field, list) in [("serves", serves), ("uses", uses)] {
+            for (index, uri) in list.enumerated() {
+                guard uri.utf8.count <= ControlLimits.uriBytesMax, let parsed = ServiceURI(uri), field == "uses" || parsed.node == nil else {
+                    throw ControlFieldError(field: "\(field)[\(index)]", detail: "'\(uri.prefix(80))' is not a fireball://service/stream URI of at most \(ControlLimits.uriBytesMax) bytes")
+                }
+            }
+        }
+        if let memoryBytes, !ControlLimits.memoryBytes.contains(memoryBytes) {
+            throw ControlFieldError(field: "memoryBytes", detail: "\(memoryBytes) is outside \(ControlLimits.memoryBytes.lowerBound)…\(ControlLimits.memoryBytes.upperBound)")
+        }
+    }
 }
 
 public struct ControlRequest: Codable, Sendable {

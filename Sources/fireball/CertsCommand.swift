@@ -16,8 +16,9 @@ struct CertsCommand: ParsableCommand {
         @Option(help: "Days the CA is valid.") var days = 3650
         @Flag(help: "Replace an existing CA (every certificate it issued stops being trusted).") var force = false
 
+        func validate() throws { try checkOption(days, in: OptionLimits.certificateDays, "--days") }
+
         func run() throws {
-            guard days > 0 else { throw ValidationError("--days must be positive") }
             do {
                 let ca = try CertificateAuthority.initialize(directory: dir, notAfter: Date(timeIntervalSinceNow: Double(days) * 86400), force: force)
                 print("created \(ca.certificatePath) and \(ca.keyPath) (0600), valid \(days) days")
@@ -40,7 +41,7 @@ struct CertsCommand: ParsableCommand {
         func validate() throws {
             if let problem = NodeName.problem(name) { throw ValidationError(problem) }
             guard NodeRole(name: role) != nil else { throw ValidationError("--role must be node or orchestrator, not '\(role)'") }
-            guard days > 0 else { throw ValidationError("--days must be positive") }
+            try checkOption(days, in: OptionLimits.certificateDays, "--days")
         }
 
         func run() throws {

@@ -14,6 +14,8 @@ struct ClusterOptions: ParsableArguments {
     @Option(help: "Where the orchestrator remembers applied apps and drained nodes.") var state = ".fireball/orchestrator"
     @Option(help: "Seconds to wait for links to the nodes.") var connectTimeout: Double = 5
 
+    func validate() throws { try checkOption(connectTimeout, in: OptionLimits.connectTimeoutSeconds, "--connect-timeout") }
+
     /// The link layer's lines worth a person's attention here: refusals and failed dials, not every link up and down.
     static func linkProblems(_ line: String) { if line.contains("refused") || line.contains("failed") { note(line) } }
 
@@ -88,6 +90,8 @@ struct ControllerCommand: ParsableCommand {
     @OptionGroup var cluster: ClusterOptions
     @Option(help: "Milliseconds without a link before a node is dead.") var deadAfterMs = 1000
 
+    func validate() throws { try checkOption(deadAfterMs, in: OptionLimits.deadAfterMilliseconds, "--dead-after-ms") }
+
     func run() throws {
         let (_, client, deployer) = try cluster.connect()
         defer { client.close() }
@@ -99,7 +103,7 @@ struct ControllerCommand: ParsableCommand {
 func runController(_ deployer: Deployer, stateDirectory: String, deadAfterMilliseconds: Int = 1000) {
     let controller = Controller(deployer: deployer, stateDirectory: stateDirectory) { say("controller: \($0)") }
     deployer.progress = { say("  " + $0) }
-    controller.deadAfterNanoseconds = UInt64(max(deadAfterMilliseconds, 1)) * 1_000_000
+    controller.deadAfterNanoseconds = UInt64(min(max(deadAfterMilliseconds, 1), OptionLimits.deadAfterMilliseconds.upperBound)) * 1_000_000
     var stop = false
     let watchers = [SIGINT, SIGTERM].compactMap { signal in try? SignalWatcher(loop: deployer.client.loop, signal: signal) { stop = true } }
     say("controller: watching \(deployer.inventory.nodes.count) node(s); a node is dead after \(deadAfterMilliseconds) ms without a link")
@@ -133,6 +137,8 @@ struct LogsCommand: ParsableCommand {
     @Argument(help: "APP/REPLICA (or REPLICA if only one app has it).") var replica: String
     @OptionGroup var cluster: ClusterOptions
     @Option(help: "How many lines.") var lines = 20
+
+    func validate() throws { try checkOption(lines, in: OptionLimits.logLines, "--lines") }
 
     func run() throws {
         let (_, client, deployer) = try cluster.connect()

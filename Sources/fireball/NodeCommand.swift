@@ -40,6 +40,11 @@ struct NodeCommand: ParsableCommand {
     @Option(help: "Connections waiting for their TLS handshake and hello from one IP address.") var pendingPerAddressMax = 32
     @Option(help: "Milliseconds a connection has for its TLS handshake and hello.") var handshakeTimeoutMs = 3000
 
+    func validate() throws {
+        try checkOption(graceMs, in: OptionLimits.graceMilliseconds, "--grace-ms")
+        try checkOption(receiveAheadUs, in: OptionLimits.receiveAheadMicroseconds, "--receive-ahead-us")
+    }
+
     func run() throws {
         var configuration = try nodeConfiguration()
         configuration.routerGraceNanoseconds = UInt64(max(graceMs, 1)) * 1_000_000

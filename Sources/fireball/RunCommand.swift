@@ -52,6 +52,7 @@ struct RunCommand: ParsableCommand {
 
     func validate() throws {
         guard timeout > 0, timeout <= 1e9 else { throw ValidationError("--timeout \(timeout): give a positive number of seconds") }
+        try checkOption(sliceMicroseconds, in: OptionLimits.sliceMicroseconds, "--slice-microseconds")
         _ = try memoryLimitBytes()
         _ = try logRateLimit(board: nil)
     }

@@ -87,6 +87,57 @@ import Testing
         #expect(error?.line != nil)
     }
 
+    /// The hostile board files of issue 13: each once crashed `run`, `node` or `plan` on overflow or
+    /// a precondition; each is now refused with its field, line and range.
+    @Test(arguments: [
+        // (replace this, with that; field named, words of the detail)
+        ("ram: 400 KiB", "ram: 8589934592 GiB", "ram", "4 GiB"),
+        ("ram: 400 KiB", "ram: 9223372036854775807", "ram", "4 GiB"),
+        ("guest: 320 KiB", "guest: 2 GiB", "partitions.guest", "1 GiB"),
+        ("guest: 320 KiB", "guest: 9223372036854775000", "partitions.guest", "1 GiB"),
+        ("flash: 4 MiB", "flash: 99999999999999999999", "flash", "4 GiB"),
+        ("fpu: false", "fpu: false\nvalue-stack: 8 GiB", "value-stack", "16 MiB"),
+        ("fpu: false", "fpu: false\nstack-slot: 4 GiB", "stack-slot", "1 MiB"),
+        ("fpu: false", "fpu: false\nslice-us: 9223372036854775807", "slice-us", "100000"),
+        ("fpu: false", "fpu: false\nclock-mhz: -1", "clock-mhz", "0…100000"),
+    ])
+    func hostileBoardNumbersAreRefused(replace: String, with replacement: String, field: String, words: String) {
+        let error = refusal(Self.valid.replacingOccurrences(of: replace, with: replacement))
+        #expect(error?.field == field && error?.line != nil, "\(error.map { "\($0)" } ?? "accepted")")
+        #expect(error?.detail.contains(words) == true, "\(error.map { "\($0)" } ?? "accepted")")
+    }
+
+    @Test(arguments: [
+        ("  - {name: u, kind: uart, window: {base: 0x7FFFFFFFFFFFFFFF, size: 4 KiB}, irq: 8}\n", "devices[0].window.base", "address space"),
+        ("  - {name: u, kind: uart, window: {base: 16, size: 9223372036854775807}, irq: 8}\n", "devices[0].window.size", "4 GiB"),
+        ("  - {name: u, kind: uart, window: {base: 0xFFFFF000, size: 8 KiB}, irq: 8}\n", "devices[0].window", "32-bit"),
+        ("  - {name: u, kind: uart, window: {base: 16, size: 16}, irq: 8, baud: 0}\n", "devices[0].baud", "outside"),
+        ("  - {name: a, kind: adc, window: {base: 16, size: 16}, irq: 8, channels: [{waveform: sine, period-ms: 9223372036854775807}]}\n",
+         "devices[0].channels[0].period-ms", "1 d"),
+        ("  - {name: a, kind: adc, window: {base: 16, size: 16}, irq: 8, channels: [{waveform: sine, period-ms: 0}]}\n",
+         "devices[0].channels[0].period-ms", "1 ms"),
+        ("  - {name: a, kind: adc, window: {base: 16, size: 16}, irq: 8, channels: [{constant: .nan}]}\n", "devices[0].channels[0].constant", "outside"),
+        ("  - {name: s, kind: spi, window: {base: 16, size: 4 KiB}, irq: 8, flash: {size: 4 KiB, jedec-id: 0x1FFFFFFFF}}\n",
+         "devices[0].flash.jedec-id", "three bytes"),
+        ("  - {name: s, kind: spi, window: {base: 0, size: 4 GiB}, irq: 8, flash: {size: 8 GiB}}\n", "devices[0].flash.size", "4 GiB"),
+        ("  - {name: s, kind: spi, window: {base: 0, size: 4 GiB}, irq: 8, flash: {size: 18446744073709551615 KiB}}\n", "devices[0].flash.size", "4 GiB"),
+        ("  - {name: i, kind: i2c, window: {base: 0, size: 16}, irq: 3, sensors: [{type: tmp102, address: 0x48, celsius: 1e300}]}\n",
+         "devices[0].sensors[0].celsius", "outside"),
+    ])
+    func hostileDeviceNumbersAreRefused(devices: String, field: String, words: String) {
+        let error = refusal(Self.valid + "\ndevices:\n" + devices)
+        #expect(error?.field == field && error?.line != nil, "\(error.map { "\($0)" } ?? "accepted")")
+        #expect(error?.detail.contains(words) == true, "\(error.map { "\($0)" } ?? "accepted")")
+    }
+
+    @Test func theLargestBoardWithinTheLimitsLoads() throws {
+        let text = Self.valid.replacingOccurrences(of: "ram: 400 KiB", with: "ram: 4 GiB").replacingOccurrences(of: "guest: 320 KiB", with: "guest: 1 GiB")
+            + "\ndevices:\n  - {name: s, kind: spi, window: {base: 0, size: 4 GiB}, irq: 8, flash: {size: 4 GiB, jedec-id: 0xFFFFFF}}\n"
+        let board = try Board.parse(text, file: "big.yaml")
+        #expect(board.partitions[.guest] == Partition.bytesMax && board.ramBytes == 1 << 32)
+        #expect(board.devices[0].parameters == .spiFlash(bytes: 1 << 32, jedecID: 0xFF_FFFF))
+    }
+
     @Test func shippedBoardsDescribeTheirDevices() throws {
         let microbit = try Board.resolve("microbit-v2", in: Self.boards)
         #expect(microbit.devices.map(\.name) == ["uart0", "gpio0", "timer0", "adc0", "i2c0", "spi1"])

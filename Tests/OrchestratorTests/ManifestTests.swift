@@ -83,6 +83,13 @@ import Testing
         check("  - name: a\n    wasm: a.wasm\n    affinity: {avoid-modules: [b]}\n", line: 5, field: "modules[0].affinity.avoid-modules", "no module 'b'")
         check("  - name: a\n    wasm: a.wasm\n    affinity: {near: b}\n", line: 5, field: "modules[0].affinity.near", "unknown field")
         check("  - name: a b\n    wasm: a.wasm\n", line: 3, field: "modules[0].name", "letters, digits")
+        // The hostile numbers of issue 13: refused with their range, not an overflow trap.
+        check("  - name: a\n    wasm: a.wasm\n    memory: 8589934592 GiB\n", line: 5, field: "modules[0].memory", "4 GiB")
+        check("  - name: a\n    wasm: a.wasm\n    memory: 99999999999999999999999\n", line: 5, field: "modules[0].memory", "4 GiB")
+        check("  - name: a\n    wasm: a.wasm\n    restart: {up-to: 2, within: 4294967295 h}\n", line: 5, field: "modules[0].restart.within", "7 d")
+        check("  - name: a\n    wasm: a.wasm\n    restart: {up-to: 2, within: 18446744073709551615 ms}\n", line: 5, field: "modules[0].restart.within", "7 d")
+        check("  - name: a\n    wasm: a.wasm\n    restart: {up-to: 9223372036854775807, within: 1 s}\n", line: 5, field: "modules[0].restart.up-to", "1…1000")
+        check("  - name: a\n    wasm: a.wasm\n    replicas: -9223372036854775808\n", line: 5, field: "modules[0].replicas", "outside")
         // A module's memory must cover its data segments (data ends at byte 100).
         let tiny = ["t.wasm": try Fixtures.wat("(module (memory 0 1) (data (i32.const 90) \"0123456789\") (func (export \"run\")))")]
         let error = refusal("app: demo\nmodules:\n  - name: t\n    wasm: t.wasm\n    memory: 0\n", wasm: tiny)

@@ -10,6 +10,12 @@ public enum RestartPolicy: Sendable, Equatable {
     case restart
     /// Start it again unless it already restarted `count` times within the window.
     case restartUpTo(count: Int, withinNanoseconds: UInt64)
+
+    /// Restarts counted in one window, at most (manifests and stored assignments are checked against it).
+    public static let countMax = 1000
+    /// The longest restart window: a week. Longer ones are refused where they are read, so the
+    /// window's arithmetic (milliseconds to nanoseconds) cannot overflow.
+    public static let windowNanosecondsMax: UInt64 = 7 * 86_400 * 1_000_000_000
 }
 
 extension Kernel {
@@ -61,14 +67,25 @@ extension RestartPolicy: CustomStringConvertible {
 
     /// Parses `description`'s form; nil for anything else.
     public init?(text: String) {
+        guard let policy = try? Self.parse(text) else { return nil }
+        self = policy
+    }
+
+    /// Parses `description`'s form, with the count in 1…`countMax` and the window in 1 ms…`windowNanosecondsMax`;
+    /// the error says which part is wrong. Text comes from control requests and data directories.
+    public static func parse(_ text: String) throws(QuantityError) -> RestartPolicy {
         switch text {
-        case "stop": self = .stop
-        case "restart": self = .restart
+        case "stop": return .stop
+        case "restart": return .restart
         default:
-            let words = text.split(separator: " ")
+            let words = text.split(separator: " ", omittingEmptySubsequences: false)
             guard words.count == 5, words[0] == "up-to", words[2] == "within", words[4] == "ms",
-                  let count = Int(words[1]), count > 0, let milliseconds = UInt64(words[3]) else { return nil }
-            self = .restartUpTo(count: count, withinNanoseconds: milliseconds * 1_000_000)
+                  let count = Int(words[1]), let milliseconds = UInt64(words[3]) else {
+                throw QuantityError("'\(text.prefix(80))' is not stop, restart or up-to N within MS ms")
+            }
+            _ = try Quantity.check(count, in: 1...countMax)
+            let window = try Quantity.nanoseconds(milliseconds, unitNanoseconds: 1_000_000, in: 1_000_000...windowNanosecondsMax)
+            return .restartUpTo(count: count, withinNanoseconds: window)
         }
     }
 }

@@ -17,7 +17,9 @@ final class TMP102 {
     var extendedMode: Bool { configuration & 0x0010 != 0 }
 
     var temperatureWord: UInt16 {
-        let counts = Int((celsius / 0.0625).rounded())
+        // Board files and `fireball hal` keep celsius in the chip's range; clamp anyway so that no
+        // value can reach the Int conversion out of range.
+        let counts = celsius.isNaN ? 0 : Int((min(max(celsius, -256), 256) / 0.0625).rounded())
         if extendedMode {
             let clamped = min(max(counts, -4096), 4095)
             return UInt16(truncatingIfNeeded: clamped << 3) | 1
