@@ -23,6 +23,12 @@ public struct AppliedApp: Codable, Sendable, Equatable {
 
     /// Every object it needs.
     public var objects: [String] { [manifest] + modules.values.sorted() }
+
+    /// Names this apply: the manifest's and every module's SHA-256 together (the same manifest text
+    /// with a rebuilt module is another version).
+    public var version: String {
+        Digest.sha256Hex(Array(([manifest] + modules.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }).joined(separator: "\n").utf8))
+    }
 }
 
 public struct ClusterState: Codable, Sendable, Equatable {

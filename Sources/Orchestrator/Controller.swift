@@ -18,7 +18,7 @@ public final class Controller {
     /// The last problem reported per app (unreadable, or its reconcile failed), so that a problem
     /// that stays is reported once, not at every re-check.
     public private(set) var problems: [String: String] = [:]
-    /// Apps whose rollout to the applied version failed here, by the applied manifest's SHA-256:
+    /// Apps whose rollout to the applied version failed here, by that version (`AppliedApp.version`):
     /// their replicas are kept as they run (missing ones are still started) until the next apply.
     public private(set) var rolloutFailed: [String: String] = [:]
     private var dirty = true
@@ -92,12 +92,12 @@ public final class Controller {
                 problem(name, "app \(name): cannot read what was applied: \(error); the other apps go on")
                 continue
             }
-            if let digest = rolloutFailed[name], digest != applied.manifest { rolloutFailed[name] = nil }
+            if let version = rolloutFailed[name], version != applied.version { rolloutFailed[name] = nil }
             let began = client.nowNanoseconds
             do {
                 let outcome = try deployer.reconcile(manifest, view: view, dead: dead.union(failed), draining: Set(state.drained),
                                                      upgrade: rolloutFailed[name] == nil)
-                if problems[name] != nil {
+                if problems[name] != nil && outcome.stale.isEmpty {
                     problems[name] = nil
                     log("app \(name): reconciled again")
                 }
@@ -112,7 +112,7 @@ public final class Controller {
                 view = deployer.view()
             } catch let error as DeployError where error.duringUpgrade {
                 // Not tried again at every re-check: the replicas stay as they run until the next apply.
-                rolloutFailed[name] = applied.manifest
+                rolloutFailed[name] = applied.version
                 problem(name, "app \(name): \(error)\n  its replicas are left as they run until the next apply")
                 view = deployer.view()
             } catch {

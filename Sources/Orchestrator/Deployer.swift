@@ -290,3 +290,30 @@ public final class Deployer {
         })
     }
 }
+
+/// What an apply would roll out, told before it is done (`fireball plan`).
+public enum RolloutPreview {
+    /// One line per module whose bytes differ from the applied version's, then one per replica: in
+    /// place where its planned node, by the planner's model, holds the old module beside the new,
+    /// else stopped, then started. Empty if no module's code changes.
+    public static func lines(applied: AppManifest, next: AppManifest, plan: Plan, inventory: ClusterInventory) -> [String] {
+        var lines: [String] = []
+        for module in next.modules {
+            guard let old = applied.modules.first(where: { $0.name == module.name }), old.bytes != module.bytes else { continue }
+            let (from, to) = (Digest.sha256Hex(old.bytes).prefix(12), Digest.sha256Hex(module.bytes).prefix(12))
+            lines.append("upgrade of \(module.name) (\(from)… -> \(to)…), one replica at a time:")
+            for assignment in plan.assignments where assignment.module == module.name {
+                guard let usage = plan.nodes.first(where: { $0.node == assignment.node }),
+                      let node = inventory.nodes.first(where: { $0.name == assignment.node }) else { continue }
+                switch usage.budget.charging(ModuleRequirements.of(old, on: node.board)) {
+                case .success:
+                    lines.append("  \(assignment.replica) -> \(assignment.node): in place (old and new fit at once)")
+                case .failure(let refusal):
+                    lines.append("  \(assignment.replica) -> \(assignment.node): stopped, then started (the \(node.board.name) cannot hold old and new "
+                                 + "at once: \(refusal.kind.rawValue) partition); down while the new module is pushed and started")
+                }
+            }
+        }
+        return lines
+    }
+}
