@@ -47,8 +47,8 @@ public struct EndpointConfiguration: Sendable {
         guard link.handshakeTimeoutNanoseconds >= tickNanoseconds, tickNanoseconds > 0 else {
             throw TransportError(.invalidArgument, "handshake timeout (\(seconds(link.handshakeTimeoutNanoseconds)) s) must be at least one tick (\(seconds(tickNanoseconds)) s)")
         }
-        guard controlSessionsMax >= 1 else {
-            throw TransportError(.invalidArgument, "control sessions: at most \(controlSessionsMax) at once; must be at least 1")
+        guard (1...4096).contains(controlSessionsMax) else {
+            throw TransportError(.invalidArgument, "control sessions: \(controlSessionsMax) at once; must be 1…4096")
         }
         guard refusalLogIntervalNanoseconds > 0, refusalLinesPerInterval >= 0, releaseMemoryAfterConnections >= 0 else {
             throw TransportError(.invalidArgument, "refusal log interval must be positive, its line count and the memory release count not negative")
