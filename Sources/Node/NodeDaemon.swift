@@ -150,7 +150,7 @@ public final class NodeDaemon: LinkDelegate, RouterTransport {
         kernel.console = { [unowned self] line in self.output(line) }
         kernel.logger.guestSink = { [unowned self] task, line in self.guestLine(line, from: task) }
         kernel.exitObservers.append { [unowned self] task, reason in
-            if let name = self.kernel.name(of: task) { self.guestLine("[\(LogText.escaped(name))] task \(task) exited: \(reason)", from: task) }
+            if let name = self.kernel.name(of: task) { self.guestLine("[\(LogText.escaped(name))] \(task) exited: \(reason)", from: task) }
         }
         do {
             try endpoint.listen(host: configuration.listenHost, port: configuration.listenPort)

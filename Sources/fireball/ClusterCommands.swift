@@ -11,7 +11,7 @@ struct ClusterOptions: ParsableArguments {
     @Option(help: "Where board names in the inventory are looked up.") var boards = "Deploy/boards"
     @Option(help: "The certificate directory (ca.pem and the orchestrator's NAME.pem / NAME.key).") var certs = "certs"
     @Option(name: .customLong("as"), help: "The orchestrator certificate's name.") var identity = "orchestrator"
-    @Option(help: "Where the orchestrator remembers applied apps and drained nodes.") var state = ".fireball/orchestrator"
+    @Option(help: "Where the orchestrator keeps applied apps (their manifests and modules as applied) and drained nodes.") var state = ".fireball/orchestrator"
     @Option(help: "Seconds to wait for links to the nodes.") var connectTimeout: Double = 5
 
     /// The link layer's lines worth a person's attention here: refusals and failed dials, not every link up and down.
