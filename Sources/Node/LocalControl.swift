@@ -8,6 +8,9 @@ import HAL
 public final class LocalControl {
     public let path: String
     private let listener: Int32
+    /// `PATH.lock`, held (flock) while this process serves the socket: two processes that start
+    /// with one name at once cannot both decide the socket is stale.
+    private let lock: Int32
     private var clients: [Client] = []
     private let bus: DeviceBus
 
@@ -30,16 +33,21 @@ public final class LocalControl {
         self.bus = bus
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        unlink(path)
         var address = try Self.address(path)
+        lock = try Self.claim(path)
         listener = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        guard listener >= 0 else { throw DeviceControlError("control socket: \(String(cString: strerror(errno)))") }
+        guard listener >= 0 else {
+            let reason = String(cString: strerror(errno))
+            close(lock)
+            throw DeviceControlError("control socket: \(reason)")
+        }
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
         guard bound == 0, listen(listener, 8) == 0 else {
             let reason = String(cString: strerror(errno))
             close(listener)
+            close(lock)
             throw DeviceControlError("control socket \(path): \(reason)")
         }
         _ = fcntl(listener, F_SETFL, fcntl(listener, F_GETFL) | O_NONBLOCK)
@@ -50,6 +58,43 @@ public final class LocalControl {
         for client in clients { close(client.fd) }
         close(listener)
         unlink(path)
+        close(lock)   // after the unlink: the next process finds no socket, or its own
+    }
+
+    /// Takes the socket's name for this process, or says it is in use. A socket that a process
+    /// answers on is live: refused. One nobody answers on is what a crashed process left: removed.
+    /// Anything else at the path (a file, a directory) is left alone and refused.
+    static func claim(_ path: String) throws(DeviceControlError) -> Int32 {
+        let lock = open(path + ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard lock >= 0 else { throw DeviceControlError("control socket \(path).lock: \(String(cString: strerror(errno)))") }
+        guard flock(lock, LOCK_EX | LOCK_NB) == 0 else {
+            close(lock)
+            throw DeviceControlError("control socket \(path) is in use: another process with this node's name is starting or running (give another --name, or stop it)")
+        }
+        var status = stat()
+        guard lstat(path, &status) == 0 else { return lock }   // nothing there
+        guard status.st_mode & S_IFMT == S_IFSOCK else {
+            close(lock)
+            throw DeviceControlError("control socket \(path): something that is not a socket is there; not removed")
+        }
+        if Self.answers(path) {
+            close(lock)
+            throw DeviceControlError("control socket \(path) is in use: a running process with this node's name serves it (give another --name, or stop it)")
+        }
+        unlink(path)
+        return lock
+    }
+
+    /// Whether a process accepts connections on the socket at `path`.
+    static func answers(_ path: String) -> Bool {
+        guard var address = try? Self.address(path) else { return false }
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        return connected == 0
     }
 
     /// Waits up to `milliseconds` (-1: no limit) for commands and answers them.

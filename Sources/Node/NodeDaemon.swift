@@ -34,8 +34,10 @@ public struct NodeConfiguration: Sendable {
     public var routerGraceNanoseconds: UInt64 = 3_000_000_000
     /// How long a message received ahead waits for a task (`Router.aheadNanoseconds`); 0 turns receiving ahead off.
     public var receiveAheadNanoseconds: UInt64 = 2_000_000
-    /// Console lines kept per guest for `fireball logs`.
-    public var logLinesKept = 500
+    /// What `fireball logs` can show of each guest: its newest lines, at most this many and this
+    /// many bytes (text plus 48 per line); older lines are dropped first.
+    public var logLinesKept = 1000
+    public var logBytesKept = 128 * 1024
     /// Slices per loop iteration before links get a turn.
     public var slicesPerIteration = 64
     /// Console lines each guest may print; nil: the board's (`log:` in its file).
@@ -72,8 +74,14 @@ public final class NodeDaemon: LinkDelegate, RouterTransport {
     private var localControl: LocalControl?
     /// Assigned modules by key (app/replica).
     private var guests: [String: Guest] = [:]
-    /// Console lines by task name.
-    private var logs: [String: [String]] = [:]
+    /// What each assigned replica logged, by key (app/replica); see GuestLog.
+    private var logs: [String: GuestLog] = [:]
+    /// Which assignment each task is (every incarnation), filled as lines come; rebuilt on a miss.
+    private var taskKeys: [TaskID: String] = [:]
+    /// Tasks that are no assignment's (services): no walk over the guests for each of their lines.
+    private var unassignedTasks: Set<TaskID> = []
+    /// Log ids: a random start per process, so that a cursor from before a restart names no log here.
+    private var nextLogID: UInt64
     /// Module bytes being pushed, by SHA-256.
     private var uploads: [String: [UInt8]] = [:]
     private var timers: [LoopTimer] = []
@@ -107,6 +115,9 @@ public final class NodeDaemon: LinkDelegate, RouterTransport {
         precondition(RouterFrame.payloadBytesMax == Frame.payloadBytesMax, "router and link frame limits differ")
         self.configuration = configuration
         self.output = output
+        precondition(configuration.logLinesKept >= 1 && configuration.logBytesKept >= 4096, "log limits of the node configuration")
+        var system = SystemRandomNumberGenerator()
+        nextLogID = system.next() >> 1
         let board = configuration.board
         store = try ModuleStore(directory: configuration.dataDirectory)
         let tls = try TLSContext(directory: configuration.certificateDirectory, name: configuration.name)
@@ -136,7 +147,11 @@ public final class NodeDaemon: LinkDelegate, RouterTransport {
         router.transport = self
         router.log = { [unowned self] line in self.say(line) }
         endpoint.delegate = self
-        kernel.console = { [unowned self] line in self.consoleLine(line) }
+        kernel.console = { [unowned self] line in self.output(line) }
+        kernel.logger.guestSink = { [unowned self] task, line in self.guestLine(line, from: task) }
+        kernel.exitObservers.append { [unowned self] task, reason in
+            if let name = self.kernel.name(of: task) { self.guestLine("[\(LogText.escaped(name))] \(task) exited: \(reason)", from: task) }
+        }
         do {
             try endpoint.listen(host: configuration.listenHost, port: configuration.listenPort)
             for peer in configuration.peers where peer.name != configuration.name {
@@ -246,20 +261,33 @@ public final class NodeDaemon: LinkDelegate, RouterTransport {
         if peer.role == .node && !isDraining { router.linkDown(peer.name) }
     }
 
+    /// Control requests come on orchestrators' sessions, one answer each, on the session that asked.
+    public func frameReceived(from session: SessionID, peer: PeerIdentity, kind: UInt8, payload: UnsafeRawBufferPointer) {
+        guard kind == ControlFrame.request else {
+            say("frame of kind \(kind) on \(session) of \(peer.name): a control session carries control requests only; closing it")
+            endpoint.close(session, reason: LinkCloseReason(.protocolViolation, "kind \(kind) on a control session"))
+            return
+        }
+        let request: ControlRequest
+        do { request = try ControlRequest.decode(payload) } catch {
+            say("malformed control request on \(session) of \(peer.name): \(error); closing it")
+            endpoint.close(session, reason: LinkCloseReason(.protocolViolation, "malformed control request"))
+            return
+        }
+        let response = handle(request)
+        var bytes = response.encoded()
+        if bytes.count > Frame.payloadBytesMax {
+            bytes = ControlResponse(id: response.id, error: "answer of \(bytes.count) bytes is over a frame's \(Frame.payloadBytesMax)").encoded()
+        }
+        do { try endpoint.send(to: session, kind: ControlFrame.response, bytes: bytes) } catch {
+            say("could not answer on \(session) of \(peer.name): \(error)")
+        }
+    }
+
     public func frameReceived(from peer: PeerIdentity, kind: UInt8, payload: UnsafeRawBufferPointer) {
         if kind == ControlFrame.request {
-            guard peer.role == .orchestrator else {
-                say("refused a control request from \(peer): only orchestrator certificates may use the control plane")
-                reply(ControlResponse(id: 0, error: "refused: \(peer.name) is a \(peer.role), the control plane takes orchestrator certificates only"), to: peer.name)
-                return
-            }
-            let request: ControlRequest
-            do { request = try ControlRequest.decode(payload) } catch {
-                say("malformed control request from \(peer.name): \(error); closing that link")
-                endpoint.disconnect(peer.name)
-                return
-            }
-            reply(handle(request), to: peer.name)
+            say("refused a control request from \(peer): only orchestrator certificates may use the control plane")
+            reply(ControlResponse(id: 0, error: "refused: \(peer.name) is a \(peer.role), the control plane takes orchestrator certificates only"), to: peer.name)
             return
         }
         guard Self.routerKinds.contains(kind) else {
@@ -291,16 +319,52 @@ public final class NodeDaemon: LinkDelegate, RouterTransport {
         if !send(kind: ControlFrame.response, payload: bytes, to: peer) { say("could not answer \(peer): link gone or full") }
     }
 
-    // MARK: console
+    // MARK: guest logs
 
-    private func consoleLine(_ line: String) {
-        output(line)
-        guard line.hasPrefix("["), let close = line.firstIndex(of: "]") else { return }
-        let name = String(line[line.index(after: line.startIndex)..<close])
-        var kept = logs[name, default: []]
-        kept.append(line)
-        if kept.count > configuration.logLinesKept { kept.removeFirst(kept.count - configuration.logLinesKept) }
-        logs[name] = kept
+    /// A line a guest is charged for: into its assignment's log (other tasks' lines only go to the console).
+    private func guestLine(_ line: String, from task: TaskID) {
+        guard let key = assignmentKey(of: task) else { return }
+        logs[key]?.append(line, at: loop.nowNanoseconds)
+    }
+
+    /// The assignment whose incarnation `task` is, if any.
+    private func assignmentKey(of task: TaskID) -> String? {
+        if let key = taskKeys[task] { return key }
+        if unassignedTasks.contains(task) { return nil }
+        // A task not seen yet: a new start or a restart. The walk is over the node's assignments and
+        // their restarts, done once per task.
+        taskKeys = [:]
+        for (key, guest) in guests {
+            var each = guest.firstTask
+            while let current = each { taskKeys[current] = key; each = kernel.successor(of: current) }
+        }
+        if let key = taskKeys[task] { return key }
+        if unassignedTasks.count >= 1024 { unassignedTasks = [] }   // bounded; a miss only costs a walk
+        unassignedTasks.insert(task)
+        return nil
+    }
+
+    /// A new log for `key` (its first start on this node, or after its stop).
+    private func openLog(_ key: String) {
+        guard logs[key] == nil else { return }
+        logs[key] = GuestLog(id: nextLogID, linesMax: configuration.logLinesKept, bytesMax: configuration.logBytesKept)
+        nextLogID &+= 1
+    }
+
+    /// Answers `logs`: see `ControlRequest.Operation.logs`.
+    func logLines(key: String, lines: Int, sinceMilliseconds: UInt64?, after: LogCursor?, id: UInt64) throws -> ControlResponse {
+        guard guests[key] != nil, let log = logs[key] else { throw NodeError("no module \(key.prefix(130)) on node \(configuration.name)") }
+        guard (0...ControlLimits.logLinesMax).contains(lines) else { throw NodeError("logs of \(key): lines \(lines) is outside 0…\(ControlLimits.logLinesMax)") }
+        let since = sinceMilliseconds.map { $0 > UInt64.max / 1_000_000 ? UInt64.max : $0 * 1_000_000 }
+        // What fits a frame beside the JSON around the lines.
+        let selection = log.select(lines: lines, sinceNanoseconds: since, after: after, now: loop.nowNanoseconds,
+                                   answerBytesMax: Frame.payloadBytesMax - 1024)
+        var response = ControlResponse(id: id, lines: selection.lines)
+        response.cursor = selection.cursor
+        response.more = selection.more
+        response.skipped = selection.skipped
+        response.restarted = selection.restarted
+        return response
     }
 
     // MARK: control plane
@@ -317,9 +381,8 @@ public final class NodeDaemon: LinkDelegate, RouterTransport {
                 return ControlResponse(id: request.id, lines: [try start(assignment, persist: true)])
             case .stop(let key):
                 return ControlResponse(id: request.id, lines: [try stop(key)])
-            case .logs(let key, let count):
-                guard let guest = guests[key] else { throw NodeError("no module \(key.prefix(130)) on node \(configuration.name)") }
-                return ControlResponse(id: request.id, lines: Array((logs[guest.assignment.replica] ?? []).suffix(min(max(count, 0), ControlLimits.logLinesMax))))
+            case .logs(let key, let count, let since, let after):
+                return try logLines(key: key, lines: count, sinceMilliseconds: since, after: after, id: request.id)
             }
         } catch {
             return ControlResponse(id: request.id, error: "node \(configuration.name): request \(request.id): \(error)")
@@ -405,6 +468,8 @@ public final class NodeDaemon: LinkDelegate, RouterTransport {
                                          memoryLimitBytes: assignment.memoryBytes ?? loaded.module.firstMemory?.maximumBytes,
                                          kernelBudgetBytes: budget, capability: capabilities.process)
         guests[assignment.key] = Guest(assignment: assignment, firstTask: task, failure: nil)
+        taskKeys[task] = assignment.key
+        openLog(assignment.key)
         if persist { try saveAssignments() }
         say("started \(assignment.key) (\(assignment.module), \(assignment.sha256.prefix(12))) as \(task)")
         return "started \(assignment.key) as \(task)"
@@ -413,6 +478,8 @@ public final class NodeDaemon: LinkDelegate, RouterTransport {
     func stop(_ key: String) throws -> String {
         guard let guest = guests.removeValue(forKey: key) else { return "\(key) is not on node \(configuration.name)" }
         if let task = currentTask(guest) { kernel.kill(task, capability: capabilities.process) }
+        logs[key] = nil
+        taskKeys = taskKeys.filter { $0.value != key }
         try saveAssignments()
         if !guests.values.contains(where: { $0.assignment.sha256 == guest.assignment.sha256 }) { store.removeModule(guest.assignment.sha256) }
         say("stopped \(key)")
@@ -433,6 +500,8 @@ public final class NodeDaemon: LinkDelegate, RouterTransport {
             do { try start(assignment, persist: false) } catch {
                 say("could not restore \(assignment.key): \(error)")
                 guests[assignment.key] = Guest(assignment: assignment, firstTask: nil, failure: "\(error)")
+                openLog(assignment.key)
+                logs[assignment.key]?.append("could not restore \(assignment.key): \(error)", at: loop.nowNanoseconds)
             }
         }
         if !assignments.isEmpty { say("restored \(guests.values.count { $0.firstTask != nil }) of \(assignments.count) module(s) from \(store.directory)") }

@@ -40,6 +40,10 @@ public struct ModuleSpec: Sendable {
     /// The manifest's `memory:`, which may tighten the module's declared maximum.
     public var memoryBytes: Int?
     public var image: ModuleImage
+    /// The `wasm:` entry as the manifest writes it, and the bytes read for it (what is deployed:
+    /// the file is not read again).
+    public var wasm = ""
+    public var bytes: [UInt8] = []
     /// Where the module was declared, for errors: file, and line of each field ("" = the item).
     public var origin: Origin
 
@@ -149,8 +153,13 @@ public struct AppManifest: Sendable {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ConfigurationError(file: path, line: nil, field: "(file)", detail: "cannot read the file")
         }
+        return try load(text: [UInt8](data), path: path)
+    }
+
+    /// Parses manifest text read from `path`, reading every wasm file it names (relative to `path`'s folder).
+    public static func load(text: [UInt8], path: String) throws(ConfigurationError) -> AppManifest {
         let folder = (path as NSString).deletingLastPathComponent
-        return try parse(String(decoding: data, as: UTF8.self), file: path) { wasm in
+        return try parse(String(decoding: text, as: UTF8.self), file: path) { wasm in
             let full = wasm.hasPrefix("/") ? wasm : (folder.isEmpty ? wasm : "\(folder)/\(wasm)")
             return (full, FileManager.default.contents(atPath: full).map { [UInt8]($0) })
         }
@@ -256,9 +265,11 @@ public struct AppManifest: Sendable {
         }
         let restart = try parseRestart(item)
         let memory = item.has("memory") ? try item.bytes("memory", in: memoryBytes) : nil
-        let module = ModuleSpec(name: name, image: image, wasmPath: path, tier: tier, serves: serves, uses: uses, devices: devices,
+        var module = ModuleSpec(name: name, image: image, wasmPath: path, tier: tier, serves: serves, uses: uses, devices: devices,
                                 replicas: replicas, spread: spread, nodeLabels: nodeLabels, avoidNodeLabels: avoidLabels,
                                 avoidModules: avoidModules.sorted(), restart: restart, memoryBytes: memory, origin: origin)
+        module.wasm = wasm
+        module.bytes = bytes
         try module.validateMemory()
         return module
     }

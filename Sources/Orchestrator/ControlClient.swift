@@ -8,9 +8,25 @@ public struct ControlError: Error, CustomStringConvertible {
     public let node: String
     public let detail: String
     public var description: String { "\(node): \(detail)" }
+    public init(node: String, detail: String) { self.node = node; self.detail = detail }
 }
 
-public final class ControlClient: LinkDelegate {
+/// What the deployer and the controller need of the control plane: requests to nodes, link state,
+/// and a clock. `ControlClient` is the real one; tests drive nodes in the same process.
+public protocol ControlConnection: AnyObject {
+    /// Monotonic nanoseconds.
+    var nowNanoseconds: UInt64 { get }
+    /// Inventory nodes without a link now, and since when (`nowNanoseconds`'s clock).
+    var downSince: [String: UInt64] { get }
+    /// Told of every link change (node name, up).
+    var onLinkChange: ((String, Bool) -> Void)? { get set }
+    /// Serves links and answers for up to `seconds`, or until `done()`; returns `done()`.
+    @discardableResult func drive(seconds: Double, until done: () -> Bool) -> Bool
+    /// Sends one request to `node` and waits for its answer; a refusal is a ControlError with the node's words.
+    func request(_ node: String, _ operation: ControlRequest.Operation, seconds: Double) throws(ControlError) -> ControlResponse
+}
+
+public final class ControlClient: LinkDelegate, ControlConnection {
     public let loop: EventLoop
     let endpoint: Endpoint
     private var answers: [UInt64: ControlResponse] = [:]
@@ -48,6 +64,8 @@ public final class ControlClient: LinkDelegate {
             try endpoint.connect(to: node.name, host: node.host, port: node.port)
         }
     }
+
+    public var nowNanoseconds: UInt64 { loop.nowNanoseconds }
 
     public func close() {
         endpoint.close()
@@ -95,7 +113,7 @@ public final class ControlClient: LinkDelegate {
 
     /// Sends one request to `node` and waits for its answer. A refusal by the node is a ControlError
     /// with the node's words; so is a lost link or no answer in time.
-    public func request(_ node: String, _ operation: ControlRequest.Operation, seconds: Double = 10) throws(ControlError) -> ControlResponse {
+    public func request(_ node: String, _ operation: ControlRequest.Operation, seconds: Double) throws(ControlError) -> ControlResponse {
         guard up.contains(node) else { throw ControlError(node: node, detail: "no link (node down or unreachable)") }
         let id = nextID
         nextID += 1
@@ -111,9 +129,40 @@ public final class ControlClient: LinkDelegate {
         return answer
     }
 
+}
+
+extension ControlConnection {
+    /// `request` with the usual 10 s to answer.
+    public func request(_ node: String, _ operation: ControlRequest.Operation) throws(ControlError) -> ControlResponse {
+        try request(node, operation, seconds: 10)
+    }
+
     public func status(_ node: String) throws(ControlError) -> NodeReport {
         guard let report = try request(node, .status).report else { throw ControlError(node: node, detail: "status answer without a report") }
         return report
+    }
+
+    /// What a replica logged (see `ControlRequest.Operation.logs`), every page of it: the lines in
+    /// order, a note line for lines the node no longer held, and the cursor to follow from.
+    public func logs(_ node: String, key: String, lines: Int, sinceMilliseconds: UInt64? = nil, after: LogCursor? = nil) throws(ControlError) -> (lines: [String], cursor: LogCursor?) {
+        var out: [String] = []
+        var cursor = after
+        var wanted = lines
+        var since = sinceMilliseconds
+        // Pages until the node says nothing more waits; bounded, so a guest that logs faster than
+        // it is read cannot keep this call going.
+        for _ in 0..<64 {
+            let answer = try request(node, .logs(key: key, lines: wanted, sinceMilliseconds: since, after: cursor))
+            if answer.restarted == true { out.append("-- the log on \(node) began anew (the replica or the node restarted) --") }
+            if let skipped = answer.skipped, skipped > 0 { out.append("-- \(skipped) line\(skipped == 1 ? "" : "s") dropped by \(node) before they were read --") }
+            let page = answer.lines ?? []
+            out += page
+            cursor = answer.cursor ?? cursor
+            guard answer.more == true, !page.isEmpty else { break }
+            if wanted > 0 { wanted = max(wanted - page.count, 0); if wanted == 0 { break } }
+            since = nil
+        }
+        return (out, cursor)
     }
 
     /// Pushes a module in parts; returns the bytes sent (0 if the node already had it).

@@ -2,6 +2,8 @@
 // has been down for `deadAfter` is dead and its replicas are re-placed on nodes that fit (the
 // link layer notices a silent peer within 2 s, a crashed one at once). A node that comes back with
 // replicas moved away meanwhile has those copies stopped. Every few seconds it also re-checks all.
+// It works from what `apply` stored (ClusterState), app by app: one app that cannot be read or
+// reconciled is reported and the others go on.
 import Foundation
 
 public final class Controller {
@@ -13,6 +15,12 @@ public final class Controller {
     public private(set) var dead: Set<String> = []
     /// Nodes that answer but whose kernel panicked (their reports say so).
     public private(set) var failed: Set<String> = []
+    /// The last problem reported per app (unreadable, or its reconcile failed), so that a problem
+    /// that stays is reported once, not at every re-check.
+    public private(set) var problems: [String: String] = [:]
+    /// Apps whose rollout to the applied version failed here, by that version (`AppliedApp.version`):
+    /// their replicas are kept as they run (missing ones are still started) until the next apply.
+    public private(set) var rolloutFailed: [String: String] = [:]
     private var dirty = true
     private var lastSync: UInt64 = 0
 
@@ -37,7 +45,7 @@ public final class Controller {
     public func step() {
         let client = deployer.client
         client.drive(seconds: 0.05) { false }
-        let now = client.loop.nowNanoseconds
+        let now = client.nowNanoseconds
         var limbo: [String] = []
         var nowDead: Set<String> = []
         for node in deployer.inventory.nodes {
@@ -54,36 +62,61 @@ public final class Controller {
         reconcileAll()
     }
 
+    /// Reports `text` for `app` unless it is the problem reported last for it.
+    private func problem(_ app: String, _ text: String) {
+        guard problems[app] != text else { return }
+        problems[app] = text
+        log(text)
+    }
+
     private func reconcileAll() {
         let client = deployer.client
         let state: ClusterState
-        let manifests: [AppManifest]
-        do {
-            state = try ClusterState.load(directory: stateDirectory)
-            manifests = try state.manifests()
-        } catch {
-            log("cannot read what was applied: \(error)")
+        do { state = try ClusterState.load(directory: stateDirectory) } catch {
+            problem("", "cannot read what was applied: \(error)")
             return
+        }
+        problems[""] = nil
+        for (app, path) in state.unversioned.sorted(by: { $0.key < $1.key }) {
+            problem(app, "app \(app): applied by an older fireball that kept only its path (\(path)); apply it again to have it kept placed")
         }
         var view = deployer.view()
         // A node whose kernel panicked is up but runs nothing: as good as dead.
         let panicked = Set(view.reports.filter { $0.value.panic != nil }.keys)
         for node in panicked.subtracting(failed).sorted() { log("node \(node) failed: \(view.reports[node]!.panic!)") }
         failed = panicked
-        for manifest in manifests {
-            let began = client.loop.nowNanoseconds
+        for name in problems.keys where !name.isEmpty && state.apps[name] == nil && state.unversioned[name] == nil { problems[name] = nil }
+        for (name, applied) in state.apps.sorted(by: { $0.key < $1.key }) {
+            let manifest: AppManifest
+            do { manifest = try state.manifest(of: name, directory: stateDirectory) } catch {
+                problem(name, "app \(name): cannot read what was applied: \(error); the other apps go on")
+                continue
+            }
+            if let version = rolloutFailed[name], version != applied.version { rolloutFailed[name] = nil }
+            let began = client.nowNanoseconds
             do {
-                let outcome = try deployer.reconcile(manifest, view: view, dead: dead.union(failed), draining: Set(state.drained))
-                guard outcome.changed else { continue }
-                var line = "app \(manifest.name): started \(outcome.started.count), stopped \(outcome.stopped.count) in \(Self.milliseconds(client.loop.nowNanoseconds - began)) ms"
+                let outcome = try deployer.reconcile(manifest, view: view, dead: dead.union(failed), draining: Set(state.drained),
+                                                     upgrade: rolloutFailed[name] == nil)
+                if problems[name] != nil && outcome.stale.isEmpty {
+                    problems[name] = nil
+                    log("app \(name): reconciled again")
+                }
+                guard outcome.changed || !outcome.upgraded.isEmpty else { continue }
+                var line = "app \(name): started \(outcome.started.count), upgraded \(outcome.upgraded.count), stopped \(outcome.stopped.count) "
+                    + "in \(Self.milliseconds(client.nowNanoseconds - began)) ms"
                 if let since = dead.compactMap({ client.downSince[$0] }).max() {
-                    line += "; \(Self.milliseconds(client.loop.nowNanoseconds - since)) ms after the link to \(dead.sorted().joined(separator: ", ")) dropped"
+                    line += "; \(Self.milliseconds(client.nowNanoseconds - since)) ms after the link to \(dead.sorted().joined(separator: ", ")) dropped"
                 }
                 log(line)
                 for warning in outcome.warnings { log("  warning: \(warning)") }
                 view = deployer.view()
+            } catch let error as DeployError where error.duringUpgrade {
+                // Not tried again at every re-check: the replicas stay as they run until the next apply.
+                rolloutFailed[name] = applied.version
+                problem(name, "app \(name): \(error)\n  its replicas are left as they run until the next apply")
+                view = deployer.view()
             } catch {
-                log("app \(manifest.name): \(error)")
+                problem(name, "app \(name): \(error)")
             }
         }
     }

@@ -126,8 +126,12 @@ public struct ControlRequest: Codable, Sendable {
         case start(ModuleAssignment)
         /// Stop the replica `key` (app/replica) and forget it.
         case stop(key: String)
-        /// The last `lines` console lines of replica `key`.
-        case logs(key: String, lines: Int)
+        /// What replica `key` logged (`log` and `log_message` records, stdout, stderr and UART lines,
+        /// its exits): the last `lines` (0: all the node holds) of those logged in the last
+        /// `sinceMilliseconds` (nil: any time); with `after`, the lines that follow that cursor
+        /// (the first `lines` of them), for following. An answer holds what fits one frame and
+        /// says if there is `more`.
+        case logs(key: String, lines: Int, sinceMilliseconds: UInt64? = nil, after: LogCursor? = nil)
     }
 
     public init(id: UInt64, _ operation: Operation) {
@@ -142,6 +146,14 @@ public struct ControlResponse: Codable, Sendable {
     public var error: String?
     public var report: NodeReport?
     public var lines: [String]?
+    /// `logs`: the place after the last line returned (or where the log stands, if none was), to
+    /// ask for what follows; whether more lines wait; and how many lines between the request's
+    /// cursor and the first returned the node no longer holds (dropped as its buffer filled, or a
+    /// log begun anew: `restarted`).
+    public var cursor: LogCursor?
+    public var more: Bool?
+    public var skipped: Int?
+    public var restarted: Bool?
 
     public init(id: UInt64, error: String? = nil, report: NodeReport? = nil, lines: [String]? = nil) {
         self.id = id
@@ -149,6 +161,14 @@ public struct ControlResponse: Codable, Sendable {
         self.report = report
         self.lines = lines
     }
+}
+
+/// A place in one guest's log on one node: which log (a new one for every placement of the replica
+/// and every start of the node) and the sequence number of a line in it (from 1).
+public struct LogCursor: Codable, Sendable, Equatable {
+    public var log: UInt64
+    public var sequence: UInt64
+    public init(log: UInt64, sequence: UInt64) { self.log = log; self.sequence = sequence }
 }
 
 /// What a node says about itself: board, partitions, guests, links and channels.

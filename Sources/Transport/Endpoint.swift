@@ -1,5 +1,6 @@
 // A node's links: listens on an address, dials its peers with reconnect and backoff, runs TLS and the
-// link protocol on each connection, settles duplicate links, and reports to one LinkDelegate.
+// link protocol on each connection, settles duplicate node links, keeps orchestrators' links as
+// control sessions (any number, none displacing another), and reports to one LinkDelegate.
 import CLibUV
 import Glibc
 
@@ -22,6 +23,9 @@ public struct EndpointConfiguration: Sendable {
     /// Names of the nodes that may link with the node role (the cluster's members); nil admits every
     /// node certificate of the cluster CA. Orchestrator certificates are admitted either way.
     public var members: Set<String>?
+    /// Control sessions (accepted links with an orchestrator certificate) open at once. One more is
+    /// refused with a goodbye (`sessionLimit`); the open ones are never displaced.
+    public var controlSessionsMax = 32
     /// Refused accepted connections are logged one by one up to `refusalLinesPerInterval` per
     /// interval; the rest of an interval's refusals are summed up in one line when it ends.
     public var refusalLogIntervalNanoseconds: UInt64 = 10_000_000_000
@@ -43,6 +47,9 @@ public struct EndpointConfiguration: Sendable {
         guard link.handshakeTimeoutNanoseconds >= tickNanoseconds, tickNanoseconds > 0 else {
             throw TransportError(.invalidArgument, "handshake timeout (\(seconds(link.handshakeTimeoutNanoseconds)) s) must be at least one tick (\(seconds(tickNanoseconds)) s)")
         }
+        guard (1...4096).contains(controlSessionsMax) else {
+            throw TransportError(.invalidArgument, "control sessions: \(controlSessionsMax) at once; must be 1…4096")
+        }
         guard refusalLogIntervalNanoseconds > 0, refusalLinesPerInterval >= 0, releaseMemoryAfterConnections >= 0 else {
             throw TransportError(.invalidArgument, "refusal log interval must be positive, its line count and the memory release count not negative")
         }
@@ -63,8 +70,11 @@ public final class Endpoint: LinkTransport {
 
     private var listener: TCPListener?
     private var connections: [ObjectIdentifier: LinkConnection] = [:]
-    /// The link that frames to each peer go on.
+    /// The link that frames to each node peer go on (one per peer name).
     private var current: [String: LinkConnection] = [:]
+    /// Control sessions by number; many may share one orchestrator name.
+    private var sessions: [SessionID: LinkConnection] = [:]
+    private var nextSession: UInt64 = 1
     private var dialers: [String: Dialer] = [:]
     private var dirty: [LinkConnection] = []
     private var tickTimer: LoopTimer?
@@ -153,6 +163,29 @@ public final class Endpoint: LinkTransport {
 
     /// Bytes queued on the link to `peer` (plaintext frames and ciphertext not yet taken by the socket).
     public func queuedBytes(to peer: String) -> Int { current[peer]?.queuedBytes ?? 0 }
+
+    /// Queues an application frame on control session `session`.
+    public func send(to session: SessionID, kind: UInt8, payload: UnsafeRawBufferPointer) throws(TransportError) {
+        guard let connection = sessions[session] else { throw TransportError(.notConnected, "no \(session)") }
+        try connection.send(kind: kind, payload: payload)
+        markDirty(connection)
+    }
+
+    /// `send(to:kind:payload:)` for a byte array.
+    public func send(to session: SessionID, kind: UInt8, bytes: [UInt8]) throws(TransportError) {
+        let result: Result<Void, TransportError> = bytes.withUnsafeBytes { raw in
+            do throws(TransportError) { try send(to: session, kind: kind, payload: raw); return .success(()) } catch { return .failure(error) }
+        }
+        try result.get()
+    }
+
+    /// Control sessions open now.
+    public var sessionCount: Int { sessions.count }
+
+    /// Closes control session `session` with a goodbye.
+    public func close(_ session: SessionID, reason: LinkCloseReason) {
+        sessions[session]?.finish(reason)
+    }
 
     /// Closes the link to `peer` with a goodbye; it is dialed again if it is in the dial list.
     public func disconnect(_ peer: String) {
@@ -292,13 +325,18 @@ public final class Endpoint: LinkTransport {
 
     fileprivate func log(_ line: String) { logSink(line) }
 
-    /// A connection finished its hello: it becomes the peer's link, unless a link to that peer exists;
-    /// then the tie-break keeps the link dialed by the lexicographically smaller name (or the newer one if both were
-    /// dialed by the same side), on both ends alike.
+    /// A connection finished its hello. An orchestrator's accepted link becomes a control session of
+    /// its own. Any other becomes the peer's link, unless a link to that peer exists; then the
+    /// tie-break keeps the link dialed by the lexicographically smaller name (or the newer one if both
+    /// were dialed by the same side), on both ends alike.
     fileprivate func established(_ connection: LinkConnection, peer: PeerIdentity) {
         release(connection)
         if peer.name == identity.name {
             connection.finish(LinkCloseReason(.nameMismatch, "name mismatch: connected to itself"))
+            return
+        }
+        if !connection.isOutbound && peer.role == .orchestrator {
+            openSession(connection, peer: peer)
             return
         }
         if let existing = current[peer.name], existing !== connection {
@@ -318,15 +356,41 @@ public final class Endpoint: LinkTransport {
         delegate?.linkUp(peer)
     }
 
+    /// A control session: numbered, kept beside every other (a CLI client and a controller under the
+    /// same certificate name both stay), refused only past the limit.
+    private func openSession(_ connection: LinkConnection, peer: PeerIdentity) {
+        guard sessions.count < configuration.controlSessionsMax else {
+            let (address, host, open) = (connection.direction, connection.remoteHost, sessions.count)
+            connection.quietClose = true
+            connection.finish(LinkCloseReason(.sessionLimit, "\(open) control sessions are open, the limit; try again when one ends"))
+            refused(from: host, code: .sessionLimit) { "\(address) (\(peer.name)) refused: \(open) control sessions are open, the limit" }
+            return
+        }
+        let session = SessionID(nextSession)
+        nextSession += 1
+        connection.session = session
+        sessions[session] = connection
+        log("\(session) with \(peer) open, \(connection.origin)")
+        delegate?.sessionOpened(session, peer: peer)
+    }
+
     fileprivate func frame(from connection: LinkConnection, peer: PeerIdentity, kind: UInt8, payload: UnsafeRawBufferPointer) {
-        delegate?.frameReceived(from: peer, kind: kind, payload: payload)
+        if let session = connection.session {
+            delegate?.frameReceived(from: session, peer: peer, kind: kind, payload: payload)
+        } else {
+            delegate?.frameReceived(from: peer, kind: kind, payload: payload)
+        }
     }
 
     /// A connection ended: one log line, the delegate hears of it if it was the peer's link, and the dialer retries.
     fileprivate func finished(_ connection: LinkConnection, reason: LinkCloseReason) {
         connections[ObjectIdentifier(connection)] = nil
         release(connection)
-        if let peer = connection.peer {
+        if let peer = connection.peer, let session = connection.session {
+            sessions[session] = nil
+            log("\(session) with \(peer.name) closed: \(reason)")
+            delegate?.sessionClosed(session, peer: peer, reason: reason)
+        } else if let peer = connection.peer {
             if !connection.quietClose { log("link with \(peer.name) closed: \(reason)") }
             if current[peer.name] === connection {
                 current[peer.name] = nil
@@ -370,6 +434,8 @@ final class LinkConnection {
     private var isFinished = false
     var isDirty = false
     var quietClose = false
+    /// Set when this link is an orchestrator's control session (not the peer's link).
+    var session: SessionID?
     /// The source address this accepted connection counts against while it is not authenticated.
     var pendingHost: String?
     /// Decrypted bytes; allocated once the handshake is done, so that a connection that never gets

@@ -9,6 +9,31 @@ public protocol LinkDelegate: AnyObject {
     func linkDown(_ peer: PeerIdentity, reason: LinkCloseReason)
     /// An application frame (kind ≥ `Frame.applicationKindMin`). `payload` is valid only during the call: copy what you keep.
     func frameReceived(from peer: PeerIdentity, kind: UInt8, payload: UnsafeRawBufferPointer)
+
+    /// An orchestrator opened a control session (an accepted link whose certificate has the
+    /// orchestrator role). Sessions are not links to a peer: any number of them, up to the endpoint's
+    /// limit, run at once under the same certificate name, and none displaces another or a node link.
+    func sessionOpened(_ session: SessionID, peer: PeerIdentity)
+    /// The session ended; nothing more can be sent on it.
+    func sessionClosed(_ session: SessionID, peer: PeerIdentity, reason: LinkCloseReason)
+    /// An application frame on a control session; `payload` is valid only during the call.
+    func frameReceived(from session: SessionID, peer: PeerIdentity, kind: UInt8, payload: UnsafeRawBufferPointer)
+}
+
+/// Delegates that serve no control sessions ignore them (their frames are dropped).
+extension LinkDelegate {
+    public func sessionOpened(_ session: SessionID, peer: PeerIdentity) {}
+    public func sessionClosed(_ session: SessionID, peer: PeerIdentity, reason: LinkCloseReason) {}
+    public func frameReceived(from session: SessionID, peer: PeerIdentity, kind: UInt8, payload: UnsafeRawBufferPointer) {}
+}
+
+/// One control session on an endpoint, numbered from 1 in the order they opened (never reused by
+/// the endpoint that made it).
+public struct SessionID: Hashable, Comparable, Sendable, CustomStringConvertible {
+    public let raw: UInt64
+    public init(_ raw: UInt64) { self.raw = raw }
+    public static func < (a: SessionID, b: SessionID) -> Bool { a.raw < b.raw }
+    public var description: String { "session \(raw)" }
 }
 
 /// Links to named peers carrying opaque frames.

@@ -63,6 +63,8 @@ public struct LinkCloseReason: Error, Equatable, Sendable, CustomStringConvertib
         case overloaded = 14
         /// A node certificate of the cluster CA for a name that is not among the cluster's members.
         case notMember = 15
+        /// An orchestrator's link came while the node had as many control sessions open as it allows.
+        case sessionLimit = 16
     }
 
     public let code: Code

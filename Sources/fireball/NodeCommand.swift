@@ -39,6 +39,7 @@ struct NodeCommand: ParsableCommand {
     @Option(help: "Connections waiting for their TLS handshake and hello, in all; more are closed at once.") var pendingConnectionsMax = 256
     @Option(help: "Connections waiting for their TLS handshake and hello from one IP address.") var pendingPerAddressMax = 32
     @Option(help: "Milliseconds a connection has for its TLS handshake and hello.") var handshakeTimeoutMs = 3000
+    @Option(help: "Control sessions (orchestrator clients: CLI commands, controllers) open at once; one more is refused.") var controlSessionsMax = 32
 
     func validate() throws {
         try checkOption(graceMs, in: OptionLimits.graceMilliseconds, "--grace-ms")
@@ -62,6 +63,7 @@ struct NodeCommand: ParsableCommand {
         configuration.endpoint.link.handshakeTimeoutNanoseconds = UInt64(handshakeTimeoutMs) * 1_000_000
         configuration.endpoint.pendingConnectionsMax = pendingConnectionsMax
         configuration.endpoint.pendingConnectionsPerAddressMax = pendingPerAddressMax
+        configuration.endpoint.controlSessionsMax = controlSessionsMax
         do { try configuration.endpoint.validate() } catch { throw ValidationError("\(error)") }
         let daemon: NodeDaemon
         do {

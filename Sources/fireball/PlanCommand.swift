@@ -22,6 +22,7 @@ struct PlanCommand: ParsableCommand {
     @Option(help: "Where board names in the inventory are looked up.") var boards = "Deploy/boards"
     @Option(help: "A node to treat as dead: nothing is placed there, what would go there goes elsewhere; repeatable.") var dead: [String] = []
     @Option(help: "A node being drained: nothing is placed there; repeatable.") var draining: [String] = []
+    @Option(help: "Where the orchestrator keeps applied apps: modules whose code changed since are shown as upgrades.") var state = ".fireball/orchestrator"
 
     func run() throws {
         let app: AppManifest
@@ -46,6 +47,16 @@ struct PlanCommand: ParsableCommand {
         let plan = Planner.plan(PlacementRequest(manifest: app, inventory: cluster, conditions: conditions))
         print("app \(app.name) on cluster \(cluster.name) (\(cluster.nodes.count) nodes)")
         print(plan.report())
+        // Against what was applied: how each changed module would be rolled out.
+        if let applied = try? ClusterState.load(directory: state), applied.apps[app.name] != nil {
+            do {
+                let previous = try applied.manifest(of: app.name, directory: state)
+                let lines = RolloutPreview.lines(applied: previous, next: app, plan: plan, inventory: cluster)
+                print(lines.isEmpty ? "no module's code changed since the last apply" : lines.joined(separator: "\n"))
+            } catch {
+                FileHandle.standardError.write(Data("cannot compare with the last apply: \(error)\n".utf8))
+            }
+        }
         if let failure = plan.failure {
             FileHandle.standardError.write(Data("plan failed; nothing would be deployed:\n\(failure)\n".utf8))
             throw ExitCode(2)

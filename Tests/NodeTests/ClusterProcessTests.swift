@@ -124,8 +124,8 @@ import Transport
                 affinity: {avoid-node-labels: {side: sender}}
             """)
         var state = ClusterState()
-        state.apps["count"] = manifest.file
         let stateDirectory = cluster.root.appendingPathComponent("orchestrator").path
+        state.apps["count"] = try ClusterState.capture(manifestPath: manifest.file, directory: stateDirectory).applied
         try state.save(directory: stateDirectory)
         let deployer = Deployer(inventory: inventory, client: client) { _ in }
         var lines: [String] = []
@@ -161,5 +161,48 @@ import Transport
         #expect(try client.status(other).guests.map(\.assignment.replica) == ["receiver"])
         #expect(try client.status(first).guests.isEmpty)
         for name in ["a", "b", "c"] { #expect(cluster.stop(name) == 0, "node \(name) did not drain cleanly") }
+    }
+
+    /// The CLI and the controller connect with the same orchestrator certificate: each is a control
+    /// session of its own on every node, so neither displaces the other.
+    @Test func statusWhileAControllerRunsSeesEveryNodeUpAndTheControllerDeclaresNoneDead() throws {
+        let cluster = try ProcessCluster(nodes: ["a", "b", "c"])
+        let a = try cluster.start("a")
+        let b = try cluster.start("b", peers: ["a": a.port])
+        try cluster.start("c", peers: ["a": a.port, "b": b.port])
+        try cluster.waitFor("c", "link with b (node) up")
+        let inventory = cluster.root.appendingPathComponent("inventory.yaml").path
+        try (["cluster: test", "nodes:"] + cluster.names.map { "  - {name: \($0), address: 127.0.0.1:\(cluster.node($0).port), board: linux-host}" })
+            .joined(separator: "\n").write(toFile: inventory, atomically: true, encoding: .utf8)
+        let state = cluster.root.appendingPathComponent("orchestrator").path
+        let common = ["--inventory", inventory, "--boards", ProcessCluster.boards, "--certs", cluster.certs, "--state", state]
+        let manifest = cluster.root.appendingPathComponent("pong.yaml").path
+        try "app: pong\nmodules:\n  - {name: pong, wasm: \(Self.examples)/pong.wasm, serves: [fireball://pong/echo]}\n"
+            .write(toFile: manifest, atomically: true, encoding: .utf8)
+        let applied = try cluster.cli(["apply", manifest] + common)
+        #expect(applied.status == 0, "\(applied.output)")
+
+        let controller = try cluster.spawn(["controller"] + common, log: "controller.log")
+        defer { if controller.process.isRunning { kill(controller.process.processIdentifier, SIGKILL); controller.process.waitUntilExit() } }
+        try cluster.waitFor(file: controller.logPath, "controller: watching 3 node(s)")
+        for call in 1...6 {
+            let status = try cluster.cli(["status", "--json"] + common)
+            #expect(status.status == 0, "status call \(call): \(status.output)")
+            struct Output: Decodable { let nodes: [String: NodeReport]; let unreachable: [String] }
+            let output = try JSONDecoder().decode(Output.self, from: Data(status.stdout.utf8))
+            #expect(output.unreachable.isEmpty && Set(output.nodes.keys) == ["a", "b", "c"], "status call \(call): \(status.output)")
+            #expect(output.nodes.values.flatMap(\.guests).map(\.assignment.key) == ["pong/pong"], "status call \(call)")
+            let logs = try cluster.cli(["logs", "pong", "--lines", "5"] + common)
+            #expect(logs.status == 0, "logs call \(call): \(logs.output)")
+        }
+        kill(controller.process.processIdentifier, SIGTERM)
+        controller.process.waitUntilExit()
+        let log = (try? String(contentsOfFile: controller.logPath, encoding: .utf8)) ?? ""
+        #expect(log.contains("controller: stopped"), "\(log)")
+        // No link change at all, no node dead, nothing re-placed.
+        #expect(!log.contains("controller: link to node") && !log.contains("controller: node ") && !log.contains("started 1"), "the controller saw a live node go: \(log)")
+        // Every node served the sessions side by side: none was closed as a duplicate.
+        for name in cluster.names { #expect(!cluster.node(name).log.contains("duplicate"), "\(cluster.node(name).log)") }
+        for name in cluster.names { #expect(cluster.stop(name) == 0) }
     }
 }

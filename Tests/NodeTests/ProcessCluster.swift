@@ -149,6 +149,51 @@ final class ProcessCluster {
         return client
     }
 
+    /// Runs `fireball ARGUMENTS` to its end: exit status, stdout, and both outputs together.
+    func cli(_ arguments: [String], seconds: Double = 20) throws -> (status: Int32, stdout: String, output: String) {
+        let name = "cli-\(UUID().uuidString.prefix(8))"
+        let outPath = root.appendingPathComponent("\(name).out").path, errPath = root.appendingPathComponent("\(name).err").path
+        _ = FileManager.default.createFile(atPath: outPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: errPath, contents: nil)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try Self.executable)
+        process.arguments = arguments
+        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
+        try process.run()
+        let deadline = Date().addingTimeInterval(seconds)
+        while process.isRunning && Date() < deadline { usleep(10_000) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+        let stdout = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
+        let stderr = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
+        return (process.terminationStatus, stdout, "fireball \(arguments.joined(separator: " ")):\n\(stdout)\(stderr)")
+    }
+
+    /// Starts `fireball ARGUMENTS` in the background, its output in `log` under the cluster's directory.
+    func spawn(_ arguments: [String], log: String) throws -> (process: Process, logPath: String) {
+        let logPath = root.appendingPathComponent(log).path
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try Self.executable)
+        process.arguments = arguments
+        let output = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        return (process, logPath)
+    }
+
+    /// Waits until the file at `path` contains `text`.
+    func waitFor(file path: String, _ text: String, seconds: Double = 10) throws {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").contains(text) { return }
+            usleep(20_000)
+        }
+        throw ClusterTestError("\(path) did not show '\(text)' within \(seconds) s:\n\((try? String(contentsOfFile: path, encoding: .utf8)) ?? "")")
+    }
+
     /// Writes a manifest into the cluster's directory and loads it.
     func manifest(_ text: String) throws -> AppManifest {
         let path = root.appendingPathComponent("app-\(UUID().uuidString.prefix(8)).yaml").path

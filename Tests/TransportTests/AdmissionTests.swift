@@ -118,9 +118,9 @@ func rawState(_ fd: Int32) -> RawState {
         }
         #expect(alpha.log.matching("refused").first?.hasSuffix("refused: node beta is not a member of this cluster") == true, "\(alpha.log.lines)")
         #expect(beta.log.matching("refused").first == "link to alpha at 127.0.0.1:\(port) refused: peer closed the link: node beta is not a member of this cluster")
-        #expect(alpha.recorder.ups == [PeerIdentity(name: "ctl", role: .orchestrator)])
+        #expect(alpha.recorder.ups.isEmpty && alpha.recorder.sessionsOpened.map(\.1) == [PeerIdentity(name: "ctl", role: .orchestrator)])
         #expect(beta.recorder.ups.isEmpty && alpha.recorder.frames.isEmpty)
         try control.endpoint.send(to: "alpha", kind: 32, bytes: [7])
-        try drive([loop], until: "control frame") { alpha.recorder.frames.count == 1 }
+        try drive([loop], until: "control frame") { alpha.recorder.sessionFrames.count == 1 }
     }
 }

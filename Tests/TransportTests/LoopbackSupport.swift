@@ -15,6 +15,15 @@ final class Recorder: LinkDelegate {
         frames.append((peer.name, kind, Array(payload)))
         onFrame?(peer.name, kind, payload)
     }
+
+    var sessionsOpened: [(SessionID, PeerIdentity)] = []
+    var sessionsClosed: [(SessionID, LinkCloseReason)] = []
+    var sessionFrames: [(session: SessionID, kind: UInt8, bytes: [UInt8])] = []
+    func sessionOpened(_ session: SessionID, peer: PeerIdentity) { sessionsOpened.append((session, peer)) }
+    func sessionClosed(_ session: SessionID, peer: PeerIdentity, reason: LinkCloseReason) { sessionsClosed.append((session, reason)) }
+    func frameReceived(from session: SessionID, peer: PeerIdentity, kind: UInt8, payload: UnsafeRawBufferPointer) {
+        sessionFrames.append((session, kind, Array(payload)))
+    }
 }
 
 struct DeadlineExceeded: Error, CustomStringConvertible {

@@ -25,6 +25,10 @@ public final class Logger {
     /// Levels that are printed; the others are counted and dropped.
     public var enabled: Set<LogLevel> = [.info, .error, .fatal]
     public var sink: (String) -> Void
+    /// Told of every line printed on a guest's account (its `log` and `log_message` records, its
+    /// stdout, stderr and UART lines, kernel lines about what it did, its drop announcements), with
+    /// the task it is charged to, after `sink`: a node keeps them per guest for `fireball logs`.
+    public var guestSink: ((TaskID, String) -> Void)?
     /// Lines of a switched-off level.
     public private(set) var dropped = 0
     let clock: KernelClock
@@ -66,7 +70,13 @@ public final class Logger {
         guard admit(task, source: source) else { return }
         let nanoseconds = clock.nanoseconds
         let stamp = "\(nanoseconds / 1_000_000_000).\(String(nanoseconds / 1_000 % 1_000_000).leftPadded(to: 6))"
-        sink("\(stamp) [\(LogText.escaped(source))] \(level) \(LogText.escaped(text()))")
+        put("\(stamp) [\(LogText.escaped(source))] \(level) \(LogText.escaped(text()))", task: task)
+    }
+
+    /// One line to the sink, and to `guestSink` if a guest is charged for it.
+    private func put(_ line: String, task: TaskID?) {
+        sink(line)
+        if let task, let guestSink { guestSink(task, line) }
     }
 
     /// A raw output line of a guest (stdout, a UART): `[source] text`, escaped and charged to
@@ -75,7 +85,7 @@ public final class Logger {
     public func guestLine(_ bytes: some Collection<UInt8>, from source: String, task: TaskID) -> String? {
         guard admit(task, source: source) else { return nil }
         let text = LogText.line(bytes)
-        sink("[\(LogText.escaped(source))] \(text)")
+        put("[\(LogText.escaped(source))] \(text)", task: task)
         return text
     }
 
@@ -84,12 +94,12 @@ public final class Logger {
     func admit(_ task: TaskID?, source: String) -> Bool {
         guard let task else { return true }
         let (admitted, report) = limiter.admit(task, now: clock.nanoseconds)
-        if report > 0 { announceDropped(report, source: source) }
+        if report > 0 { announceDropped(report, source: source, task: task) }
         return admitted
     }
 
-    func announceDropped(_ count: Int, source: String) {
-        sink("[\(LogText.escaped(source))] \(count) log line\(count == 1 ? "" : "s") dropped (rate limit: \(limiter.limit))")
+    func announceDropped(_ count: Int, source: String, task: TaskID) {
+        put("[\(LogText.escaped(source))] \(count) log line\(count == 1 ? "" : "s") dropped (rate limit: \(limiter.limit))", task: task)
     }
 
     /// Lines of `task` its bucket dropped so far (for the node's status).
@@ -98,7 +108,7 @@ public final class Logger {
     /// `task` ended: the drops not yet announced are announced now.
     func taskEnded(_ task: TaskID, name: String) {
         let report = limiter.finish(task)
-        if report > 0 { announceDropped(report, source: name) }
+        if report > 0 { announceDropped(report, source: name, task: task) }
     }
 
     /// The text with its `{}` filled by the functional entries in key order.
