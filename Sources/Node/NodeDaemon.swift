@@ -354,7 +354,8 @@ public final class NodeDaemon: LinkDelegate, RouterTransport {
     /// Answers `logs`: see `ControlRequest.Operation.logs`.
     func logLines(key: String, lines: Int, sinceMilliseconds: UInt64?, after: LogCursor?, id: UInt64) throws -> ControlResponse {
         guard guests[key] != nil, let log = logs[key] else { throw NodeError("no module \(key.prefix(130)) on node \(configuration.name)") }
-        guard (0...ControlLimits.logLinesMax).contains(lines) else { throw NodeError("logs of \(key): lines \(lines) is outside 0…\(ControlLimits.logLinesMax)") }
+        guard lines >= 0 else { throw NodeError("logs of \(key.prefix(130)): lines \(lines) is negative") }
+        let lines = min(lines, ControlLimits.logLinesMax)
         let since = sinceMilliseconds.map { $0 > UInt64.max / 1_000_000 ? UInt64.max : $0 * 1_000_000 }
         // What fits a frame beside the JSON around the lines.
         let selection = log.select(lines: lines, sinceNanoseconds: since, after: after, now: loop.nowNanoseconds,
