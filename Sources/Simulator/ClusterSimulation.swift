@@ -316,6 +316,8 @@ public final class ClusterSimulation {
         case "sent": event = .sent; report.sendsOK += 1
         case "failed": event = .failed(words.count > 3 ? Int32(words[3]) ?? 0 : 0); report.sendsFailed += 1
         case "got": event = .got; report.received += 1
+        case "badvalue": return fail("\(node.name): \(task) got message \(sender):\(sequence) with a co_value that does not hold its numbers")
+        case "novalue": return fail("\(node.name): \(task) could not allocate a co_value for \(sender):\(sequence) (error \(words.count > 3 ? words[3] : "?")): values leak")
         default: return fail("\(node.name): unknown line \(line)")
         }
         if let failure = checker.record(event, sender: sender, sequence: sequence, guest: String(task), node: node.name, at: clock.nanoseconds) {

@@ -23,7 +23,7 @@ public struct SimulationGuests: @unchecked Sendable {
             process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
             process.arguments = ["clang", "--target=wasm32", "-O2", "-ffreestanding", "-nostdlib", "-Wl,--no-entry", "-I", sdk,
                                  "-Wl,--page-size=1", "-Wl,--stack-first", "-Wl,-z,stack-size=4096", "-Wl,--initial-memory=16384",
-                                 "-Wl,--max-memory=16384", "-D\(guest.variant.rawValue)", "-DURI=\"\(guest.uri)\"",
+                                 "-Wl,--max-memory=16384", "-D\(guest.variant.rawValue)", "-DURI=\"\(guest.uri)\""] + guest.flags.map { "-D" + $0 } + [
                                  "-o", output, sources.appendingPathComponent("Guests/Workload.c").path]
             try process.run()
             process.waitUntilExit()
@@ -39,8 +39,10 @@ public struct SimulationGuests: @unchecked Sendable {
 }
 
 /// Which guest runs where: for each node i a receiver serving fireball://p<i>/in and, on the next
-/// node, its sender (across one link); and a relay: a hub serving fireball://hub/in on the first
-/// node that receives nothing, a sender on the second and a receiver on the third.
+/// node, its sender (across one link): the first pair's messages move a co_value each, the second's
+/// sender closes the channel every 25 sends; and a relay: a hub serving fireball://hub/in on the
+/// first node that receives nothing, a sender on the second and a receiver on the third (through
+/// ALT with a timeout).
 public struct SimulationLayout: Sendable {
     public enum Variant: String, Sendable { case SENDER, RECEIVER, SERVING_RECEIVER, HUB }
     public struct Guest: Sendable {
@@ -48,7 +50,9 @@ public struct SimulationLayout: Sendable {
         public let node: String
         public let variant: Variant
         public let uri: String
-        var key: String { "\(variant.rawValue) \(uri)" }
+        /// Extra -D flags: WITH_VALUE, CLOSE_EVERY=N, ALT_TIMEOUT.
+        public var flags: [String] = []
+        var key: String { "\(variant.rawValue) \(uri) \(flags.joined(separator: " "))" }
     }
     public let nodes: [String]
     public let guests: [Guest]
@@ -60,12 +64,13 @@ public struct SimulationLayout: Sendable {
         for (i, node) in nodes.enumerated() {
             let uri = "fireball://p\(i + 1)/in", next = nodes[(i + 1) % count]
             guests.append(Guest(name: "receiver-\(i + 1)", node: node, variant: .SERVING_RECEIVER, uri: uri))
-            guests.append(Guest(name: "sender-\(i + 1)", node: next, variant: .SENDER, uri: uri))
+            let flags = i == 0 ? ["WITH_VALUE"] : i == 1 ? ["CLOSE_EVERY=25"] : []
+            guests.append(Guest(name: "sender-\(i + 1)", node: next, variant: .SENDER, uri: uri, flags: flags))
         }
         let hub = "fireball://hub/in"
         guests.append(Guest(name: "hub", node: nodes[0], variant: .HUB, uri: hub))
         guests.append(Guest(name: "relay-sender", node: nodes[1], variant: .SENDER, uri: hub))
-        guests.append(Guest(name: "relay-receiver", node: nodes[2], variant: .RECEIVER, uri: hub))
+        guests.append(Guest(name: "relay-receiver", node: nodes[2], variant: .RECEIVER, uri: hub, flags: ["ALT_TIMEOUT"]))
         self.guests = guests
     }
 }

@@ -15,7 +15,7 @@ import Testing
         return ClusterSimulation(options: options, layout: layout, guests: try guests.get()).run()
     }
 
-    @Test(arguments: 1...8 as ClosedRange<UInt64>)
+    @Test(arguments: [1, 2, 3, 4, 5, 6, 127, 166] as [UInt64])
     func aSeededMinuteOfFaultsKeepsEveryPromise(seed: UInt64) throws {
         let report = try Self.run(seed)
         #expect(report.failures.isEmpty, "\(report.failures.joined(separator: "\n"))\nreplay: swift run -c release fireball-bench simulate --seed \(seed) --trace")

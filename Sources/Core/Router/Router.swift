@@ -443,7 +443,8 @@ public final class Router: RemoteChannels {
     /// the task it is for (a want stands for any of them: whoever still waits takes the message).
     /// A mirror receiving ahead keeps one want there while no task waits.
     private func requestWants(_ mirror: ChannelID, uri: String, peer: String) {
-        guard peersUp.contains(peer) else { return }
+        // Until the peer has announced itself a want could not go (`emit`): `resume` asks then.
+        guard peersUp.contains(peer), !awaitingAnnouncement.contains(peer) else { return }
         var (plain, early) = (0, 0)
         for want in wants.values where want.mirror == mirror { if want.ahead { early += 1 } else { plain += 1 } }
         let waiting = kernel.mirrorReceiverTasks(mirror)

@@ -36,15 +36,28 @@ FB_EXPORT("run") void run(void) {
             if (channel < 0) { fb_sleep(50000000); continue; }
         }
         sequence++;
-        uint8_t out[FB_MSG_BYTES(2)];
+        uint8_t out[FB_MSG_BYTES(3)];
         fb_msg m;
         fb_msg_init(&m, out, sizeof out);
         fb_msg_put_u32(&m, 1, sender);
         fb_msg_put_u32(&m, 2, sequence);
+#ifdef WITH_VALUE
+        uint32_t numbers[2] = { sender, sequence };
+        int32_t value = fb_value_alloc(sizeof numbers);
+        if (value < 0) { line("novalue", sender, sequence, value, 1); fb_sleep(20000000); continue; }
+        fb_value_write(value, 0, numbers, sizeof numbers);
+        fb_msg_put_shm(&m, 3, value);
+#endif
         int32_t status = fb_send(channel, &m);
         if (status == FB_OK) {
             line("sent", sender, sequence, 0, 0);
+#ifdef CLOSE_EVERY
+            if (sequence % CLOSE_EVERY == 0) { fb_close(channel); channel = -1; }
+#endif
         } else {
+#ifdef WITH_VALUE
+            fb_value_free(value);   /* a failed send gives the value back */
+#endif
             line("failed", sender, sequence, status, 1);
             /* A dead channel's handle is let go (its close stays here); after EUNREACHABLE the
                channel may be fine (a relay's receiver died): the next send tells. */
@@ -70,7 +83,13 @@ FB_EXPORT("run") void run(void) {
             if (channel < 0) { fb_sleep(50000000); continue; }
         }
         uint8_t in[FB_MSG_MAX];
+#ifdef ALT_TIMEOUT
+        int32_t index = 0;
+        int32_t length = fb_alt(&channel, 1, 200000000, in, sizeof in, &index);
+        if (length == FB_ETIMEDOUT) continue;
+#else
         int32_t length = fb_recv(channel, in, sizeof in);
+#endif
         if (length < 0) {
             if (length == FB_ECLOSED || length == FB_ENOENT) { fb_close(channel); channel = -1; }
             continue;
@@ -78,6 +97,13 @@ FB_EXPORT("run") void run(void) {
         uint32_t sender = 0, sequence = 0;
         fb_msg_get_u32(in, (uint32_t)length, 1, &sender);
         fb_msg_get_u32(in, (uint32_t)length, 2, &sequence);
+        int32_t value = -1;
+        if (fb_msg_get_shm(in, (uint32_t)length, 3, &value) == FB_OK) {
+            uint32_t numbers[2] = { 0, 0 };
+            int32_t read = fb_value_read(value, 0, numbers, sizeof numbers);
+            if (read != FB_OK || numbers[0] != sender || numbers[1] != sequence) line("badvalue", sender, sequence, read, 1);
+            fb_value_free(value);
+        }
         line("got", sender, sequence, 0, 0);
     }
 }
