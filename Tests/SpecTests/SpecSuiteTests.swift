@@ -24,6 +24,13 @@ enum SpecSuite {
 
     static let normalRun: Result<SpecReport, SpecSetupError> = scripts.map { SpecRunner.run($0, forcedYields: false) }
 
+    /// The failure a test records when the suite cannot be had or is not the pinned one, saying why
+    /// it is a failure rather than a skip.
+    static func setupIssue(_ error: SpecSetupError) -> Comment {
+        let why = SpecSuiteLocation.required ? " [a failure, not a skip: FIREBALL_REQUIRE_SPEC_SUITE=1 or CI=true]" : ""
+        return Comment(rawValue: "spec suite: \(error)\(why)")
+    }
+
     static var verbose: Bool { ProcessInfo.processInfo.environment["FIREBALL_SPEC_VERBOSE"] == "1" }
 
     /// Prints the summary line, the failures (capped), the notes, and with FIREBALL_SPEC_VERBOSE=1 the per-script table.
@@ -46,18 +53,18 @@ enum SpecSuite {
 struct SpecSuiteTests {
     @Test("every non-SIMD spec script passes", .enabled(if: SpecSuiteLocation.shouldRun, SpecSuiteLocation.skipComment))
     func officialSuite() {
-        switch SpecSuite.provenance {
-        case .success(let line): print(line)
-        // Another suite than the pinned one is allowed locally (to try a newer one), not in CI.
-        case .failure(let error) where SpecSuiteLocation.required: Issue.record("\(error)")
-        case .failure(let error): print("warning: \(error)")
-        }
         let report: SpecReport
         switch SpecSuite.normalRun {
         case .success(let run): report = run
         case .failure(let error):
-            Issue.record("spec suite not converted: \(error)")
+            Issue.record(SpecSuite.setupIssue(error))
             return
+        }
+        switch SpecSuite.provenance {
+        case .success(let line): print(line)
+        // Another suite than the pinned one is allowed locally (to try a newer one), not in CI.
+        case .failure(let error) where SpecSuiteLocation.required: Issue.record(SpecSuite.setupIssue(error))
+        case .failure(let error): print("warning: \(error)")
         }
         SpecSuite.printReport(report)
         #expect(report.failed == 0, "\(report.summaryLine)")
@@ -70,7 +77,7 @@ struct SpecSuiteTests {
         switch SpecSuite.scripts {
         case .success(let converted): scripts = converted
         case .failure(let error):
-            Issue.record("spec suite not converted: \(error)")
+            Issue.record(SpecSuite.setupIssue(error))
             return
         }
         let forced = SpecRunner.run(scripts, forcedYields: true)
