@@ -33,7 +33,7 @@ install_from() {
     staging="$(mktemp -d "$root/.cache/.wasm-testsuite.XXXXXX")"
     cp "$1"/*.wast "$staging/"
     [ -f "$1/LICENSE" ] && cp "$1/LICENSE" "$staging/"
-    printf 'WebAssembly spec suite from %s at %s, copied from %s by Deploy/fetch-spec-suite.sh.\n' \
+    printf 'The WebAssembly spec suite of %s at commit %s (content verified),\nplaced here from %s by Deploy/fetch-spec-suite.sh.\n' \
         "$repository" "$commit" "$2" > "$staging/SOURCE"
     chmod -R u+w "$staging"
     rm -rf "$cache"
