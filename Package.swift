@@ -54,7 +54,7 @@ let package = Package(
         .testTarget(name: "OrchestratorTests", dependencies: ["Orchestrator", "HAL", "Core", "SimulatedNodes"]),
         .testTarget(name: "NodeTests", dependencies: ["Node", "Orchestrator", "Transport", "HAL", "Core"], exclude: ["Guests"]),
         .testTarget(name: "FuzzTests", dependencies: ["FuzzTargets"]),
-        // The official wasm spec suite (../shared/wasm-testsuite), converted by wast2json at test time.
+        // The official wasm spec suite (Deploy/spec-suite.pin; Deploy/fetch-spec-suite.sh), converted by wast2json at test time.
         .testTarget(name: "SpecTests", dependencies: ["Core"]),
         .testTarget(name: "SimulatorTests", dependencies: ["Simulator", "Core"]),
     ],

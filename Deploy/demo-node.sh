@@ -8,7 +8,8 @@ Deploy/setup.sh
 echo "== building fireball (release)" >&2
 swift build -c release --product fireball 2>&1 | grep -E "error|warning: |Build complete" >&2 || true
 fireball="$(swift build -c release --show-bin-path)/fireball"
-bench=../shared/bench
+Bench/build.sh .build/bench   # the benchmark programs of Bench/programs, built with clang
+bench=.build/bench
 
 "$fireball" version
 examples=Deploy/examples
@@ -30,14 +31,25 @@ echo
 echo "== a WASI guest (wasi-libc printf) on the same kernel"
 "$fireball" run "$examples/hello.wasm"
 echo
-echo "== CoreMark and SHA-256 (clang -O2 wasm32) on the resumable interpreter, in 300 µs slices"
-for program in "coremark 1000 119616" "sha256 1 4490266013855788995"; do
+echo "== benchmark programs (clang -O2 wasm32, Bench/) on the resumable interpreter, in 300 µs slices"
+programs=("$bench sha256 1 4490266013855788995" "$bench matmul 10 3328223506537895695")
+# CoreMark is not built from this repository (Bench/README.md); it runs when a prebuilt one is at hand.
+external="${FIREBALL_BENCH_MODULES:-../shared/bench}"
+if [ -f "$external/coremark.wasm" ]; then
+  programs=("$external coremark 1000 119616" "${programs[@]}")
+else
+  echo "(CoreMark skipped: no $external/coremark.wasm; set FIREBALL_BENCH_MODULES to a folder with one to add it)"
+fi
+slices="$(mktemp)"
+for program in "${programs[@]}"; do
   set -- $program
   start=$(date +%s%N)
-  result=$("$fireball" run "$bench/$1.wasm" --invoke run "$2" --slice-microseconds 300 2>/tmp/fireball-demo-slices)
+  result=$("$fireball" run "$1/$2.wasm" --invoke run "$3" --slice-microseconds 300 2>"$slices")
   end=$(date +%s%N)
-  echo "$1 run($2) = $result (expected i64:$3) in $(( (end - start) / 1000000 )) ms, $(cat /tmp/fireball-demo-slices)"
+  echo "$2 run($3) = $result (expected i64:$4) in $(( (end - start) / 1000000 )) ms, $(cat "$slices")"
 done
+rm -f "$slices"
+echo "(against wasm3, WAMR and WasmKit: swift run -c release fireball-bench wasm, with the peers in FIREBALL_PEERS or ../shared/peers)"
 echo
 echo "== a trap is a value: the guest's call ends, with the reason and the function"
 tmp=$(mktemp -d)

@@ -1,26 +1,35 @@
-// Fireball's interpreter against wasm3, WAMR (fast interpreter) and WasmKit 0.4.2 on the shared
-// benchmark modules, in one run: times, checksums, ratios to wasm3, geometric means, and the
-// cost of safe-point checks (300 µs slices versus one unlimited run).
+// Fireball's interpreter against wasm3, WAMR (fast interpreter) and WasmKit 0.4.2 on the benchmark
+// programs of Bench/, in one run: times, checksums, ratios to wasm3, geometric means, and the
+// cost of safe-point checks (300 µs slices versus one unlimited run). The peers are optional.
 import ArgumentParser
 import Core
 import Foundation
 
 struct WasmBench: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "wasm", abstract: "Interpreter speed against the peer runtimes.")
+    static let configuration = CommandConfiguration(
+        commandName: "wasm", abstract: "Interpreter speed against the peer runtimes (run from the repository root).",
+        discussion: """
+            The programs are built from Bench/programs by Bench/build.sh into .build/bench. CoreMark is \
+            not built here (Bench/README.md): it runs when a coremark.wasm is in --external-modules \
+            ($FIREBALL_BENCH_MODULES, else ../shared/bench). The peers run when found in --peers-directory \
+            ($FIREBALL_PEERS, else ../shared/peers); the run says which ran and which were skipped.
+            """)
 
-    @Option(help: "Folder with the benchmark modules and their README.") var benchDirectory = "../shared/bench"
-    @Option(help: "Folder with the peer runtimes (wasm3, iwasm, wasmkit-0.4.2).") var peersDirectory = "../shared/peers"
+    @Option(help: "Folder with prebuilt modules to run instead of building Bench/programs.") var modulesDirectory: String?
+    @Option(help: "Folder with modules not built from this repository (coremark.wasm).") var externalModules: String?
+    @Option(help: "Folder with the peer runtimes (wasm3, iwasm, wasmkit-0.4.2).") var peersDirectory: String?
     @Option(help: "Runs per measurement; the median is reported.") var repetitions = 3
     @Option(help: "Only these benchmarks (comma-separated).") var only: String?
     @Flag(help: "Skip the peers (Fireball only).") var noPeers = false
 
-    struct Program { let name: String; let argument: Int32; let checksum: Int64 }
+    /// `builtHere`: Bench/programs has its source; otherwise the module comes from the external folder.
+    struct Program { let name: String; let argument: Int32; let checksum: Int64; let builtHere: Bool }
     static let programs = [
-        Program(name: "fib", argument: 5, checksum: 10891545),
-        Program(name: "sieve", argument: 3, checksum: 730713342377485108),
-        Program(name: "matmul", argument: 10, checksum: 3328223506537895695),
-        Program(name: "sha256", argument: 1, checksum: 4490266013855788995),
-        Program(name: "coremark", argument: 1000, checksum: 119616),
+        Program(name: "fib", argument: 5, checksum: 10891545, builtHere: true),
+        Program(name: "sieve", argument: 3, checksum: 730713342377485108, builtHere: true),
+        Program(name: "matmul", argument: 10, checksum: 3328223506537895695, builtHere: true),
+        Program(name: "sha256", argument: 1, checksum: 4490266013855788995, builtHere: true),
+        Program(name: "coremark", argument: 1000, checksum: 119616, builtHere: false),
     ]
 
     struct Peer: Sendable { let name: String; let file: String; let arguments: @Sendable (String, Int32) -> [String]; let result: @Sendable (String) -> Int64? }
@@ -33,12 +42,95 @@ struct WasmBench: ParsableCommand {
              result: { text in text.components(separatedBy: "i64(").last?.split(separator: ")").first.flatMap { Int64($0) } }),
     ]
 
+    func validate() throws {
+        guard repetitions >= 1 else { throw ValidationError("--repetitions must be at least 1, not \(repetitions)") }
+        let known = Self.programs.map(\.name)
+        for name in only?.split(separator: ",").map(String.init) ?? [] where !known.contains(name) {
+            throw ValidationError("--only: no benchmark '\(name)' (there are \(known.joined(separator: ", ")))")
+        }
+    }
+
+    /// A folder given by flag, else by environment variable, else the sibling `../shared/NAME` if it
+    /// is there; with the rule that found it, or nil and every place looked at.
+    static func optionalFolder(_ flag: String?, _ variable: String, sibling: String) -> (path: String?, looked: String) {
+        if let flag { return (flag, "given by flag") }
+        if let value = ProcessInfo.processInfo.environment[variable], !value.isEmpty { return (value, "from \(variable)") }
+        let path = "../shared/\(sibling)"
+        if FileManager.default.fileExists(atPath: path) { return (path, "sibling folder") }
+        return (nil, "\(variable) is not set and there is no \(path)")
+    }
+
+    /// Builds Bench/programs into .build/bench with Bench/build.sh (up-to-date modules are kept).
+    func buildPrograms(_ names: [String]) throws -> String {
+        let script = "Bench/build.sh", output = ".build/bench"
+        guard FileManager.default.isExecutableFile(atPath: script) else {
+            throw ValidationError("\(script) not found: run from the repository root, or pass --modules-directory")
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: script)
+        process.arguments = [output] + names
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw ValidationError("\(script) failed (exit \(process.terminationStatus))") }
+        return output
+    }
+
     func run() throws {
-        let selected = Self.programs.filter { only == nil || only!.split(separator: ",").contains(Substring($0.name)) }
+        let wanted = Self.programs.filter { only == nil || only!.split(separator: ",").contains(Substring($0.name)) }
+
+        // Where each module comes from, and why a program or a peer does not run.
+        var paths: [String: String] = [:]
+        var skipped: [String] = []
+        let built = wanted.filter(\.builtHere).map(\.name)
+        if let modulesDirectory {
+            for program in wanted { paths[program.name] = "\(modulesDirectory)/\(program.name).wasm" }
+            print("modules: \(wanted.map(\.name).joined(separator: ", ")) from \(modulesDirectory)")
+        } else {
+            if !built.isEmpty {
+                let output = try buildPrograms(built)
+                for name in built { paths[name] = "\(output)/\(name).wasm" }
+                print("modules: \(built.joined(separator: ", ")) built from Bench/programs into \(output)")
+            }
+            let external = Self.optionalFolder(externalModules, "FIREBALL_BENCH_MODULES", sibling: "bench")
+            for program in wanted where !program.builtHere {
+                if let folder = external.path, FileManager.default.fileExists(atPath: "\(folder)/\(program.name).wasm") {
+                    paths[program.name] = "\(folder)/\(program.name).wasm"
+                    print("modules: \(program.name) from \(folder) (\(external.looked))")
+                } else {
+                    let place = external.path.map { "no \(program.name).wasm in \($0)" } ?? external.looked
+                    skipped.append("\(program.name): not built from this repository (Bench/README.md) and \(place); "
+                                   + "set FIREBALL_BENCH_MODULES or --external-modules to a folder with \(program.name).wasm")
+                }
+            }
+        }
+        let selected = wanted.filter { paths[$0.name] != nil }
+        guard !selected.isEmpty else { throw ValidationError("nothing to run:\n" + skipped.joined(separator: "\n")) }
+
+        var peersToRun: [(peer: Peer, executable: String)] = []
+        if noPeers {
+            skipped.append("peers: --no-peers")
+        } else {
+            let folder = Self.optionalFolder(peersDirectory, "FIREBALL_PEERS", sibling: "peers")
+            for peer in Self.peers {
+                guard let path = folder.path else {
+                    skipped.append("\(peer.name): \(folder.looked); set FIREBALL_PEERS or --peers-directory to a folder with \(peer.file)")
+                    continue
+                }
+                let executable = "\(path)/\(peer.file)"
+                if FileManager.default.isExecutableFile(atPath: executable) {
+                    peersToRun.append((peer, executable))
+                } else {
+                    skipped.append("\(peer.name): no executable \(executable) (\(folder.looked))")
+                }
+            }
+            if !peersToRun.isEmpty { print("peers: " + peersToRun.map { "\($0.peer.name) (\($0.executable))" }.joined(separator: ", ")) }
+        }
+        for line in skipped { print("skipped \(line)") }
+
         var table: [String: [String: Double]] = [:]   // runtime → program → seconds
         var checks: [String] = []
         for program in selected {
-            let path = "\(benchDirectory)/\(program.name).wasm"
+            let path = paths[program.name]!
             guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("cannot read \(path)") }
             let bytes = [UInt8](data)
             for (label, budget) in [("Fireball", SliceBudget.standard), ("Fireball/unsliced", SliceBudget.unlimited)] {
@@ -48,10 +140,7 @@ struct WasmBench: ParsableCommand {
                 if result != program.checksum { checks.append("\(label) \(program.name): checksum \(result), expected \(program.checksum)") }
                 progress("\(label) \(program.name) \(format(seconds))")
             }
-            guard !noPeers else { continue }
-            for peer in Self.peers {
-                let executable = "\(peersDirectory)/\(peer.file)"
-                guard FileManager.default.isExecutableFile(atPath: executable) else { progress("\(peer.name): not found at \(executable), skipped"); continue }
+            for (peer, executable) in peersToRun {
                 var output = ""
                 let seconds = try median(repetitions) { output = try runProcess(executable, peer.arguments(path, program.argument)) }
                 table[peer.name, default: [:]][program.name] = seconds
@@ -61,7 +150,7 @@ struct WasmBench: ParsableCommand {
                 progress("\(peer.name) \(program.name) \(format(seconds))")
             }
         }
-        let runtimes = ["Fireball", "Fireball/unsliced"] + (noPeers ? [] : Self.peers.map(\.name)).filter { table[$0] != nil }
+        let runtimes = ["Fireball", "Fireball/unsliced"] + peersToRun.map(\.peer.name).filter { table[$0] != nil }
         print("\nseconds (median of \(repetitions)); ratio to wasm3 in brackets, lower is faster")
         print(pad("program", 10) + runtimes.map { pad($0, 20) }.joined())
         for program in selected {
@@ -89,6 +178,9 @@ struct WasmBench: ParsableCommand {
         if let versusWasmKit = geomean("Fireball", over: "WasmKit") {
             print("Fireball / WasmKit 0.4.2 geomean time: \(format(versusWasmKit))× (aim ≤ 1.5×; below 1 is faster)")
         }
+        // Said again under the table, which the progress lines push the first saying away from.
+        print("ran: \(runtimes.joined(separator: ", ")) on \(selected.map(\.name).joined(separator: ", "))")
+        for line in skipped { print("skipped \(line)") }
         print(checks.isEmpty ? "checksums: all \(selected.count * runtimes.count) match" : "CHECKSUM FAILURES:\n" + checks.joined(separator: "\n"))
         if !checks.isEmpty { throw ExitCode(1) }
     }

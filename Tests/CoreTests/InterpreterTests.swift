@@ -221,9 +221,8 @@ import Testing
     }
 
     @Test func benchmarkModulesGiveTheirChecksums() throws {
-        let bench = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../../shared/bench").standardized
         for (name, argument, checksum) in [("noop", 7, 7), ("fib", 0, 0)] as [(String, Int32, Int64)] {
-            let bytes = [UInt8](try Data(contentsOf: bench.appendingPathComponent("\(name).wasm")))
+            let bytes = try WasmTestSupport.benchModule(name)
             let (store, instance) = try WasmTestSupport.instantiate(bytes)
             let result = store.invoke(try instance.function("run"), [.i32(UInt32(bitPattern: argument))], yieldAtEverySafePoint: true)
             #expect(result == .completed([.i64(UInt64(checksum))]), "\(name)")

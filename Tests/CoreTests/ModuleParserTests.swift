@@ -411,14 +411,18 @@ private func expectRefusal(_ bytes: [UInt8], _ code: WasmError.Code, _ text: Str
 
     // MARK: Real binaries
 
-    /// Every benchmark binary built by clang decodes and validates.
+    /// Every benchmark binary built by clang decodes and validates: the repository's programs, and
+    /// the prebuilt ones (CoreMark) when an external benchmark folder is there.
     @Test func benchmarkBinaries() throws {
-        let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let bench = packageRoot.deletingLastPathComponent().appendingPathComponent("shared/bench")
-        let files = try FileManager.default.contentsOfDirectory(atPath: bench.path).filter { $0.hasSuffix(".wasm") }.sorted()
-        #expect(!files.isEmpty)
-        for file in files {
-            let bytes = [UInt8](try Data(contentsOf: bench.appendingPathComponent(file)))
+        let built = try WasmTestSupport.benchModules.get()
+        var files = try FileManager.default.contentsOfDirectory(at: built, includingPropertiesForKeys: nil).filter { $0.pathExtension == "wasm" }
+        #expect(files.count == 5, "noop, fib, sieve, matmul, sha256 from Bench/programs")
+        if let external = WasmTestSupport.externalBenchFolder {
+            files += try FileManager.default.contentsOfDirectory(at: external, includingPropertiesForKeys: nil).filter { $0.pathExtension == "wasm" }
+        }
+        for url in files.sorted(by: { $0.path < $1.path }) {
+            let file = url.path
+            let bytes = [UInt8](try Data(contentsOf: url))
             do {
                 let module = try load(bytes)
                 #expect(!module.bodies.isEmpty, "\(file)")

@@ -58,6 +58,37 @@ enum WasmTestSupport {
         return [UInt8](try Data(contentsOf: output))
     }
 
+    /// `<package>/` (this file is `<package>/Tests/CoreTests/WasmTestSupport.swift`).
+    static let packageRoot = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// The benchmark programs (Bench/programs/*.c) built by Bench/build.sh, the script `fireball-bench wasm`
+    /// uses, into its folder `.build/bench` (git-ignored; rebuilt only when a source changed).
+    static let benchModules: Result<URL, ToolError> = {
+        do {
+            let directory = packageRoot.appendingPathComponent(".build/bench")
+            try run("bash", [packageRoot.appendingPathComponent("Bench/build.sh").path, directory.path])
+            return .success(directory)
+        } catch let error as ToolError {
+            return .failure(error)
+        } catch {
+            return .failure(ToolError(description: "building Bench/programs: \(error)"))
+        }
+    }()
+
+    /// The bytes of benchmark program `name` (e.g. `fib`) as Bench/build.sh builds it.
+    static func benchModule(_ name: String) throws -> [UInt8] {
+        [UInt8](try Data(contentsOf: benchModules.get().appendingPathComponent("\(name).wasm")))
+    }
+
+    /// Prebuilt modules that are not built from this repository (CoreMark: Bench/README.md), if
+    /// there are any: `FIREBALL_BENCH_MODULES`, else a sibling `../shared/bench`.
+    static var externalBenchFolder: URL? {
+        if let path = ProcessInfo.processInfo.environment["FIREBALL_BENCH_MODULES"], !path.isEmpty { return URL(fileURLWithPath: path) }
+        let sibling = packageRoot.deletingLastPathComponent().appendingPathComponent("shared/bench")
+        return FileManager.default.fileExists(atPath: sibling.path) ? sibling : nil
+    }
+
     /// Loads and instantiates `bytes` in a fresh store.
     static func instantiate(_ bytes: [UInt8], options: LoadOptions = LoadOptions(), imports: [String: [String: ExternalValue]] = [:],
                             store: Store = Store()) throws -> (Store, Instance) {

@@ -27,13 +27,34 @@ public enum FuzzTargets {
         }
     }
 
+    /// The benchmark programs (Bench/programs, each under 4 KiB built), built by Bench/build.sh into
+    /// .build/bench so that the corpus is the same on every clone; empty, with a note on stderr,
+    /// where clang cannot build them.
+    static func benchModules() -> [(name: String, bytes: [UInt8])] {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "\(root)/Bench/build.sh")
+        process.arguments = ["\(root)/.build/bench"]
+        do {
+            try process.run()
+            process.waitUntilExit()
+        } catch {
+            FileHandle.standardError.write(Data("fuzz: cannot run Bench/build.sh (\(error)); the wasm corpus lacks the benchmark programs\n".utf8))
+            return []
+        }
+        guard process.terminationStatus == 0 else {
+            FileHandle.standardError.write(Data("fuzz: Bench/build.sh failed; the wasm corpus lacks the benchmark programs\n".utf8))
+            return []
+        }
+        return files(".build/bench", suffix: ".wasm", maximumBytes: 4096)
+    }
+
     static func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
 
     // MARK: binary formats
 
     /// The wasm loader (parser, validator, translator) and the planner's own read of a module's page size.
     static func wasm() -> FuzzTarget {
-        let corpus = files("Deploy/examples", suffix: ".wasm").map(\.bytes) + files("../shared/bench", suffix: ".wasm", maximumBytes: 4096).map(\.bytes)
+        let corpus = files("Deploy/examples", suffix: ".wasm").map(\.bytes) + benchModules().map(\.bytes)
         return FuzzTarget(name: "wasm", corpus: corpus, isText: false) { bytes in
             let loaded = try? LoadedModule.load(bytes, options: LoadOptions(allowFloat: bytes.count % 2 == 0))
             let inspected = try? ModuleImage.inspect(bytes)

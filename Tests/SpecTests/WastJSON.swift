@@ -75,16 +75,6 @@ struct SpecSetupError: Error, Sendable, CustomStringConvertible {
 
 /// Finds the suite, runs wast2json on each non-SIMD script into a temporary directory, and reads the results.
 enum WastConverter {
-    /// `FIREBALL_SPEC_SUITE` if set, else `../shared/wasm-testsuite` next to the package (as Package.swift says).
-    static var suiteDirectory: URL {
-        if let path = ProcessInfo.processInfo.environment["FIREBALL_SPEC_SUITE"], !path.isEmpty {
-            return URL(fileURLWithPath: path)
-        }
-        return URL(fileURLWithPath: #filePath)   // <package>/Tests/SpecTests/WastJSON.swift
-            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("shared/wasm-testsuite")
-    }
-
     /// `wast2json` on PATH, else /usr/bin/wast2json.
     static func findWast2json() -> URL? {
         let fileManager = FileManager.default
@@ -96,8 +86,8 @@ enum WastConverter {
         return nil
     }
 
-    /// Converts every `.wast` in the suite whose name does not start with `simd_`, in name order.
-    static func convertSuite() throws(SpecSetupError) -> [ConvertedScript] {
+    /// Converts every `.wast` in `suiteDirectory` whose name does not start with `simd_`, in name order.
+    static func convertSuite(from suiteDirectory: URL) throws(SpecSetupError) -> [ConvertedScript] {
         let fileManager = FileManager.default
         guard let tool = findWast2json() else {
             throw SpecSetupError(description: "wast2json (from wabt) is not installed: run Deploy/setup.sh, which installs wabt")
