@@ -19,7 +19,7 @@ struct HALCommand: ParsableCommand {
         var failed = false
         do {
             try LocalControl.send(command, to: socket ?? LocalControl.defaultPath(node: node)) { line in
-                if line.hasPrefix("error: ") { failed = true; FileHandle.standardError.write(Data((line + "\n").utf8)) } else { print(line) }
+                if line.hasPrefix("error: ") { failed = true; FileHandle.standardError.write(Data((line + "\n").utf8)) } else { say(line) }
                 fflush(nil)
             }
         } catch {

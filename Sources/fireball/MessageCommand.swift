@@ -35,16 +35,16 @@ struct MessageCommand: ParsableCommand {
             } catch { throw ValidationError("\(error)") }
             let message = builder.build()
             let bytes = message.encoded()
-            if compact { print(hex(bytes[...])); return }
+            if compact { say(hex(bytes[...])); return }
             let n = message.count
-            print("header  \(hex(bytes[0..<4]))  version \(bytes[0]), \(n) entries")
+            say("header  \(hex(bytes[0..<4]))  version \(bytes[0]), \(n) entries")
             for i in 0..<n {
                 let start = Message.headerBytes + i * Message.entryBytes
-                print(String(format: "entry%2d ", i) + hex(bytes[start..<start + 8]) + "  " + message[i].description)
+                say(String(format: "entry%2d ", i) + hex(bytes[start..<start + 8]) + "  " + message[i].description)
             }
             let index = Message.headerBytes + n * Message.entryBytes
-            print("index   \(hex(bytes[index...]))  entries in key order")
-            print("total   \(bytes.count) bytes: \(hex(bytes[...]))")
+            say("index   \(hex(bytes[index...]))  entries in key order")
+            say("total   \(bytes.count) bytes: \(hex(bytes[...]))")
         }
     }
 
@@ -61,7 +61,7 @@ struct MessageCommand: ParsableCommand {
             let dictionary = try dictionary.load()
             do {
                 let message = try Message(decoding: bytes, dictionary: dictionary)
-                print(dictionary.map { message.description(using: $0) } ?? message.description)
+                say(dictionary.map { message.description(using: $0) } ?? message.description)
             } catch {
                 FileHandle.standardError.write(Data("refused: \(error)\n".utf8))
                 throw ExitCode(1)
