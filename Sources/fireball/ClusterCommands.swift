@@ -182,9 +182,9 @@ struct StatusCommand: ParsableCommand {
         commandName: "status", abstract: "Nodes, links, modules and partitions of the cluster.",
         discussion: """
             Dials every node at once and waits up to --connect-timeout for all of them together. Exit \
-            status: 0 when every node is up and every replica of every applied app runs; 3 when something \
-            desired is not running (a node down or panicked, a replica missing, exited or gone; the \
-            reasons go to stderr); 1 when the command itself failed. Cordoned nodes (`fireball cordon`) \
+            status: 0 when every node is up and every replica of every applied app runs (or ran to its \
+            end with code 0); 3 when something desired is not running (a node down or panicked, a replica \
+            missing, trapped, exited with another code or gone; the reasons go to stderr); 1 when the command itself failed. Cordoned nodes (`fireball cordon`) \
             are marked in the STATE column.
 
             Examples:
@@ -232,7 +232,9 @@ struct StatusCommand: ParsableCommand {
         for (node, report) in view.reports.sorted(by: { $0.key < $1.key }) {
             if let panic = report.panic { problems.append("node \(node) panicked: \(panic)") }
             for guest in report.guests {
-                let ended = guest.state.hasPrefix("exited") || guest.state.hasPrefix("missing") || guest.state == "gone"
+                // A replica that ran to its end (completed, exit code 0) did what was desired.
+                let finished = guest.state == "exited: completed" || guest.state == "exited: exited with code 0"
+                let ended = (guest.state.hasPrefix("exited") && !finished) || guest.state.hasPrefix("missing") || guest.state == "gone"
                 if ended { problems.append("\(guest.assignment.key) on \(node): \(guest.state)") } else { running.insert(guest.assignment.key) }
             }
         }

@@ -33,8 +33,14 @@ struct Fireball: ParsableCommand {
     /// with that subcommand's usage: ArgumentParser attaches the command stack only to errors of
     /// parsing and `validate()`, so an error from `run()` would otherwise show the root's usage.
     static func main() {
+        var arguments = Array(CommandLine.arguments.dropFirst())
+        // `fireball run M.wasm -- ARGS…`: the words after `--` are the guests' (RunCommand.afterTerminator).
+        if arguments.first == "run", let terminator = arguments.firstIndex(of: "--") {
+            RunCommand.afterTerminator = Array(arguments[(terminator + 1)...])
+            arguments.removeSubrange(terminator...)
+        }
         var command: ParsableCommand
-        do { command = try parseAsRoot() } catch { exit(withError: error) }
+        do { command = try parseAsRoot(arguments) } catch { exit(withError: error) }
         do { try command.run() } catch let error as ValidationError {
             let usage = usageString(for: type(of: command)).replacingOccurrences(of: "\n", with: "\n  ")
             let name = (CommandParserPath.names(of: type(of: command)) ).joined(separator: " ")

@@ -29,7 +29,9 @@ struct RunCommand: ParsableCommand {
             """)
 
     @Argument(help: "The .wasm module(s); with --invoke, the module and then the function's arguments.") var modulesAndArguments: [String] = []
-    @Argument(parsing: .postTerminator, help: "Kernel mode: the guests' WASI arguments, after `--`.") var guestArguments: [String] = []
+    /// The words after `--` (ArgumentParser cannot hold two positional lists, so `Fireball.main` takes them off first).
+    nonisolated(unsafe) static var afterTerminator: [String] = []
+    var guestArguments: [String] { Self.afterTerminator }
     @Option(help: ArgumentHelp("Kernel mode: an environment variable for every guest (repeatable).", valueName: "KEY=VALUE")) var env: [String] = []
     @Option(help: "The exported function to call (single-module mode).") var invoke: String?
     @Option(help: ArgumentHelp("Stop after this long if guests (or the --invoke call) are still running: exit status 124 (30s, 500ms, 2min).",
@@ -125,9 +127,10 @@ struct RunCommand: ParsableCommand {
     func run() throws {
         if sliceMicrosecondsDeprecated != nil { _ = try sliceNanoseconds(warn: true) }
         guard let invoke else { return try runKernel() }
-        guard guestArguments.isEmpty, env.isEmpty else { throw ValidationError("--invoke passes ARGS to the function: arguments after -- and --env are for guests (without --invoke)") }
+        guard env.isEmpty else { throw ValidationError("--env is for guests (without --invoke); --invoke passes ARGS to the function") }
         guard let module = modulesAndArguments.first else { throw ValidationError("no module given") }
-        let arguments = Array(modulesAndArguments.dropFirst())
+        // With --invoke, words after `--` are more function arguments (e.g. negative numbers).
+        let arguments = Array(modulesAndArguments.dropFirst()) + guestArguments
         guard let data = FileManager.default.contents(atPath: module) else {
             throw ValidationError("cannot read \(module)")
         }
