@@ -34,7 +34,7 @@ echo "== CoreMark and SHA-256 (clang -O2 wasm32) on the resumable interpreter, i
 for program in "coremark 1000 119616" "sha256 1 4490266013855788995"; do
   set -- $program
   start=$(date +%s%N)
-  result=$("$fireball" run "$bench/$1.wasm" --invoke run "$2" --slice-microseconds 300 2>/tmp/fireball-demo-slices)
+  result=$("$fireball" run "$bench/$1.wasm" --invoke run "$2" --slice 300us 2>/tmp/fireball-demo-slices)
   end=$(date +%s%N)
   echo "$1 run($2) = $result (expected i64:$3) in $(( (end - start) / 1000000 )) ms, $(cat /tmp/fireball-demo-slices)"
 done

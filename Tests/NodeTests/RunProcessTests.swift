@@ -63,7 +63,7 @@ import Testing
         let run = try Run()
         let spin = try run.module("spin", Self.spin)
         let started = Date()
-        let node = try run.start(["run", "--board", "\(ProcessCluster.boards)/cortex-m33.yaml", "--name", "spinner", "--timeout", "3", spin])
+        let node = try run.start(["run", "--board", "\(ProcessCluster.boards)/cortex-m33.yaml", "--name", "spinner", "--timeout", "3s", spin])
         // The control socket appears once the kernel is up; the guest spins from then on.
         let socket = run.directory.appendingPathComponent("fireball/spinner.sock").path
         while !FileManager.default.fileExists(atPath: socket), Date().timeIntervalSince(started) < 10 { usleep(20_000) }
@@ -86,7 +86,7 @@ import Testing
         let run = try Run()
         let spin = try run.module("spin", Self.spin), grow = try run.module("grow", Self.grow)
         let started = Date()
-        let spinning = try run.start(["run", spin, "--invoke", "run", "--timeout", "1"])
+        let spinning = try run.start(["run", spin, "--invoke", "run", "--timeout", "1s"])
         #expect(try spinning.wait(seconds: 10) == 124)
         #expect(spinning.stderr.contains("run still running at --timeout 1.0 s"), "\(spinning.stderr)")
         #expect(Date().timeIntervalSince(started) < 8)
