@@ -33,6 +33,13 @@ struct Fireball: ParsableCommand {
     /// with that subcommand's usage: ArgumentParser attaches the command stack only to errors of
     /// parsing and `validate()`, so an error from `run()` would otherwise show the root's usage.
     static func main() {
+        // A parent may hand down SIGINT and SIGTERM blocked (a test runner's thread does): unblocked,
+        // Ctrl-C and `kill` stop the command (or reach its handlers) as the user expects.
+        var stopSignals = sigset_t()
+        sigemptyset(&stopSignals)
+        sigaddset(&stopSignals, SIGINT)
+        sigaddset(&stopSignals, SIGTERM)
+        pthread_sigmask(SIG_UNBLOCK, &stopSignals, nil)
         var arguments = Array(CommandLine.arguments.dropFirst())
         // `fireball run M.wasm -- ARGS…`: the words after `--` are the guests' (RunCommand.afterTerminator).
         if arguments.first == "run", let terminator = arguments.firstIndex(of: "--") {
