@@ -212,7 +212,9 @@ struct StatusCommand: ParsableCommand {
         switch format {
         case .json, .yaml:
             struct Output: Encodable { let nodes: [String: NodeReport]; let unreachable: [String]; let cordoned: [String]; let problems: [String] }
-            try OutputOption(format: format).emit(Output(nodes: view.reports, unreachable: view.unreachable, cordoned: cordoned, problems: problems))
+            var output = output
+            output.format = format
+            try output.emit(Output(nodes: view.reports, unreachable: view.unreachable, cordoned: cordoned, problems: problems))
         case .text, .wide:
             var table = StatusTable.render(view, inventory: inventory)
             if !cordoned.isEmpty { table += "\n\ncordoned (take no new modules; `fireball uncordon NODE`): \(cordoned.joined(separator: ", "))" }
