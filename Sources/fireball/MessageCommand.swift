@@ -7,6 +7,11 @@ struct MessageCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "message",
         abstract: "Encode or decode a typed key-value message (see Docs/wire-format.md).",
+        discussion: """
+            Examples:
+              fireball message encode 7=i32:-5 @temp=f32:21.5 --dictionary temp
+              fireball message decode 01020000...
+            """,
         subcommands: [Encode.self, Decode.self]
     )
 
@@ -22,7 +27,9 @@ struct MessageCommand: ParsableCommand {
     }
 
     struct Encode: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Encode entries KEY=TYPE:VALUE and print the bytes as hex, one line per part.")
+        static let configuration = CommandConfiguration(
+            abstract: "Encode entries KEY=TYPE:VALUE and print the bytes as hex, one line per part.",
+            discussion: "Examples:\n  fireball message encode 7=i32:-5 0x20=u32:9\n  fireball message encode @temperature=f32:21.5 --dictionary temperature --compact")
         @OptionGroup var dictionary: DictionaryOption
         @Argument(help: "Entries: 7=i32:-5, 0x20=u32:9, @temperature=f32:21.5, 3=shm:12") var entries: [String]
         @Flag(help: "Print only the hex string.") var compact = false
@@ -49,7 +56,9 @@ struct MessageCommand: ParsableCommand {
     }
 
     struct Decode: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Decode and validate a message given as hex; exit 1 with the reason if it is refused.")
+        static let configuration = CommandConfiguration(
+            abstract: "Decode and validate a message given as hex; exit 1 with the reason if it is refused.",
+            discussion: "Examples:\n  fireball message decode \"$(fireball message encode 7=i32:-5 --compact)\"\n  fireball message decode 0102 0000 --dictionary temperature")
         @OptionGroup var dictionary: DictionaryOption
         @Argument(help: "The message bytes as hex (spaces allowed).") var hex: [String]
 
