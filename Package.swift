@@ -36,6 +36,7 @@ let package = Package(
         .executableTarget(name: "fireball", dependencies: [
             "Core", "HAL", "Transport", "Orchestrator", "Node",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Yams", package: "Yams"),   // `-o yaml`
         ]),
         .executableTarget(name: "fireball-bench", dependencies: [
             "Core", "HAL", "Transport", "Orchestrator", "Node", "Simulator", "FuzzTargets",

@@ -44,7 +44,7 @@ slices="$(mktemp)"
 for program in "${programs[@]}"; do
   set -- $program
   start=$(date +%s%N)
-  result=$("$fireball" run "$1/$2.wasm" --invoke run "$3" --slice-microseconds 300 2>"$slices")
+  result=$("$fireball" run "$1/$2.wasm" --invoke run "$3" --slice 300us 2>"$slices")
   end=$(date +%s%N)
   echo "$2 run($3) = $result (expected i64:$4) in $(( (end - start) / 1000000 )) ms, $(cat "$slices")"
 done

@@ -45,16 +45,16 @@ wait_for() {   # wait_for FILE TEXT SECONDS
   done
 }
 start_node() {
-  "$fireball" node --config "$inventory" --name "$1" --certs "$work/certs" --data "$work/data/$1" >>"$work/$1.log" 2>&1 &
+  "$fireball" node --inventory "$inventory" --name "$1" --certs "$work/certs" --data "$work/data/$1" >>"$work/$1.log" 2>&1 &
   pids+=($!)
   eval "pid_$1=$!"
 }
 
 echo
 echo "== certificates: a cluster CA, three nodes, one orchestrator (EC P-256, TLS 1.3, mutual)"
-"$fireball" certs init --dir "$work/certs" >/dev/null
-for node in c3 microbit m33; do "$fireball" certs issue "$node" --role node --dir "$work/certs" >/dev/null; done
-"$fireball" certs issue orchestrator --role orchestrator --dir "$work/certs"
+"$fireball" certs init --certs "$work/certs" >/dev/null
+for node in c3 microbit m33; do "$fireball" certs issue "$node" --role node --certs "$work/certs" >/dev/null; done
+"$fireball" certs issue orchestrator --role orchestrator --certs "$work/certs"
 
 echo
 echo "== three node processes, one per board; they link up with each other"
@@ -79,7 +79,7 @@ show m33 "\[actuator\]" 4
 
 echo
 echo "== status"
-"$fireball" status "${cluster[@]}" | sed -n '1,12p'
+"$fireball" status "${cluster[@]}" | sed -n '1,12p' || true   # exit 3 would only mean something is not running yet
 
 echo
 echo "== failover: the controller watches the nodes; the aggregator's node (microbit) is killed (SIGKILL)"
@@ -102,7 +102,7 @@ start_node microbit
 wait_for "$work/microbit.log" "restored" 10
 wait_for "$work/microbit.log" "stopped greenhouse/aggregator" 10
 show microbit "restored|stopped"
-"$fireball" status "${cluster[@]}" | sed -n '6,10p'
+"$fireball" status "${cluster[@]}" | sed -n '6,10p' || true   # exit 3 would only mean something is not running yet
 
 echo
 echo "== shutdown: SIGTERM drains every node (guests stopped, links closed with a goodbye)"

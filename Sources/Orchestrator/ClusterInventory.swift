@@ -53,19 +53,26 @@ public struct ClusterInventory: Sendable {
         self.nodes = nodes.sorted { $0.name < $1.name }
     }
 
-    static let fields: Set<String> = ["cluster", "nodes"]
+    static let fields: Set<String> = ["cluster", "boards", "nodes"]
     static let nodeFields: Set<String> = ["name", "address", "board", "labels", "devices"]
     /// Nodes in one inventory, at most.
     public static let nodesMax = 4096
 
-    /// Reads an inventory; a node's `board:` is a name in `boardsDirectory`, or a .yaml path relative to the inventory.
-    public static func load(path: String, boardsDirectory: String = "Deploy/boards") throws(ConfigurationError) -> ClusterInventory {
+    /// Reads an inventory; a node's `board:` is a name in the boards folder, or a .yaml path relative
+    /// to the inventory. The boards folder is the inventory's own `boards:` (relative to the
+    /// inventory, not the current folder) unless `boardsOverride` is given, else `boardsDirectory`.
+    public static func load(path: String, boardsDirectory: String = "Deploy/boards", boardsOverride: String? = nil) throws(ConfigurationError) -> ClusterInventory {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ConfigurationError(file: path, line: nil, field: "(file)", detail: "cannot read the file")
         }
         let folder = (path as NSString).deletingLastPathComponent
+        let text = String(decoding: data, as: UTF8.self)
+        var boardsDirectory = boardsDirectory
+        if let boardsOverride { boardsDirectory = boardsOverride } else if let named = try boardsField(text, file: path) {
+            boardsDirectory = named.hasPrefix("/") || folder.isEmpty ? named : "\(folder)/\(named)"
+        }
         var boards: [String: (Board, [DeviceSpec])] = [:]
-        return try parse(String(decoding: data, as: UTF8.self), file: path) { (reference: String) throws(ConfigurationError) -> (Board, [DeviceSpec]) in
+        return try parse(text, file: path) { (reference: String) throws(ConfigurationError) -> (Board, [DeviceSpec]) in
             let boardPath: String
             if reference.hasSuffix(".yaml") || reference.contains("/") {
                 boardPath = reference.hasPrefix("/") || folder.isEmpty ? reference : "\(folder)/\(reference)"
@@ -82,6 +89,14 @@ public struct ClusterInventory: Sendable {
             boards[boardPath] = loaded
             return loaded
         }
+    }
+
+    /// The inventory's `boards:` as written, if it has one.
+    static func boardsField(_ text: String, file: String) throws(ConfigurationError) -> String? {
+        let top = try YAMLMapping(text: text, file: file)
+        guard let value = try top.optionalString("boards") else { return nil }
+        guard !value.isEmpty else { throw top.error("boards", "an empty path") }
+        return value
     }
 
     /// The devices a board file lists (`devices: [uart, {kind: gpio, name: led0}]`).

@@ -1,17 +1,16 @@
 // What `fireball logs` asks for: the replica, how many lines, since when; and where it runs.
 
+import Core
+
 /// `fireball logs` helpers that need no connection: the `--since` duration and finding the replica.
 public enum LogQuery {
-    /// "90s", "5m", "5 min", "2h", "1d", "500ms" → milliseconds; nil for anything else (no
-    /// number, an unknown unit, or more than a year).
+    /// The longest `--since`: a year (and a day).
+    public static let sinceNanosecondsMax: UInt64 = 366 * 86_400_000_000_000
+
+    /// "90s", "5m", "5 min", "2h", "1d", "500ms" → milliseconds, read by `Quantity` (the one
+    /// checked duration parser); nil for anything else (no number, an unknown unit, over a year).
     public static func milliseconds(_ text: String) -> UInt64? {
-        let trimmed = text.filter { $0 != " " }
-        let digits = trimmed.prefix { $0.isASCII && $0.isNumber }
-        guard !digits.isEmpty, digits.count <= 9, let value = UInt64(digits) else { return nil }
-        let units: [Substring: UInt64] = ["ms": 1, "s": 1_000, "sec": 1_000, "m": 60_000, "min": 60_000, "h": 3_600_000, "d": 86_400_000]
-        guard let unit = units[trimmed.dropFirst(digits.count)] else { return nil }
-        let total = value * unit   // at most 999,999,999 days in ms: fits a UInt64
-        return total <= 366 * 86_400_000 ? total : nil
+        (try? Quantity.nanoseconds(text, in: 0...sinceNanosecondsMax)).map { $0 / 1_000_000 }
     }
 
     /// The nodes that report `replica` (an app/replica key, or a replica name), as (node, key),

@@ -7,21 +7,54 @@ struct CertsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "certs",
         abstract: "Create the cluster CA and issue node certificates (EC P-256, TLS 1.3 links).",
+        discussion: """
+            Examples:
+              fireball certs init --certs ~/fireball/certs
+              fireball certs issue c3 --role node --certs ~/fireball/certs
+              fireball certs issue orchestrator --role orchestrator --days 30
+            """,
         subcommands: [Initialize.self, Issue.self]
     )
 
+    /// `--certs DIR` (and the deprecated `--dir DIR`, hidden, kept for one release).
+    struct Folder: ParsableArguments {
+        @Option(help: ArgumentHelp("The certificate directory (default: the context's, else certs).", valueName: "dir")) var certs: String?
+        @Option(help: .hidden) var dir: String?
+        @OptionGroup var selection: ConfigSelection
+
+        func validate() throws {
+            if certs != nil && dir != nil { throw ValidationError("--dir is the deprecated spelling of --certs: give only --certs") }
+        }
+
+        var path: String {
+            get throws {
+                if let dir { warnDeprecated("--dir", use: "--certs \(dir)"); return dir }
+                if let certs { return certs }
+                let (file, context) = try selection.load()
+                return context?.certs.map(file.resolved) ?? "certs"
+            }
+        }
+    }
+
     struct Initialize: ParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "init", abstract: "Create ca.pem and ca.key (mode 0600) in DIR.")
-        @Option(help: "The certificate directory.") var dir = "certs"
+        static let configuration = CommandConfiguration(
+            commandName: "init", abstract: "Create ca.pem and ca.key (mode 0600) in the certificate directory.",
+            discussion: """
+                Examples:
+                  fireball certs init --certs ~/fireball/certs
+                  fireball certs init --days 365 --force
+                """)
+        @OptionGroup var folder: Folder
         @Option(help: "Days the CA is valid.") var days = 3650
         @Flag(help: "Replace an existing CA (every certificate it issued stops being trusted).") var force = false
 
         func validate() throws { try checkOption(days, in: OptionLimits.certificateDays, "--days") }
 
         func run() throws {
+            let directory = try folder.path
             do {
-                let ca = try CertificateAuthority.initialize(directory: dir, notAfter: Date(timeIntervalSinceNow: Double(days) * 86400), force: force)
-                print("created \(ca.certificatePath) and \(ca.keyPath) (0600), valid \(days) days")
+                let ca = try CertificateAuthority.initialize(directory: directory, notAfter: Date(timeIntervalSinceNow: Double(days) * 86400), force: force)
+                say("created \(ca.certificatePath) and \(ca.keyPath) (0600), valid \(days) days")
             } catch let error where error.code == .exists {
                 throw certsFailure("\(error.detail) (pass --force to replace the CA)")
             } catch {
@@ -31,10 +64,16 @@ struct CertsCommand: ParsableCommand {
     }
 
     struct Issue: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Issue NAME.pem and NAME.key (mode 0600) signed by the CA in DIR.")
+        static let configuration = CommandConfiguration(
+            abstract: "Issue NAME.pem and NAME.key (mode 0600) signed by the CA in the certificate directory.",
+            discussion: """
+                Examples:
+                  fireball certs issue c3 --role node
+                  fireball certs issue orchestrator --role orchestrator --certs ~/fireball/certs --days 30
+                """)
         @Argument(help: "The node name: letters, digits and '-', at most 63.") var name: String
         @Option(help: "node or orchestrator.") var role: String
-        @Option(help: "The certificate directory holding ca.pem and ca.key.") var dir = "certs"
+        @OptionGroup var folder: Folder
         @Option(help: "Days the certificate is valid.") var days = 365
         @Flag(help: "Overwrite an existing NAME.pem / NAME.key.") var force = false
 
@@ -45,10 +84,11 @@ struct CertsCommand: ParsableCommand {
         }
 
         func run() throws {
+            let directory = try folder.path
             do {
-                let ca = try CertificateAuthority(directory: dir)
+                let ca = try CertificateAuthority(directory: directory)
                 let issued = try ca.issue(name: name, role: NodeRole(name: role)!, notAfter: Date(timeIntervalSinceNow: Double(days) * 86400), force: force)
-                print("issued \(issued.certificatePath) and \(issued.keyPath) (0600): \(name), role \(role), valid \(days) days")
+                say("issued \(issued.certificatePath) and \(issued.keyPath) (0600): \(name), role \(role), valid \(days) days")
             } catch let error where error.code == .exists {
                 throw certsFailure("\(error.detail) (pass --force to overwrite)")
             } catch {
@@ -60,6 +100,6 @@ struct CertsCommand: ParsableCommand {
 
 /// Prints `message` to stderr and returns exit code 1: a failure of the operation, not of the command line.
 private func certsFailure(_ message: String) -> ExitCode {
-    FileHandle.standardError.write(Data("error: \(message)\n".utf8))
+    note("error: \(message)")
     return ExitCode(1)
 }

@@ -7,6 +7,11 @@ struct MessageCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "message",
         abstract: "Encode or decode a typed key-value message (see Docs/wire-format.md).",
+        discussion: """
+            Examples:
+              fireball message encode 7=i32:-5 @temp=f32:21.5 --dictionary temp
+              fireball message decode 01020000...
+            """,
         subcommands: [Encode.self, Decode.self]
     )
 
@@ -22,7 +27,9 @@ struct MessageCommand: ParsableCommand {
     }
 
     struct Encode: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Encode entries KEY=TYPE:VALUE and print the bytes as hex, one line per part.")
+        static let configuration = CommandConfiguration(
+            abstract: "Encode entries KEY=TYPE:VALUE and print the bytes as hex, one line per part.",
+            discussion: "Examples:\n  fireball message encode 7=i32:-5 0x20=u32:9\n  fireball message encode @temperature=f32:21.5 --dictionary temperature --compact")
         @OptionGroup var dictionary: DictionaryOption
         @Argument(help: "Entries: 7=i32:-5, 0x20=u32:9, @temperature=f32:21.5, 3=shm:12") var entries: [String]
         @Flag(help: "Print only the hex string.") var compact = false
@@ -35,21 +42,23 @@ struct MessageCommand: ParsableCommand {
             } catch { throw ValidationError("\(error)") }
             let message = builder.build()
             let bytes = message.encoded()
-            if compact { print(hex(bytes[...])); return }
+            if compact { say(hex(bytes[...])); return }
             let n = message.count
-            print("header  \(hex(bytes[0..<4]))  version \(bytes[0]), \(n) entries")
+            say("header  \(hex(bytes[0..<4]))  version \(bytes[0]), \(n) entries")
             for i in 0..<n {
                 let start = Message.headerBytes + i * Message.entryBytes
-                print(String(format: "entry%2d ", i) + hex(bytes[start..<start + 8]) + "  " + message[i].description)
+                say(String(format: "entry%2d ", i) + hex(bytes[start..<start + 8]) + "  " + message[i].description)
             }
             let index = Message.headerBytes + n * Message.entryBytes
-            print("index   \(hex(bytes[index...]))  entries in key order")
-            print("total   \(bytes.count) bytes: \(hex(bytes[...]))")
+            say("index   \(hex(bytes[index...]))  entries in key order")
+            say("total   \(bytes.count) bytes: \(hex(bytes[...]))")
         }
     }
 
     struct Decode: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Decode and validate a message given as hex; exit 1 with the reason if it is refused.")
+        static let configuration = CommandConfiguration(
+            abstract: "Decode and validate a message given as hex; exit 1 with the reason if it is refused.",
+            discussion: "Examples:\n  fireball message decode \"$(fireball message encode 7=i32:-5 --compact)\"\n  fireball message decode 0102 0000 --dictionary temperature")
         @OptionGroup var dictionary: DictionaryOption
         @Argument(help: "The message bytes as hex (spaces allowed).") var hex: [String]
 
@@ -61,7 +70,7 @@ struct MessageCommand: ParsableCommand {
             let dictionary = try dictionary.load()
             do {
                 let message = try Message(decoding: bytes, dictionary: dictionary)
-                print(dictionary.map { message.description(using: $0) } ?? message.description)
+                say(dictionary.map { message.description(using: $0) } ?? message.description)
             } catch {
                 FileHandle.standardError.write(Data("refused: \(error)\n".utf8))
                 throw ExitCode(1)

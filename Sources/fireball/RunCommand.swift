@@ -16,17 +16,36 @@ struct RunCommand: ParsableCommand {
             wired by the URIs they serve and open; their UART/log lines are printed with their names \
             (escaped, at most --log-burst lines at once and --log-lines-per-second after that per guest).
             Either way each guest's linear memory stops at --memory-limit (memory.grow returns -1), and \
-            the run ends at --timeout with exit code 124.
+            the run ends at --timeout with exit code 124 and a line saying so. Words after `--` are every \
+            guest's WASI arguments (argv[0] is the guest's name) and --env K=V its environment. Guest \
+            lines are written one by one as they come, whatever stdout is, so a pipe sees them at once \
+            and a SIGINT or SIGTERM loses none already printed.
+
+            Examples:
+              fireball run Deploy/examples/hello.wasm -- 3 --loud
+              fireball run --board cortex-m33 hello.wasm --env NAME=world --timeout 5s
+              fireball run producer.wasm consumer.wasm > out.txt
+              fireball run M.wasm --invoke add 2 3 --slice 300us
             """)
 
-    @Argument(help: "The .wasm module(s); with --invoke, the module and then the function's arguments.") var modulesAndArguments: [String]
+    @Argument(help: "The .wasm module(s); with --invoke, the module and then the function's arguments.") var modulesAndArguments: [String] = []
+    /// The words after `--` (ArgumentParser cannot hold two positional lists, so `Fireball.main` takes them off first).
+    nonisolated(unsafe) static var afterTerminator: [String] = []
+    var guestArguments: [String] { Self.afterTerminator }
+    @Option(help: ArgumentHelp("Kernel mode: an environment variable for every guest (repeatable).", valueName: "KEY=VALUE")) var env: [String] = []
     @Option(help: "The exported function to call (single-module mode).") var invoke: String?
-    @Option(help: "Stop after this many seconds if guests (or the --invoke call) are still running; exit status 124.") var timeout: Double = 30
-    @Option(help: "Kernel mode: the board (a name in Deploy/boards, or a .yaml path): partitions, FPU, time slice.")
+    @Option(help: ArgumentHelp("Stop after this long if guests (or the --invoke call) are still running: exit status 124 (30s, 500ms, 2min).",
+                               valueName: "duration"))
+    var timeout = "30s"
+    @Option(help: ArgumentHelp("Kernel mode: the board (a name in the boards folder, or a .yaml path): partitions, FPU, time slice.", valueName: "board"))
     var board: String?
+    @Option(help: ArgumentHelp("Where board names are looked up (default: the context's, $FIREBALL_BOARDS, the install's).", valueName: "dir"))
+    var boards: String?
+    @OptionGroup var selection: ConfigSelection
     @Flag(help: "Refuse modules that use floating point, as a board without an FPU does.") var noFloat = false
-    @Option(help: "Slice length in microseconds: the call runs in slices, as under the kernel (0: one unlimited run).")
-    var sliceMicroseconds = 0
+    @Option(help: ArgumentHelp("Slice length: the call runs in slices, as under the kernel (300us, 1ms; 0us: one unlimited run).", valueName: "duration"))
+    var slice: String?
+    @Option(name: .customLong("slice-microseconds"), help: .hidden) var sliceMicrosecondsDeprecated: Int?
     @Option(name: .customLong("grant"), help: ArgumentHelp("Devices a guest may open: GUEST=DEV[,DEV…] (GUEST is the module's file name without .wasm).",
                                                           valueName: "grant"))
     var grants: [String] = []
@@ -51,10 +70,34 @@ struct RunCommand: ParsableCommand {
     static let hostGuestPartitionBytesMax = 1 << 30
 
     func validate() throws {
-        guard timeout > 0, timeout <= 1e9 else { throw ValidationError("--timeout \(timeout): give a positive number of seconds") }
-        try checkOption(sliceMicroseconds, in: OptionLimits.sliceMicroseconds, "--slice-microseconds")
+        _ = try durationOption(timeout, "--timeout", in: OptionLimits.runTimeout, bareUnit: ("s", 1_000_000_000))
+        _ = try sliceNanoseconds(warn: false)
         _ = try memoryLimitBytes()
         _ = try logRateLimit(board: nil)
+        _ = try guestStartup(name: "guest")
+    }
+
+    /// --slice (or the deprecated --slice-microseconds) in nanoseconds; 0: not given.
+    func sliceNanoseconds(warn: Bool = true) throws -> UInt64 {
+        if let old = sliceMicrosecondsDeprecated {
+            if warn { warnDeprecated("--slice-microseconds", use: "--slice \(old)us") }
+            guard old >= 0 else { throw ValidationError("--slice-microseconds \(old): must not be negative") }
+            return try durationOption("\(old)us", "--slice-microseconds", in: OptionLimits.slice)
+        }
+        return try slice.map { try durationOption($0, "--slice", in: OptionLimits.slice) } ?? 0
+    }
+
+    /// Whole microseconds of the slice (the interpreter's unit); a slice under 1 µs is 1 µs.
+    var sliceMicroseconds: Int {
+        let nanoseconds = (try? sliceNanoseconds(warn: false)) ?? 0
+        return nanoseconds == 0 ? 0 : max(1, Int(nanoseconds / 1_000))
+    }
+
+    /// A guest's WASI arguments (its name, then the words after `--`) and environment, checked.
+    func guestStartup(name: String) throws -> GuestArguments {
+        do { return try GuestArguments(arguments: [name] + guestArguments, environment: env) } catch {
+            throw ValidationError("guest arguments (after --) or --env: \(error)")
+        }
     }
 
     /// --memory-limit in bytes, checked.
@@ -77,12 +120,17 @@ struct RunCommand: ParsableCommand {
         return limit
     }
 
-    var timeoutNanoseconds: UInt64 { UInt64(timeout * 1e9) }
+    var timeoutNanoseconds: UInt64 {
+        (try? Quantity.nanoseconds(timeout.allSatisfy(\.isNumber) ? timeout + "s" : timeout, in: OptionLimits.runTimeout)) ?? 30_000_000_000
+    }
 
     func run() throws {
+        if sliceMicrosecondsDeprecated != nil { _ = try sliceNanoseconds(warn: true) }
         guard let invoke else { return try runKernel() }
+        guard env.isEmpty else { throw ValidationError("--env is for guests (without --invoke); --invoke passes ARGS to the function") }
         guard let module = modulesAndArguments.first else { throw ValidationError("no module given") }
-        let arguments = Array(modulesAndArguments.dropFirst())
+        // With --invoke, words after `--` are more function arguments (e.g. negative numbers).
+        let arguments = Array(modulesAndArguments.dropFirst()) + guestArguments
         guard let data = FileManager.default.contents(atPath: module) else {
             throw ValidationError("cannot read \(module)")
         }
@@ -129,10 +177,10 @@ struct RunCommand: ParsableCommand {
             // Always in slices, so that the deadline is seen even while the function never returns.
             switch execution.run(.microseconds(sliceMicroseconds > 0 ? sliceMicroseconds : Self.invokeSliceMicroseconds)) {
             case .yielded where clock.nanoseconds >= deadline:
-                FileHandle.standardError.write(Data("\(module): \(invoke) still running at --timeout \(timeout) s; stopped (exit \(Self.timeoutExitCode))\n".utf8))
+                note("\(module): \(invoke) still running at --timeout \(timeout); timed out, stopped (exit \(Self.timeoutExitCode))")
                 throw ExitCode(Self.timeoutExitCode)
             case .completed(let results):
-                print(results.map(\.description).joined(separator: " "))
+                say(results.map(\.description).joined(separator: " "))
                 if sliceMicroseconds > 0 { FileHandle.standardError.write(Data("\(slices) slices\n".utf8)) }
                 return
             case .trapped(let trap):
@@ -157,7 +205,7 @@ struct RunCommand: ParsableCommand {
         var allowFloat = !noFloat
         var definition: Board?
         if let board {
-            do { definition = try Board.resolve(board) } catch { throw ValidationError("\(error)") }
+            do { definition = try Board.resolve(board, in: try selection.boards(flag: boards)) } catch { throw ValidationError("\(error)") }
         }
         if let definition {
             partitions = definition.partitions
@@ -179,6 +227,8 @@ struct RunCommand: ParsableCommand {
         var configuration = KernelConfiguration(slice: slice, executionLimits: limits)
         configuration.logRateLimit = try logRateLimit(board: definition)
         let kernel = Kernel(configuration: configuration, partitions: partitions)
+        // Each line by itself with write(2): a pipe or file gets it at once, a signal loses nothing printed.
+        kernel.console = { say($0) }
         let capabilities = kernel.mintCapabilities()
         var control: LocalControl?
         if let definition, !definition.devices.isEmpty {
@@ -194,7 +244,7 @@ struct RunCommand: ParsableCommand {
                 let loaded = try LoadedModule.load([UInt8](data), options: LoadOptions(allowFloat: allowFloat))
                 try checkInitialMemory(loaded, limit: memoryLimit)
                 guests.append((try kernel.spawnGuest(loaded, name: name, devices: grantsByGuest[name] ?? [], memoryLimitBytes: memoryLimit,
-                                                     capability: capabilities.process), name))
+                                                     arguments: try guestStartup(name: name), capability: capabilities.process), name))
             } catch {
                 FileHandle.standardError.write(Data("\(path): \(error)\n".utf8))
                 throw ExitCode(1)
@@ -203,7 +253,6 @@ struct RunCommand: ParsableCommand {
         let unknown = Set(grantsByGuest.keys).subtracting(guests.map(\.1))
         guard unknown.isEmpty else { throw ValidationError("--grant names no module given: \(unknown.sorted().joined(separator: ", "))") }
         let end = runLoop(kernel, control)
-        fflush(nil)   // guest lines (stdout) before the status lines (stderr)
         var failed = false
         for (task, name) in guests {
             let state = kernel.state(of: task).map { "\($0)" } ?? "gone"
@@ -215,7 +264,7 @@ struct RunCommand: ParsableCommand {
         }
         switch end {
         case .timedOut:
-            FileHandle.standardError.write(Data("--timeout \(timeout) s reached with guests still running; stopped (exit \(Self.timeoutExitCode))\n".utf8))
+            note("timed out: --timeout \(timeout) reached with guests still running; stopped (exit \(Self.timeoutExitCode))")
             throw ExitCode(Self.timeoutExitCode)
         case .idle(.waiting): FileHandle.standardError.write(Data("kernel idle: remaining guests wait on channels nobody will use\n".utf8))
         case .idle(.panicked): failed = true

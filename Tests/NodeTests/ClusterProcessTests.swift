@@ -186,7 +186,7 @@ import Transport
         defer { if controller.process.isRunning { kill(controller.process.processIdentifier, SIGKILL); controller.process.waitUntilExit() } }
         try cluster.waitFor(file: controller.logPath, "controller: watching 3 node(s)")
         for call in 1...6 {
-            let status = try cluster.cli(["status", "--json"] + common)
+            let status = try cluster.cli(["status", "-o", "json"] + common)
             #expect(status.status == 0, "status call \(call): \(status.output)")
             struct Output: Decodable { let nodes: [String: NodeReport]; let unreachable: [String] }
             let output = try JSONDecoder().decode(Output.self, from: Data(status.stdout.utf8))

@@ -91,8 +91,8 @@ final class ProcessCluster {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try Self.executable)
         var arguments = ["node", "--name", name, "--boards", Self.boards, "--certs", certificates ?? certs,
-                         "--data", root.appendingPathComponent("data/\(name)").path, "--grace-ms", "\(graceMs)", "--no-control-socket"]
-        if let inventory { arguments += ["--config", inventory] } else {
+                         "--data", root.appendingPathComponent("data/\(name)").path, "--grace", "\(graceMs)ms", "--no-control-socket"]
+        if let inventory { arguments += ["--inventory", inventory] } else {
             arguments += ["--board", board, "--listen", "127.0.0.1:\(port)"]
             for (peer, peerPort) in peers.sorted(by: { $0.key < $1.key }) { arguments += ["--peer", "\(peer)=127.0.0.1:\(peerPort)"] }
             for member in names where member != name && peers[member] == nil { arguments += ["--member", member] }

@@ -22,19 +22,20 @@ extension Kernel {
     /// (KernelBudget.swift), taken from its heap partition; nil: `KernelBudget.defaultBytes`.
     public func spawnGuest(_ module: LoadedModule, name: String, role: TaskRole = .guest, restart: RestartPolicy = .stop,
                            devices: Set<String> = [], memoryLimitBytes: Int? = nil, kernelBudgetBytes: Int? = nil,
-                           capability: borrowing ProcessCapability) throws -> TaskID {
+                           arguments: GuestArguments = .none, capability: borrowing ProcessCapability) throws -> TaskID {
         try startGuest(module, name: name, role: role, restart: restart, devices: devices, memoryLimitBytes: memoryLimitBytes,
-                       kernelBudgetBytes: kernelBudgetBytes ?? KernelBudget.defaultBytes, history: [])
+                       kernelBudgetBytes: kernelBudgetBytes ?? KernelBudget.defaultBytes, history: [], arguments: arguments)
     }
 
     func startGuest(_ module: LoadedModule, name: String, role: TaskRole, restart: RestartPolicy, devices: Set<String>,
-                    memoryLimitBytes: Int?, kernelBudgetBytes: Int, history: [UInt64]) throws -> TaskID {
+                    memoryLimitBytes: Int?, kernelBudgetBytes: Int, history: [UInt64], arguments: GuestArguments = .none) throws -> TaskID {
         guard (KernelBudget.bytesMin...KernelBudget.bytesMax).contains(kernelBudgetBytes) else {
             throw SpawnError(detail: "\(name): a kernel budget of \(kernelBudgetBytes) bytes is outside \(KernelBudget.bytesMin)...\(KernelBudget.bytesMax)")
         }
         let record = newTask(name: name, role: role)
         record.module = module
         record.deviceGrants = devices
+        record.startupArguments = arguments
         record.restartPolicy = restart
         record.restartHistory = history
         record.memoryLimitBytes = memoryLimitBytes
@@ -447,17 +448,30 @@ extension Kernel {
             call.setI32(0, ok ? success : fault)
             return .returned
         }
-        for name in ["args_sizes_get", "environ_sizes_get"] {
-            define(&wasi, name, [i32, i32], [i32]) { call, _ in
-                let zero = [UInt8](repeating: 0, count: 4)
-                let ok = (call.memory?.write(zero, at: Int(call.i32(0))) ?? false) && (call.memory?.write(zero, at: Int(call.i32(1))) ?? false)
+        // args_* and environ_*: the lists given at spawn (GuestArguments, bounded there). The sizes
+        // calls give the count and the buffer's bytes; the get calls write the pointers, then the
+        // NUL-terminated strings. A write outside memory is EFAULT and writes nothing further.
+        let startup = record.startupArguments
+        for (prefix, list) in [("args", startup.arguments), ("environ", startup.environment)] {
+            let (count, buffer, offsets) = GuestArguments.layout(list)
+            define(&wasi, "\(prefix)_sizes_get", [i32, i32], [i32]) { call, _ in
+                let ok = (call.memory?.write(withUnsafeBytes(of: UInt32(count).littleEndian, Array.init), at: Int(call.i32(0))) ?? false)
+                    && (call.memory?.write(withUnsafeBytes(of: UInt32(buffer.count).littleEndian, Array.init), at: Int(call.i32(1))) ?? false)
                 call.setI32(0, ok ? success : fault)
                 return .returned
             }
-        }
-        for name in ["args_get", "environ_get"] {
-            define(&wasi, name, [i32, i32], [i32]) { call, _ in
-                call.setI32(0, success)
+            define(&wasi, "\(prefix)_get", [i32, i32], [i32]) { call, _ in
+                guard let memory = call.memory else { call.setI32(0, fault); return .returned }
+                let pointers = Int(call.i32(0)), strings = Int(call.i32(1))
+                // Both pointers are u32, so every string's address fits a u32 once the buffer fits in memory.
+                guard memory.write(buffer, at: strings) else { call.setI32(0, fault); return .returned }
+                var table: [UInt8] = []
+                table.reserveCapacity(4 * count)
+                for offset in offsets {
+                    guard let address = UInt32(exactly: strings + offset) else { call.setI32(0, fault); return .returned }
+                    table += withUnsafeBytes(of: address.littleEndian, Array.init)
+                }
+                call.setI32(0, memory.write(table, at: pointers) ? success : fault)
                 return .returned
             }
         }

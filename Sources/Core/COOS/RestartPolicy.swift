@@ -46,7 +46,8 @@ extension Kernel {
         do {
             let successor = try startGuest(module, name: record.name, role: record.role, restart: record.restartPolicy,
                                            devices: record.deviceGrants, memoryLimitBytes: record.memoryLimitBytes,
-                                           kernelBudgetBytes: record.kernelBudgetBytes, history: history)
+                                           kernelBudgetBytes: record.kernelBudgetBytes, history: history,
+                                           arguments: record.startupArguments)
             record.successor = successor
             note("\(record.name) restarts as \(successor)")
         } catch {

@@ -85,6 +85,8 @@ final class TaskRecord {
     var daemon = false
     /// Board devices this task may open.
     var deviceGrants: Set<String> = []
+    /// Its WASI arguments and environment (kept for restarts).
+    var startupArguments = GuestArguments.none
 
     init(id: TaskID, name: String, role: TaskRole, kernel: Kernel) {
         self.kernel = kernel
