@@ -88,6 +88,14 @@ public final class Endpoint: LinkTransport {
     private var refusals: RefusalLog
     /// Accepted connections since freed heap last went back to the system.
     private var acceptedSinceRelease = 0
+    /// Accepted connections refused (limits, handshake, membership, sessions), by why: for metrics.
+    public private(set) var refusedConnections: [LinkCloseReason.Code: Int] = [:]
+    /// Frames and payload bytes on each node peer's links since boot; one entry per peer name that
+    /// ever linked, at most `trafficPeersMax` (members are far fewer).
+    public private(set) var traffic: [String: LinkTraffic] = [:]
+    static let trafficPeersMax = 1024
+    /// Called with each refusal line the rate limit lets through (and its summaries), for a node's events.
+    public var refusalObserver: ((String) -> Void)?
 
     private final class Dialer {
         let name: String
@@ -257,7 +265,11 @@ public final class Endpoint: LinkTransport {
 
     /// Logs a refused accepted connection through the rate limit.
     private func refused(from host: String, code: LinkCloseReason.Code, line: () -> String) {
-        for text in refusals.refused(from: host, code: code, now: loop.nowNanoseconds, line: line) { log(text) }
+        refusedConnections[code, default: 0] += 1
+        for text in refusals.refused(from: host, code: code, now: loop.nowNanoseconds, line: line) {
+            log(text)
+            refusalObserver?(text)
+        }
     }
 
     private func dial(_ dialer: Dialer) {
@@ -312,7 +324,7 @@ public final class Endpoint: LinkTransport {
     private func tick() {
         let now = loop.nowNanoseconds
         for connection in Array(connections.values) { connection.tick(now: now) }
-        if let summary = refusals.summary(now: now) { log(summary) }
+        if let summary = refusals.summary(now: now) { log(summary); refusalObserver?(summary) }
         // After a burst (a flood, or many short-lived connections), once none waits any longer: the
         // allocator keeps freed memory for reuse, fragmented, unless told to give it back.
         if pendingAccepted == 0, configuration.releaseMemoryAfterConnections > 0, acceptedSinceRelease >= configuration.releaseMemoryAfterConnections {
@@ -350,6 +362,8 @@ public final class Endpoint: LinkTransport {
             return
         }
         current[peer.name] = connection
+        if traffic[peer.name] == nil, traffic.count < Self.trafficPeersMax { traffic[peer.name] = LinkTraffic() }
+        connection.traffic = traffic[peer.name]
         dialers[peer.name]?.attempt = 0
         dialers[peer.name]?.failures = 0
         log("link with \(peer) up, \(connection.origin)")
@@ -420,6 +434,11 @@ public final class Endpoint: LinkTransport {
     }
 }
 
+/// Application frames and their payload bytes each way on a peer's links (heartbeats not counted).
+public final class LinkTraffic {
+    public internal(set) var framesIn = 0, bytesIn = 0, framesOut = 0, bytesOut = 0
+}
+
 /// One TCP connection carrying TLS and the link protocol.
 final class LinkConnection {
     private unowned let endpoint: Endpoint
@@ -436,6 +455,8 @@ final class LinkConnection {
     var quietClose = false
     /// Set when this link is an orchestrator's control session (not the peer's link).
     var session: SessionID?
+    /// Its peer's counters, once it is that peer's link.
+    var traffic: LinkTraffic?
     /// The source address this accepted connection counts against while it is not authenticated.
     var pendingHost: String?
     /// Decrypted bytes; allocated once the handshake is done, so that a connection that never gets
@@ -493,6 +514,7 @@ final class LinkConnection {
     func send(kind: UInt8, payload: UnsafeRawBufferPointer) throws(TransportError) {
         guard let link, !isFinished else { throw TransportError(.notConnected, "link is closing") }
         try link.value.send(kind: kind, payload: payload, queuedElsewhere: tls.pendingCiphertext.count + stream.pendingWriteBytes)
+        if let traffic { traffic.framesOut += 1; traffic.bytesOut += payload.count }
     }
 
     private func received(_ bytes: UnsafeRawBufferPointer) {
@@ -555,6 +577,7 @@ final class LinkConnection {
             peer = identity
             endpoint.established(self, peer: identity)
         case .frame(let kind, let payload):
+            if let traffic { traffic.framesIn += 1; traffic.bytesIn += payload.count }
             if let peer { endpoint.frame(from: self, peer: peer, kind: kind, payload: payload) }
         case .closed(let reason):
             end(reason)

@@ -48,7 +48,9 @@ extension Kernel {
                                            devices: record.deviceGrants, memoryLimitBytes: record.memoryLimitBytes,
                                            kernelBudgetBytes: record.kernelBudgetBytes, history: history)
             record.successor = successor
+            restartsTotal += 1
             note("\(record.name) restarts as \(successor)")
+            for observer in restartObservers { observer(record.id, successor) }
         } catch {
             console("[\(record.name)] restart failed: \(error)")
         }
