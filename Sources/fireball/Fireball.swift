@@ -11,7 +11,7 @@ struct Fireball: ParsableCommand {
         abstract: "A WebAssembly hypervisor for small boards, run as a cluster.",
         subcommands: [Version.self, RunCommand.self, InspectCommand.self, MessageCommand.self, HALCommand.self, CertsCommand.self,
                       PlanCommand.self, NodeCommand.self,
-                      ApplyCommand.self, StatusCommand.self, LogsCommand.self, DrainCommand.self, DeleteCommand.self, ControllerCommand.self]
+                      ApplyCommand.self, StatusCommand.self, TopCommand.self, EventsCommand.self, LogsCommand.self, DrainCommand.self, DeleteCommand.self, ControllerCommand.self]
     )
 }
 

@@ -40,6 +40,8 @@ struct NodeCommand: ParsableCommand {
     @Option(help: "Connections waiting for their TLS handshake and hello from one IP address.") var pendingPerAddressMax = 32
     @Option(help: "Milliseconds a connection has for its TLS handshake and hello.") var handshakeTimeoutMs = 3000
     @Option(help: "Control sessions (orchestrator clients: CLI commands, controllers) open at once; one more is refused.") var controlSessionsMax = 32
+    @Option(help: "HOST:PORT to serve Prometheus metrics on over plain HTTP (GET /metrics); off by default. Use a loopback address unless the network is trusted.")
+    var metrics: String?
 
     func validate() throws {
         try checkOption(graceMs, in: OptionLimits.graceMilliseconds, "--grace-ms")
@@ -65,6 +67,7 @@ struct NodeCommand: ParsableCommand {
         configuration.endpoint.pendingConnectionsPerAddressMax = pendingPerAddressMax
         configuration.endpoint.controlSessionsMax = controlSessionsMax
         do { try configuration.endpoint.validate() } catch { throw ValidationError("\(error)") }
+        if let metrics { (configuration.metricsHost, configuration.metricsPort) = try HostPort.parse(metrics, what: "--metrics") }
         let daemon: NodeDaemon
         do {
             // Unbuffered: the lines of a node under a supervisor or in a pipe appear as they happen.
