@@ -37,7 +37,7 @@ public enum HTTPRequestHead: Equatable, Sendable {
             if let first = bytes.first, !(UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(first) { return .malformed("not an HTTP request") }
             return .incomplete
         }
-        guard let lineEnd = bytes[..<end].firstIndex(of: UInt8(ascii: "\r")) ?? Optional(end) else { return .incomplete }
+        let lineEnd = bytes[..<end].firstIndex { $0 == UInt8(ascii: "\r") || $0 == UInt8(ascii: "\n") } ?? end
         let line = bytes[..<lineEnd]
         guard line.allSatisfy({ $0 >= 0x20 && $0 < 0x7f }) else { return .malformed("request line has control or non-ASCII bytes") }
         let parts = line.split(separator: UInt8(ascii: " "), omittingEmptySubsequences: false)
