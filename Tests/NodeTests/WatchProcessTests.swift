@@ -1,0 +1,63 @@
+// Watching real node processes (issue 15): a node's metrics scraped over HTTP, `fireball top`
+// into a file, and `fireball events` (and -f following a link going down).
+import Foundation
+import Orchestrator
+import Testing
+import Transport
+
+@Suite struct WatchProcessTests {
+    static let examples = ProcessCluster.packageRoot.appendingPathComponent("Deploy/examples").path
+
+    @Test func metricsTopAndEventsOfARunningCluster() throws {
+        let cluster = try ProcessCluster(nodes: ["a", "b"])
+        let a = try cluster.start("a", extra: ["--metrics", "127.0.0.1:0"])
+        try cluster.start("b", peers: ["a": a.port])
+        try cluster.waitFor("a", "link with b (node) up")
+        let inventory = cluster.root.appendingPathComponent("inventory.yaml").path
+        try (["cluster: test", "nodes:"] + cluster.names.map { "  - {name: \($0), address: 127.0.0.1:\(cluster.node($0).port), board: linux-host}" })
+            .joined(separator: "\n").write(toFile: inventory, atomically: true, encoding: .utf8)
+        let common = ["--inventory", inventory, "--boards", ProcessCluster.boards, "--certs", cluster.certs,
+                      "--state", cluster.root.appendingPathComponent("orchestrator").path]
+        let manifest = cluster.root.appendingPathComponent("pong.yaml").path
+        try "app: pong\nmodules:\n  - {name: pong, wasm: \(Self.examples)/pong.wasm, serves: [fireball://pong/echo]}\n"
+            .write(toFile: manifest, atomically: true, encoding: .utf8)
+        let applied = try cluster.cli(["apply", manifest] + common)
+        #expect(applied.status == 0, "\(applied.output)")
+
+        // The node process says where its metrics are; a scrape parses.
+        let line = try #require(a.log.split(separator: "\n").first { $0.contains("metrics on http://") })
+        let port = try #require(UInt16(line.split(separator: ":").last!.prefix { $0.isNumber }))
+        let answer = MetricsTests.blockingExchange(port: port, request: Array("GET /metrics HTTP/1.1\r\nHost: a\r\n\r\n".utf8))
+        #expect(answer.hasPrefix("HTTP/1.1 200 OK"), "\(answer.prefix(300))")
+        let samples = try MetricsTests.parse(answer.components(separatedBy: "\r\n\r\n").dropFirst().joined(separator: "\r\n\r\n"))
+        #expect(samples.contains { $0.name == "fireball_link_up" && $0.labels["peer"] == "b" && $0.value == 1 })
+        #expect(samples.contains { $0.name == "fireball_link_frames_total" && $0.labels["peer"] == "b" && $0.labels["direction"] == "in" && $0.value > 0 })
+        #expect(samples.first { $0.name == "fireball_guests" && $0.labels["state"] == "exited" } != nil)
+
+        // top into a file: one block per refresh, every node up.
+        let top = try cluster.cli(["top", "--count", "2", "--interval", "0.3"] + common)
+        #expect(top.status == 0, "\(top.output)")
+        #expect(top.stdout.components(separatedBy: "--- test: 2 of 2 node(s) up").count == 3, "\(top.output)")
+        #expect(!top.stdout.contains("\u{1B}["), "no terminal codes into a file")
+        #expect(top.stdout.split(separator: "\n").contains { $0.hasPrefix("a ") && $0.contains(" up ") }, "\(top.output)")
+
+        // events: what happened, in time order, by node.
+        let events = try cluster.cli(["events", "--lines", "0"] + common)
+        #expect(events.status == 0, "\(events.output)")
+        let lines = events.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.contains { $0.hasPrefix("a ") && $0.contains(" boot ") } && lines.contains { $0.hasPrefix("b ") && $0.contains(" link-up a") }, "\(events.output)")
+        #expect(lines.contains { $0.contains(" start pong/") }, "\(events.output)")
+        let times = lines.map { $0.split(separator: " ")[1] }
+        #expect(times == times.sorted(), "time order across nodes")
+
+        // events -f sees b go away as a link down on a.
+        let follow = try cluster.spawn(["events", "-f", "--lines", "1", "--interval", "0.2"] + common, log: "events.log")
+        defer { if follow.process.isRunning { kill(follow.process.processIdentifier, SIGKILL); follow.process.waitUntilExit() } }
+        try cluster.waitFor(file: follow.logPath, "a 20")
+        #expect(cluster.stop("b") == 0)
+        try cluster.waitFor(file: follow.logPath, "link-down b")
+        kill(follow.process.processIdentifier, SIGINT)
+        follow.process.waitUntilExit()
+        #expect(follow.process.terminationStatus == 0)
+    }
+}
