@@ -264,11 +264,35 @@ public final class NodeDaemon: LinkDelegate, RouterTransport {
         }
     }
 
-    /// Installs SIGTERM and SIGINT handlers that drain the node.
+    /// Installs SIGTERM and SIGINT handlers that drain the node, and SIGHUP, which reloads its certificate.
     public func handleSignals() throws {
         for signal in [SIGTERM, SIGINT] {
             signals.append(try SignalWatcher(loop: loop, signal: signal) { [unowned self] in self.drain(because: "signal \(signal)") })
         }
+        signals.append(try SignalWatcher(loop: loop, signal: SIGHUP) { [unowned self] in
+            do { try self.reloadCertificate() } catch { self.say("certificate reload: \(error)"); self.event("certificate reload failed: \(error)") }
+        })
+    }
+
+    /// Reads ca.pem, NAME.pem and NAME.key again: connections from now on use them; guests and the
+    /// links up now are not touched. A pair that does not load, or names another node, is refused
+    /// and the old one stays.
+    public func reloadCertificate() throws {
+        let tls = try TLSContext(directory: configuration.certificateDirectory, name: configuration.name)
+        try endpoint.reload(tls)
+        certificateNotAfter = Self.notAfter(directory: configuration.certificateDirectory, name: configuration.name)
+        let expiry = certificateNotAfter.map { " (expires \(Self.day($0)))" } ?? ""
+        say("certificate reloaded\(expiry); new connections use it, \(endpoint.connectedPeers.count) link(s) and \(guests.count) guest(s) kept")
+        event("certificate reloaded\(expiry)")
+    }
+
+    /// `2027-12-03` for Unix seconds.
+    static func day(_ seconds: Int64) -> String {
+        var time = time_t(seconds)
+        var parts = tm()
+        gmtime_r(&time, &parts)
+        func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))"
     }
 
     /// Runs until drained; then closes the loop.

@@ -62,7 +62,9 @@ public struct EndpointConfiguration: Sendable {
 /// Links of one node over TLS 1.3/TCP. Lives on one EventLoop thread; `close()` it before closing the loop.
 public final class Endpoint: LinkTransport {
     public let loop: EventLoop
-    let tls: TLSContext
+    /// The CA, certificate and key that new connections use; `reload` replaces it (established
+    /// connections keep the context they began with: OpenSSL counts its references).
+    private(set) var tls: TLSContext
     public let configuration: EndpointConfiguration
     private let logSink: (String) -> Void
     public weak var delegate: LinkDelegate?
@@ -220,6 +222,15 @@ public final class Endpoint: LinkTransport {
 
     /// The port the listener is bound to.
     public var listeningPort: UInt16? { listener?.port }
+
+    /// New connections use `context` from now on; the links up now stay as they are. The identity
+    /// must stay the same (a node does not change its name or role while it runs).
+    public func reload(_ context: TLSContext) throws(TransportError) {
+        guard context.identity == tls.identity else {
+            throw TransportError(.certificate, "the new certificate is for \(context.identity), not \(tls.identity): kept the old one")
+        }
+        tls = context
+    }
 
     // MARK: connections
 

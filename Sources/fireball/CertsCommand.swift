@@ -7,7 +7,7 @@ struct CertsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "certs",
         abstract: "Create the cluster CA and issue node certificates (EC P-256, TLS 1.3 links).",
-        subcommands: [Initialize.self, Issue.self]
+        subcommands: [Initialize.self, Issue.self, Renew.self]
     )
 
     struct Initialize: ParsableCommand {
@@ -51,6 +51,39 @@ struct CertsCommand: ParsableCommand {
                 print("issued \(issued.certificatePath) and \(issued.keyPath) (0600): \(name), role \(role), valid \(days) days")
             } catch let error where error.code == .exists {
                 throw certsFailure("\(error.detail) (pass --force to overwrite)")
+            } catch {
+                throw certsFailure(error.detail)
+            }
+        }
+    }
+}
+
+extension CertsCommand {
+    struct Renew: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Issue a fresh NAME.pem and NAME.key (0600) for a name that has a certificate, with the same role.",
+            discussion: """
+                Replaces the files in DIR. A node running with them keeps its old certificate until it is told: \
+                send it SIGHUP (`kill -HUP PID`) and connections from then on use the new one; its guests and \
+                the links up stay. `fireball status` shows each node's expiry.
+
+                Examples:
+                  fireball certs renew node-a
+                  fireball certs renew orchestrator --days 90 --dir certs
+                """)
+        @Argument(help: "The certificate's name.") var name: String
+        @Option(help: "The certificate directory holding ca.pem, ca.key and NAME.pem.") var dir = "certs"
+        @Option(help: "Days the new certificate is valid.") var days = 365
+
+        func validate() throws {
+            if let problem = NodeName.problem(name) { throw ValidationError(problem) }
+            try checkOption(days, in: OptionLimits.certificateDays, "--days")
+        }
+
+        func run() throws {
+            do {
+                let (issued, role) = try CertificateAuthority(directory: dir).renew(name: name, notAfter: Date(timeIntervalSinceNow: Double(days) * 86400))
+                print("renewed \(issued.certificatePath) and \(issued.keyPath) (0600): \(name), role \(role.name), valid \(days) days; send the node SIGHUP to use it")
             } catch {
                 throw certsFailure(error.detail)
             }

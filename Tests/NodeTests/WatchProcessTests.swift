@@ -61,3 +61,42 @@ import Transport
         #expect(follow.process.terminationStatus == 0)
     }
 }
+
+@Suite struct CertificateReloadProcessTests {
+    /// `certs renew`, then SIGHUP: the node reports the new expiry on a new control connection, its
+    /// guest and its link to b stay, and a renewal for a name without a certificate is refused.
+    @Test func aRenewedCertificateIsReloadedOnSIGHUPKeepingGuestsAndLinks() throws {
+        let cluster = try ProcessCluster(nodes: ["a", "b"])
+        let a = try cluster.start("a")
+        try cluster.start("b", peers: ["a": a.port])
+        try cluster.waitFor("a", "link with b (node) up")
+        let inventory = try cluster.inventory()
+        var client = try cluster.client(for: inventory)
+        let deployer = Deployer(inventory: inventory, client: client, progress: { _ in })
+        let app = try cluster.manifest("app: pong\nmodules:\n  - {name: pong, wasm: \(WatchProcessTests.examples)/pong.wasm, serves: [fireball://pong/echo], affinity: {node-labels: {node: a}}}\n")
+        _ = try deployer.reconcile(app, view: deployer.view())
+        let before = try client.status("a")
+        #expect(before.guests.count == 1 && (before.certificateNotAfter ?? 0) > Int64(Date().timeIntervalSince1970) + 300 * 86400)
+        cluster.pump = nil
+        client.close()
+
+        let renewed = try cluster.cli(["certs", "renew", "a", "--days", "30", "--dir", cluster.certs])
+        #expect(renewed.status == 0 && renewed.stdout.contains("role node"), "\(renewed.output)")
+        let key = try FileManager.default.attributesOfItem(atPath: cluster.certs + "/a.key")[.posixPermissions] as? Int
+        #expect(key == 0o600)
+        kill(a.process.processIdentifier, SIGHUP)
+        try cluster.waitFor("a", "certificate reloaded")
+        #expect(!a.log.contains("link with b closed"), "\(a.log)")
+
+        client = try cluster.client(for: inventory)
+        defer { client.close() }
+        let after = try client.status("a")
+        let days = Double((after.certificateNotAfter ?? 0) - Int64(Date().timeIntervalSince1970)) / 86400
+        #expect(days > 29 && days < 31, "\(days)")
+        #expect(after.guests.map(\.assignment.key) == ["pong/pong"] && after.guests.first?.restarts == 0 && after.links == ["b"])
+        #expect(after.guests.first?.task == before.guests.first?.task, "the same task: the guest was not restarted")
+
+        let unknown = try cluster.cli(["certs", "renew", "nobody", "--dir", cluster.certs])
+        #expect(unknown.status == 1 && unknown.output.contains("nobody.pem"), "\(unknown.output)")
+    }
+}
