@@ -64,7 +64,10 @@ struct ApplyCommand: ParsableCommand {
         do { (app, applied) = try ClusterState.capture(manifestPath: manifest, directory: cluster.state) } catch { throw failure("\(error)") }
         let (inventory, client, deployer) = try cluster.connect()
         defer { client.close() }
-        do { try Planner.check(app, against: inventory) } catch { throw failure("\(error)") }
+        do {
+            try Planner.check(app, against: inventory)
+            for warning in try ServiceCheck.check(app, against: inventory) { note("warning: \(warning)") }
+        } catch { throw failure("\(error)") }
         var state = try ClusterState.load(directory: cluster.state)
         deployer.previousModule = { [directory = cluster.state] sha in try? ClusterState.object(sha256: sha, directory: directory) }
         let began = Date()

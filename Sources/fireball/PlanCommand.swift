@@ -31,6 +31,7 @@ struct PlanCommand: ParsableCommand {
             cluster = try ClusterInventory.load(path: inventory, boardsDirectory: boards)
             app = try AppManifest.load(path: manifest)
             try Planner.check(app, against: cluster)
+            for warning in try ServiceCheck.check(app, against: cluster) { note("warning: \(warning)") }
         } catch {
             FileHandle.standardError.write(Data("\(error)\n".utf8))
             throw ExitCode(1)
