@@ -239,6 +239,19 @@ public final class NodeDaemon: LinkDelegate, RouterTransport {
         return Int64(summary.notAfter.timeIntervalSince1970)
     }
 
+    /// Answers `hal`: see `ControlRequest.Operation.hal`. The device bus is the one the local socket
+    /// drives, on this same thread, so a command never races the kernel.
+    func hal(_ words: [String]) throws -> [String] {
+        guard let devices else { throw NodeError("hal: the \(configuration.board.name) board of node \(configuration.name) has no devices") }
+        guard !words.isEmpty, words.count <= ControlLimits.halWordsMax, words.reduce(0, { $0 + $1.utf8.count }) <= ControlLimits.halBytesMax else {
+            throw NodeError("hal: 1…\(ControlLimits.halWordsMax) words of at most \(ControlLimits.halBytesMax) bytes in all")
+        }
+        if words.last == "-f" { throw NodeError("hal: following (-f) works through the node's local socket only (on its host); over the cluster, ask again") }
+        // The verb follows the device kind or name, and perhaps a device name after the kind.
+        if words.dropFirst().prefix(2).contains("load") { throw NodeError("hal: 'load' reads a file on the node's host: run it there (`fireball hal \(configuration.name) …` beside the node)") }
+        do { return try DeviceControl.run(words, on: devices.bus) } catch { throw NodeError("hal: \(error)") }
+    }
+
     /// Answers `events`: see `ControlRequest.Operation.events`.
     func eventLines(lines: Int, after: LogCursor?, id: UInt64) throws -> ControlResponse {
         guard (0...ControlLimits.logLinesMax).contains(lines) else { throw NodeError("events: lines \(lines) is outside 0…\(ControlLimits.logLinesMax)") }
@@ -488,6 +501,8 @@ public final class NodeDaemon: LinkDelegate, RouterTransport {
                 return try logLines(key: key, lines: count, sinceMilliseconds: since, after: after, id: request.id)
             case .events(let count, let after):
                 return try eventLines(lines: count, after: after, id: request.id)
+            case .hal(let words):
+                return ControlResponse(id: request.id, lines: try hal(words))
             }
         } catch {
             return ControlResponse(id: request.id, error: "node \(configuration.name): request \(request.id): \(error)")

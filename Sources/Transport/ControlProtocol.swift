@@ -71,6 +71,9 @@ public enum ControlLimits {
     public static let memoryBytes = 0...(1 << 32)
     /// Console lines one `logs` request may ask for.
     public static let logLinesMax = 100_000
+    /// Words of one `hal` request, and bytes of all of them.
+    public static let halWordsMax = 64
+    public static let halBytesMax = 4096
     /// Assignments one node keeps, at most.
     public static let assignmentsMax = 4096
 }
@@ -136,6 +139,10 @@ public struct ControlRequest: Codable, Sendable {
         /// down, refusals), from its bounded ring of events: like `logs`, the last `lines` (0: all
         /// it holds), or with `after` those that follow that cursor.
         case events(lines: Int, after: LogCursor? = nil)
+        /// A `fireball hal` command for the node's devices (`DeviceControl`), as its words: the
+        /// answer's lines. Commands that would read a file on the node's host (`adc load`) and
+        /// following (`-f`) are refused: they belong to the node's local socket.
+        case hal(words: [String])
     }
 
     public init(id: UInt64, _ operation: Operation) {

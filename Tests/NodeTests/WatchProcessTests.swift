@@ -100,3 +100,26 @@ import Transport
         #expect(unknown.status == 1 && unknown.output.contains("nobody.pem"), "\(unknown.output)")
     }
 }
+
+@Suite struct RemoteHALProcessTests {
+    /// A node without a local socket (as on another host): `fireball hal` reaches it through the
+    /// control plane; following and file loads are refused with a reason.
+    @Test func halReachesANodeThroughTheControlPlane() throws {
+        let cluster = try ProcessCluster(nodes: ["a"])
+        let a = try cluster.start("a")
+        let inventory = cluster.root.appendingPathComponent("inventory.yaml").path
+        try "cluster: test\nnodes:\n  - {name: a, address: 127.0.0.1:\(a.port), board: linux-host}\n".write(toFile: inventory, atomically: true, encoding: .utf8)
+        let common = ["--inventory", inventory, "--boards", ProcessCluster.boards, "--certs", cluster.certs]
+        let list = try cluster.cli(["hal"] + common + ["a", "list"])
+        #expect(list.status == 0 && list.stdout.contains("gpio"), "\(list.output)")
+        let set = try cluster.cli(["hal"] + common + ["a", "gpio", "set", "4", "1"])
+        #expect(set.status == 0, "\(set.output)")
+        #expect(try cluster.cli(["hal"] + common + ["a", "gpio", "get"]).stdout.isEmpty == false)
+        let follow = try cluster.cli(["hal"] + common + ["a", "uart", "tail", "-f"])
+        #expect(follow.status == 1 && follow.output.contains("local socket"), "\(follow.output)")
+        let load = try cluster.cli(["hal"] + common + ["a", "adc", "load", "/etc/passwd", "0"])
+        #expect(load.status == 1 && load.output.contains("reads a file on the node's host") && !load.output.contains("root:"), "\(load.output)")
+        let wrong = try cluster.cli(["hal"] + common + ["a", "gpio", "set", "4", "7"])
+        #expect(wrong.status == 1 && wrong.output.contains("level must be 0 or 1"), "\(wrong.output)")
+    }
+}
