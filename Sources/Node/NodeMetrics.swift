@@ -121,6 +121,11 @@ extension NodeDaemon {
         let peers = Set(configuration.peers.map(\.name)).union(endpoint.traffic.keys).subtracting([configuration.name]).sorted()
         out.family("fireball_link_up", "gauge", "1 while the link to a node peer is up.")
         for peer in peers { out.sample("fireball_link_up", ["peer": peer], up.contains(peer) ? 1 : 0) }
+        out.family("fireball_link_round_trip_seconds", "gauge", "Smoothed round-trip time of the link to a peer, as the host's TCP measures it.")
+        for peer in peers {
+            guard let microseconds = endpoint.roundTripMicroseconds(to: peer) else { continue }
+            out.sample("fireball_link_round_trip_seconds", ["peer": peer], String(Double(microseconds) / 1e6))
+        }
         out.family("fireball_link_frames_total", "counter", "Application frames on a peer's links since boot (heartbeats not counted).")
         out.family("fireball_link_bytes_total", "counter", "Payload bytes of those frames.")
         let traffic = endpoint.traffic.sorted { $0.key < $1.key }

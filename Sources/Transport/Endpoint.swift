@@ -164,6 +164,10 @@ public final class Endpoint: LinkTransport {
 
     public func isConnected(to name: String) -> Bool { current[name] != nil }
 
+    /// The smoothed round-trip time of the link to node `name` as the kernel's TCP measures it
+    /// (acknowledgements of frames and heartbeats), in microseconds; nil without a link.
+    public func roundTripMicroseconds(to name: String) -> Int? { current[name]?.roundTripMicroseconds }
+
     /// Queues an application frame on the link to `peer`; it leaves before the loop next waits.
     public func send(to peer: String, kind: UInt8, payload: UnsafeRawBufferPointer) throws(TransportError) {
         guard let connection = current[peer] else { throw TransportError(.notConnected, "no link to \(peer)") }
@@ -491,6 +495,7 @@ final class LinkConnection {
     deinit { plaintext?.deallocate() }
 
     var remoteHost: String { stream.remoteHost }
+    var roundTripMicroseconds: Int? { stream.smoothedRoundTripMicroseconds() }
 
     var isOutbound: Bool { expectedPeer != nil }
 

@@ -81,7 +81,7 @@ import Transport
         var types: [String: String] = [:]
         var helped: Set<String> = []
         var samples: [(String, [String: String], Double)] = []
-        let sample = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([^}]*)\})? (-?[0-9]+(\.[0-9]+)?)$/
+        let sample = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([^}]*)\})? (-?[0-9]+(\.[0-9]+)?(e-?[0-9]+)?)$/
         let label = /^([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"$/
         #expect(body.hasSuffix("\n"), "the body ends with a newline")
         for (index, line) in body.split(separator: "\n", omittingEmptySubsequences: false).dropLast().enumerated() {

@@ -33,6 +33,8 @@ import Transport
         #expect(samples.contains { $0.name == "fireball_link_up" && $0.labels["peer"] == "b" && $0.value == 1 })
         #expect(samples.contains { $0.name == "fireball_link_frames_total" && $0.labels["peer"] == "b" && $0.labels["direction"] == "in" && $0.value > 0 })
         #expect(samples.first { $0.name == "fireball_guests" && $0.labels["state"] == "exited" } != nil)
+        let roundTrip = try #require(samples.first { $0.name == "fireball_link_round_trip_seconds" && $0.labels["peer"] == "b" })
+        #expect(roundTrip.value > 0 && roundTrip.value < 1, "loopback: well under a second")
 
         // top into a file: one block per refresh, every node up.
         let top = try cluster.cli(["top", "--count", "2", "--interval", "0.3"] + common)
