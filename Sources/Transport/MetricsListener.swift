@@ -164,6 +164,9 @@ public final class MetricsListener {
         var bytes = Array(("HTTP/1.1 \(status)\r\nContent-Type: \(contentType)\r\nContent-Length: \(bodyBytes.count)\r\n"
             + extra + "Connection: close\r\n\r\n").utf8)
         if !headOnly { bytes += bodyBytes }
+        // The connection record goes below; a write error during the linger must not reach it.
+        connection.stream.onRead = { _ in }
+        connection.stream.onEnd = { _ in }
         connection.stream.stopReading()
         bytes.withUnsafeBytes { connection.stream.write($0) }
         connection.stream.shutdownAndClose()
