@@ -192,6 +192,25 @@ import Transport
         #expect(try node.exchange("GET /metrics HTTP/1.1\r\n\r\n").hasPrefix("HTTP/1.1 200 OK"))
     }
 
+    @Test func clientsThatResetMidAnswerLeaveTheListenerServing() throws {
+        let node = try TestNode()
+        let metrics = try #require(node.daemon.metrics)
+        for _ in 0..<20 {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var address = CuttingProxy.loopback(port: metrics.port)
+            _ = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            _ = Array("GET /metrics HTTP/1.1\r\n\r\n".utf8).withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+            var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
+            setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
+            close(fd)   // a reset, whatever the node is writing
+            for _ in 0..<20 { _ = node.daemon.loop.runOnce(nowait: true) }
+        }
+        #expect(try node.exchange("GET /metrics HTTP/1.1\r\n\r\n").hasPrefix("HTTP/1.1 200 OK"))
+        #expect(metrics.openConnections == 0)
+    }
+
     @Test func requestHeadsParse() {
         #expect(HTTPRequestHead.parse(Array("GET /metrics?x=1 HTTP/1.1\r\nHost: a\r\n\r\n".utf8)) == .request(method: "GET", path: "/metrics"))
         #expect(HTTPRequestHead.parse(Array("GET /metrics HTTP/1.1\n\n".utf8)) == .request(method: "GET", path: "/metrics"))
