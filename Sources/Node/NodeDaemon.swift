@@ -42,6 +42,12 @@ public struct NodeConfiguration: Sendable {
     public var slicesPerIteration = 64
     /// Console lines each guest may print; nil: the board's (`log:` in its file).
     public var logRateLimit: LogRateLimit?
+    /// Where to serve metrics over plain HTTP (`GET /metrics`); nil: not at all (the default).
+    public var metricsHost: String?
+    public var metricsPort: UInt16 = 0
+    public var metricsLimits = MetricsLimits()
+    /// Events the node keeps for `fireball events` (the newest; older ones are dropped first).
+    public var eventsKept = 1000
 
     public init(name: String, board: Board, listenHost: String, listenPort: UInt16, peers: [Peer], certificateDirectory: String,
                 dataDirectory: String, controlSocketPath: String? = nil) {
@@ -95,6 +101,15 @@ public final class NodeDaemon: LinkDelegate, RouterTransport {
     private var panicReported = false
     /// Asks the daemon to drain from another thread.
     public let drainHandle: DrainHandle
+    /// The metrics listener, if the configuration asks for one.
+    public private(set) var metrics: MetricsListener?
+    /// What happened here, for `fireball events`: a ring of `eventsKept` lines (and 64 KiB per
+    /// 500 of them), read with a cursor like a guest's log.
+    private var events: GuestLog
+    /// Events recorded since boot (the ring holds the newest of them).
+    public var eventCount: Int { Int(events.nextSequence - 1) }
+    /// The node's own certificate's expiry (Unix seconds), read at boot and at each reload.
+    private var certificateNotAfter: Int64?
 
     final class Guest {
         var assignment: ModuleAssignment
@@ -118,12 +133,16 @@ public final class NodeDaemon: LinkDelegate, RouterTransport {
         precondition(configuration.logLinesKept >= 1 && configuration.logBytesKept >= 4096, "log limits of the node configuration")
         var system = SystemRandomNumberGenerator()
         nextLogID = system.next() >> 1
+        precondition((16...1_000_000).contains(configuration.eventsKept), "events kept of the node configuration")
+        events = GuestLog(id: nextLogID, linesMax: configuration.eventsKept, bytesMax: max(configuration.eventsKept * 128, 4096))
+        nextLogID &+= 1
         let board = configuration.board
         store = try ModuleStore(directory: configuration.dataDirectory)
         let tls = try TLSContext(directory: configuration.certificateDirectory, name: configuration.name)
         guard tls.identity.name == configuration.name, tls.identity.role == .node else {
             throw NodeError("\(configuration.certificateDirectory)/\(configuration.name).pem is for \(tls.identity), not node \(configuration.name)")
         }
+        certificateNotAfter = Self.notAfter(directory: configuration.certificateDirectory, name: configuration.name)
         loop = try EventLoop()
         var kernelConfiguration = KernelConfiguration(slice: board.slice, executionLimits: board.executionLimits)
         kernelConfiguration.logRateLimit = configuration.logRateLimit ?? board.logRateLimit
@@ -151,6 +170,16 @@ public final class NodeDaemon: LinkDelegate, RouterTransport {
         kernel.logger.guestSink = { [unowned self] task, line in self.guestLine(line, from: task) }
         kernel.exitObservers.append { [unowned self] task, reason in
             if let name = self.kernel.name(of: task) { self.guestLine("[\(LogText.escaped(name))] \(task) exited: \(reason)", from: task) }
+            if let key = self.assignmentKey(of: task) {
+                switch reason {
+                case .trapped, .fault: self.event("trap \(key) \(task): \(reason)")
+                case .killed: break   // a stop or a drain: recorded where it is decided
+                default: self.event("exit \(key) \(task): \(reason)")
+                }
+            }
+        }
+        kernel.restartObservers.append { [unowned self] old, new in
+            if let key = self.assignmentKey(of: old) { self.event("restart \(key) \(old) as \(new)") }
         }
         do {
             try endpoint.listen(host: configuration.listenHost, port: configuration.listenPort)
@@ -160,11 +189,18 @@ public final class NodeDaemon: LinkDelegate, RouterTransport {
             if let path = configuration.controlSocketPath, let devices {
                 localControl = try LocalControl(path: path, bus: devices.bus)
             }
+            if let host = configuration.metricsHost {
+                metrics = try MetricsListener(loop: loop, host: host, port: configuration.metricsPort, limits: configuration.metricsLimits) {
+                    [unowned self] in self.metricsText()
+                }
+            }
         } catch {
+            metrics?.close()
             endpoint.close()
             loop.close()
             throw error
         }
+        endpoint.refusalObserver = { [unowned self] line in self.event("refused \(line)") }
         startTimers()
         loop.setWakeHandler { [unowned self] in if self.drainHandle.isRequested { self.drain(because: "requested") } }
         say("\(board.name) board up, listening on \(configuration.listenHost):\(endpoint.listeningPort ?? configuration.listenPort), "
@@ -174,7 +210,59 @@ public final class NodeDaemon: LinkDelegate, RouterTransport {
         } else {
             say("no membership given: every node certificate of the cluster CA may link")
         }
+        if let metrics { say("metrics on http://\(configuration.metricsHost ?? "?"):\(metrics.port)\(metrics.path)") }
+        event("boot \(board.name) board, listening on port \(endpoint.listeningPort ?? configuration.listenPort)")
         restoreAssignments()
+    }
+
+    /// Records an event: a line with the wall-clock time first (events are read by people, across nodes).
+    func event(_ text: String) {
+        events.append(Self.timestamp() + " " + text, at: loop.nowNanoseconds)
+    }
+
+    /// UTC now as `2026-12-03T20:23:00.123Z` (gmtime_r; no formatter object to share between threads).
+    static func timestamp() -> String {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        var seconds = now.tv_sec
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        let milliseconds = now.tv_nsec / 1_000_000
+        let fraction = milliseconds < 10 ? "00\(milliseconds)" : milliseconds < 100 ? "0\(milliseconds)" : "\(milliseconds)"
+        return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)).\(fraction)Z"
+    }
+
+    /// The expiry of `directory/name.pem` (Unix seconds), nil if it cannot be read.
+    static func notAfter(directory: String, name: String) -> Int64? {
+        guard let summary = try? CertificateAuthority.summary(certificatePath: directory + "/" + name + ".pem") else { return nil }
+        return Int64(summary.notAfter.timeIntervalSince1970)
+    }
+
+    /// Answers `hal`: see `ControlRequest.Operation.hal`. The device bus is the one the local socket
+    /// drives, on this same thread, so a command never races the kernel.
+    func hal(_ words: [String]) throws -> [String] {
+        guard let devices else { throw NodeError("hal: the \(configuration.board.name) board of node \(configuration.name) has no devices") }
+        guard !words.isEmpty, words.count <= ControlLimits.halWordsMax, words.reduce(0, { $0 + $1.utf8.count }) <= ControlLimits.halBytesMax else {
+            throw NodeError("hal: 1…\(ControlLimits.halWordsMax) words of at most \(ControlLimits.halBytesMax) bytes in all")
+        }
+        if words.last == "-f" { throw NodeError("hal: following (-f) works through the node's local socket only (on its host); over the cluster, ask again") }
+        // The verb follows the device kind or name, and perhaps a device name after the kind.
+        if words.dropFirst().prefix(2).contains("load") { throw NodeError("hal: 'load' reads a file on the node's host: run it there (`fireball hal \(configuration.name) …` beside the node)") }
+        do { return try DeviceControl.run(words, on: devices.bus) } catch { throw NodeError("hal: \(error)") }
+    }
+
+    /// Answers `events`: see `ControlRequest.Operation.events`.
+    func eventLines(lines: Int, after: LogCursor?, id: UInt64) throws -> ControlResponse {
+        guard (0...ControlLimits.logLinesMax).contains(lines) else { throw NodeError("events: lines \(lines) is outside 0…\(ControlLimits.logLinesMax)") }
+        let selection = events.select(lines: lines, sinceNanoseconds: nil, after: after, now: loop.nowNanoseconds,
+                                      answerBytesMax: Frame.payloadBytesMax - 1024)
+        var response = ControlResponse(id: id, lines: selection.lines)
+        response.cursor = selection.cursor
+        response.more = selection.more
+        response.skipped = selection.skipped
+        response.restarted = selection.restarted
+        return response
     }
 
     private func say(_ line: String) { output("node \(configuration.name): \(line)") }
@@ -189,11 +277,35 @@ public final class NodeDaemon: LinkDelegate, RouterTransport {
         }
     }
 
-    /// Installs SIGTERM and SIGINT handlers that drain the node.
+    /// Installs SIGTERM and SIGINT handlers that drain the node, and SIGHUP, which reloads its certificate.
     public func handleSignals() throws {
         for signal in [SIGTERM, SIGINT] {
             signals.append(try SignalWatcher(loop: loop, signal: signal) { [unowned self] in self.drain(because: "signal \(signal)") })
         }
+        signals.append(try SignalWatcher(loop: loop, signal: SIGHUP) { [unowned self] in
+            do { try self.reloadCertificate() } catch { self.say("certificate reload: \(error)"); self.event("certificate reload failed: \(error)") }
+        })
+    }
+
+    /// Reads ca.pem, NAME.pem and NAME.key again: connections from now on use them; guests and the
+    /// links up now are not touched. A pair that does not load, or names another node, is refused
+    /// and the old one stays.
+    public func reloadCertificate() throws {
+        let tls = try TLSContext(directory: configuration.certificateDirectory, name: configuration.name)
+        try endpoint.reload(tls)
+        certificateNotAfter = Self.notAfter(directory: configuration.certificateDirectory, name: configuration.name)
+        let expiry = certificateNotAfter.map { " (expires \(Self.day($0)))" } ?? ""
+        say("certificate reloaded\(expiry); new connections use it, \(endpoint.connectedPeers.count) link(s) and \(guests.count) guest(s) kept")
+        event("certificate reloaded\(expiry)")
+    }
+
+    /// `2027-12-03` for Unix seconds.
+    static func day(_ seconds: Int64) -> String {
+        var time = time_t(seconds)
+        var parts = tm()
+        gmtime_r(&time, &parts)
+        func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))"
     }
 
     /// Runs until drained; then closes the loop.
@@ -231,6 +343,7 @@ public final class NodeDaemon: LinkDelegate, RouterTransport {
     /// Stops the guests (their assignments stay on disk), tells peers, closes links and ends `run()`.
     public func drain(because reason: String) {
         guard !isDraining else { return }
+        event("drain (\(reason))")
         say("draining (\(reason)): stopping \(guests.count) guest(s), closing links")
         for guest in guests.values { if let task = currentTask(guest) { kernel.kill(task, capability: capabilities.process) } }
         _ = kernel.runUntilIdle(maxSlices: 1_000)
@@ -240,6 +353,7 @@ public final class NodeDaemon: LinkDelegate, RouterTransport {
         for timer in timers { timer.cancel() }
         wakeTimer?.cancel()
         for watcher in signals { watcher.cancel() }
+        metrics?.close()
         localControl = nil
         loop.stop()
         say("drained")
@@ -254,10 +368,11 @@ public final class NodeDaemon: LinkDelegate, RouterTransport {
     // MARK: links
 
     public func linkUp(_ peer: PeerIdentity) {
-        if peer.role == .node { router.linkUp(peer.name) } else { say("orchestrator \(peer.name) connected") }
+        if peer.role == .node { router.linkUp(peer.name); event("link-up \(peer.name)") } else { say("orchestrator \(peer.name) connected") }
     }
 
     public func linkDown(_ peer: PeerIdentity, reason: LinkCloseReason) {
+        if peer.role == .node { event("link-down \(peer.name): \(reason)") }
         if peer.role == .node && !isDraining { router.linkDown(peer.name) }
     }
 
@@ -287,6 +402,7 @@ public final class NodeDaemon: LinkDelegate, RouterTransport {
     public func frameReceived(from peer: PeerIdentity, kind: UInt8, payload: UnsafeRawBufferPointer) {
         if kind == ControlFrame.request {
             say("refused a control request from \(peer): only orchestrator certificates may use the control plane")
+            event("refused a control request from \(peer): not an orchestrator certificate")
             reply(ControlResponse(id: 0, error: "refused: \(peer.name) is a \(peer.role), the control plane takes orchestrator certificates only"), to: peer.name)
             return
         }
@@ -384,6 +500,10 @@ public final class NodeDaemon: LinkDelegate, RouterTransport {
                 return ControlResponse(id: request.id, lines: [try stop(key)])
             case .logs(let key, let count, let since, let after):
                 return try logLines(key: key, lines: count, sinceMilliseconds: since, after: after, id: request.id)
+            case .events(let count, let after):
+                return try eventLines(lines: count, after: after, id: request.id)
+            case .hal(let words):
+                return ControlResponse(id: request.id, lines: try hal(words))
             }
         } catch {
             return ControlResponse(id: request.id, error: "node \(configuration.name): request \(request.id): \(error)")
@@ -473,6 +593,7 @@ public final class NodeDaemon: LinkDelegate, RouterTransport {
         openLog(assignment.key)
         if persist { try saveAssignments() }
         say("started \(assignment.key) (\(assignment.module), \(assignment.sha256.prefix(12))) as \(task)")
+        event("start \(assignment.key) (\(assignment.module), \(assignment.sha256.prefix(12))) as \(task)\(persist ? "" : ", restored")")
         return "started \(assignment.key) as \(task)"
     }
 
@@ -484,6 +605,7 @@ public final class NodeDaemon: LinkDelegate, RouterTransport {
         try saveAssignments()
         if !guests.values.contains(where: { $0.assignment.sha256 == guest.assignment.sha256 }) { store.removeModule(guest.assignment.sha256) }
         say("stopped \(key)")
+        event("stop \(key)")
         return "stopped \(key)"
     }
 
@@ -500,6 +622,7 @@ public final class NodeDaemon: LinkDelegate, RouterTransport {
         for assignment in assignments {
             do { try start(assignment, persist: false) } catch {
                 say("could not restore \(assignment.key): \(error)")
+                event("missing \(assignment.key): could not restore: \(error)")
                 guests[assignment.key] = Guest(assignment: assignment, firstTask: nil, failure: "\(error)")
                 openLog(assignment.key)
                 logs[assignment.key]?.append("could not restore \(assignment.key): \(error)", at: loop.nowNanoseconds)
@@ -547,6 +670,22 @@ public final class NodeDaemon: LinkDelegate, RouterTransport {
                           links: endpoint.connectedPeers.filter { $0.role == .node }.map(\.name), served: kernel.servedURIs.map(\.uri),
                           remote: router.remoteURIs, channelsOpen: kernel.openChannelCount, routerPending: pending.sends + pending.wants + pending.held,
                           aheadTaken: router.offersTaken, aheadReturned: router.offersReturned, panic: kernel.panicReport?.description)
+            .with { report in
+                report.certificateNotAfter = certificateNotAfter
+                report.counters = NodeCounters(slices: kernel.switches, slicesPreempted: kernel.slicesPreempted, traps: kernel.trapsTotal,
+                                               restarts: kernel.restartsTotal, framesIn: router.framesIn, framesOut: router.framesOut,
+                                               refusedConnections: endpoint.refusedConnections.values.reduce(0, +),
+                                               controlSessions: endpoint.sessionCount)
+            }
+    }
+}
+
+extension NodeReport {
+    /// A copy changed by `body`.
+    func with(_ body: (inout NodeReport) -> Void) -> NodeReport {
+        var copy = self
+        body(&copy)
+        return copy
     }
 }
 

@@ -165,6 +165,25 @@ extension ControlConnection {
         return (out, cursor)
     }
 
+    /// The node's events (see `ControlRequest.Operation.events`): the last `lines` (0: all it holds),
+    /// or those after `after`; every page, with a note line for events dropped before they were read.
+    public func events(_ node: String, lines: Int, after: LogCursor? = nil) throws(ControlError) -> (lines: [String], cursor: LogCursor?) {
+        var out: [String] = []
+        var cursor = after
+        var wanted = lines
+        for _ in 0..<64 {
+            let answer = try request(node, .events(lines: wanted, after: cursor))
+            if answer.restarted == true { out.append("-- \(node) restarted: its events begin anew --") }
+            if let skipped = answer.skipped, skipped > 0 { out.append("-- \(skipped) event\(skipped == 1 ? "" : "s") dropped by \(node) before they were read --") }
+            let page = answer.lines ?? []
+            out += page
+            cursor = answer.cursor ?? cursor
+            guard answer.more == true, !page.isEmpty else { break }
+            if wanted > 0 { wanted = max(wanted - page.count, 0); if wanted == 0 { break } }
+        }
+        return (out, cursor)
+    }
+
     /// Pushes a module in parts; returns the bytes sent (0 if the node already had it).
     @discardableResult
     public func push(_ bytes: [UInt8], sha256: String, to node: String) throws(ControlError) -> Int {

@@ -4,19 +4,20 @@ import Core
 import Foundation
 
 public enum StatusTable {
-    public static func render(_ view: ClusterView, inventory: ClusterInventory, barWidth: Int = 20) -> String {
+    public static func render(_ view: ClusterView, inventory: ClusterInventory, barWidth: Int = 20, now: Date = Date()) -> String {
         var lines: [String] = []
         // AHEAD: messages received ahead that tasks took / that went back unused (Docs/router.md).
-        var nodeRows = [["NODE", "BOARD", "ADDRESS", "STATE", "UPTIME", "LINKS", "MODULES", "CHANNELS", "AHEAD"]]
+        // CERT: when the node's own certificate expires (`fireball certs renew NAME`, then SIGHUP the node).
+        var nodeRows = [["NODE", "BOARD", "ADDRESS", "STATE", "UPTIME", "LINKS", "MODULES", "CHANNELS", "AHEAD", "CERT"]]
         for node in inventory.nodes.sorted(by: { $0.name < $1.name }) {
             guard let report = view.reports[node.name] else {
-                nodeRows.append([node.name, node.board.name, node.address, "DOWN", "-", "-", "-", "-", "-"])
+                nodeRows.append([node.name, node.board.name, node.address, "DOWN", "-", "-", "-", "-", "-", "-"])
                 continue
             }
             let peers = report.links.sorted().joined(separator: ",")
             nodeRows.append([node.name, report.board, node.address, report.panic == nil ? "up" : "PANIC", Self.duration(report.uptimeMilliseconds), peers.isEmpty ? "-" : peers,
                              "\(report.guests.count)", "\(report.channelsOpen)",
-                             report.aheadTaken.map { "\($0)/\(report.aheadReturned ?? 0)" } ?? "-"])
+                             report.aheadTaken.map { "\($0)/\(report.aheadReturned ?? 0)" } ?? "-", expiry(report.certificateNotAfter, now: now)])
         }
         lines += table(nodeRows)
         lines.append("")
@@ -48,6 +49,19 @@ public enum StatusTable {
             row.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  ")
                 .trimmingCharacters(in: .whitespaces)
         }
+    }
+
+    /// `2027-12-03 (364d)`, `EXPIRED 2026-01-01`, or `-` for a node that does not say.
+    public static func expiry(_ notAfter: Int64?, now: Date) -> String {
+        guard let notAfter else { return "-" }
+        let date = Date(timeIntervalSince1970: Double(notAfter))
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyy-MM-dd"
+        let day = formatter.string(from: date)
+        let days = Int((date.timeIntervalSince(now) / 86400).rounded(.down))
+        return date <= now ? "EXPIRED \(day)" : days < 30 ? "\(day) (\(days)d!)" : "\(day) (\(days)d)"
     }
 
     static func duration(_ milliseconds: UInt64) -> String {

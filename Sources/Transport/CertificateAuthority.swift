@@ -121,6 +121,20 @@ public struct CertificateAuthority: Sendable {
         return Issued(certificatePath: certificatePath, keyPath: keyPath)
     }
 
+    /// Issues a fresh certificate and key for a name that has one in `directory` (default: the CA's),
+    /// with the same role: the new files replace the old. A node running with them picks them up on
+    /// SIGHUP (`NodeDaemon.reloadCertificate`).
+    @discardableResult
+    public func renew(name: String, directory: String? = nil, notAfter: Date = Date(timeIntervalSinceNow: 365 * 86400)) throws(CertificateError) -> (Issued, NodeRole) {
+        if let problem = NodeName.problem(name) { throw CertificateError(.invalidName, problem) }
+        let target = directory ?? self.directory
+        let existing = try Self.summary(certificatePath: target + "/" + name + ".pem")
+        guard let identity = existing.identity, identity.name == name else {
+            throw CertificateError(.file, "\(target)/\(name).pem is not a fireball certificate for \(name) (CN '\(existing.commonName)'): issue one with `certs issue`")
+        }
+        return (try issue(name: name, role: identity.role, directory: target, notAfter: notAfter, force: true), identity.role)
+    }
+
     /// Verifies a certificate file against this CA now (X509_verify_cert) and returns what it says.
     public func verify(certificatePath path: String) throws(CertificateError) -> CertificateSummary {
         let certificate = try Self.readCertificate(path)

@@ -71,6 +71,9 @@ public enum ControlLimits {
     public static let memoryBytes = 0...(1 << 32)
     /// Console lines one `logs` request may ask for.
     public static let logLinesMax = 100_000
+    /// Words of one `hal` request, and bytes of all of them.
+    public static let halWordsMax = 64
+    public static let halBytesMax = 4096
     /// Assignments one node keeps, at most.
     public static let assignmentsMax = 4096
 }
@@ -132,6 +135,14 @@ public struct ControlRequest: Codable, Sendable {
         /// (the first `lines` of them), for following. An answer holds what fits one frame and
         /// says if there is `more`.
         case logs(key: String, lines: Int, sinceMilliseconds: UInt64? = nil, after: LogCursor? = nil)
+        /// What happened on the node (placements, starts, stops, exits, traps, restarts, links up and
+        /// down, refusals), from its bounded ring of events: like `logs`, the last `lines` (0: all
+        /// it holds), or with `after` those that follow that cursor.
+        case events(lines: Int, after: LogCursor? = nil)
+        /// A `fireball hal` command for the node's devices (`DeviceControl`), as its words: the
+        /// answer's lines. Commands that would read a file on the node's host (`adc load`) and
+        /// following (`-f`) are refused: they belong to the node's local socket.
+        case hal(words: [String])
     }
 
     public init(id: UInt64, _ operation: Operation) {
@@ -169,6 +180,27 @@ public struct LogCursor: Codable, Sendable, Equatable {
     public var log: UInt64
     public var sequence: UInt64
     public init(log: UInt64, sequence: UInt64) { self.log = log; self.sequence = sequence }
+}
+
+/// A node's counters since it booted: they only grow (a restart of the node begins them anew).
+public struct NodeCounters: Codable, Sendable, Equatable {
+    /// Slices run, and those a guest used to the end of its budget (preempted).
+    public var slices: Int
+    public var slicesPreempted: Int
+    public var traps: Int
+    public var restarts: Int
+    /// Router frames in and out over all links.
+    public var framesIn: Int
+    public var framesOut: Int
+    /// Connections refused (every reason), and control sessions open now.
+    public var refusedConnections: Int
+    public var controlSessions: Int
+    public init(slices: Int, slicesPreempted: Int, traps: Int, restarts: Int, framesIn: Int, framesOut: Int,
+                refusedConnections: Int, controlSessions: Int) {
+        self.slices = slices; self.slicesPreempted = slicesPreempted; self.traps = traps; self.restarts = restarts
+        self.framesIn = framesIn; self.framesOut = framesOut
+        self.refusedConnections = refusedConnections; self.controlSessions = controlSessions
+    }
 }
 
 /// What a node says about itself: board, partitions, guests, links and channels.
@@ -211,6 +243,10 @@ public struct NodeReport: Codable, Sendable {
     /// returned means receivers that pause longer than the hold. Absent from older nodes.
     public var aheadTaken: Int?
     public var aheadReturned: Int?
+    /// When the node's own certificate expires (Unix seconds). Absent from older nodes.
+    public var certificateNotAfter: Int64?
+    /// The node's counters since boot (`NodeCounters`), for rates in `fireball top`. Absent from older nodes.
+    public var counters: NodeCounters?
     /// Set when the node's kernel panicked (a bug: guests cannot exhaust the kernel partition): its
     /// guests are stopped and the controller counts the node as failed. Absent from older nodes.
     public var panic: String?

@@ -62,7 +62,9 @@ public struct EndpointConfiguration: Sendable {
 /// Links of one node over TLS 1.3/TCP. Lives on one EventLoop thread; `close()` it before closing the loop.
 public final class Endpoint: LinkTransport {
     public let loop: EventLoop
-    let tls: TLSContext
+    /// The CA, certificate and key that new connections use; `reload` replaces it (established
+    /// connections keep the context they began with: OpenSSL counts its references).
+    private(set) var tls: TLSContext
     public let configuration: EndpointConfiguration
     private let logSink: (String) -> Void
     public weak var delegate: LinkDelegate?
@@ -88,6 +90,14 @@ public final class Endpoint: LinkTransport {
     private var refusals: RefusalLog
     /// Accepted connections since freed heap last went back to the system.
     private var acceptedSinceRelease = 0
+    /// Accepted connections refused (limits, handshake, membership, sessions), by why: for metrics.
+    public private(set) var refusedConnections: [LinkCloseReason.Code: Int] = [:]
+    /// Frames and payload bytes on each node peer's links since boot; one entry per peer name that
+    /// ever linked, at most `trafficPeersMax` (members are far fewer).
+    public private(set) var traffic: [String: LinkTraffic] = [:]
+    static let trafficPeersMax = 1024
+    /// Called with each refusal line the rate limit lets through (and its summaries), for a node's events.
+    public var refusalObserver: ((String) -> Void)?
 
     private final class Dialer {
         let name: String
@@ -154,6 +164,10 @@ public final class Endpoint: LinkTransport {
 
     public func isConnected(to name: String) -> Bool { current[name] != nil }
 
+    /// The smoothed round-trip time of the link to node `name` as the kernel's TCP measures it
+    /// (acknowledgements of frames and heartbeats), in microseconds; nil without a link.
+    public func roundTripMicroseconds(to name: String) -> Int? { current[name]?.roundTripMicroseconds }
+
     /// Queues an application frame on the link to `peer`; it leaves before the loop next waits.
     public func send(to peer: String, kind: UInt8, payload: UnsafeRawBufferPointer) throws(TransportError) {
         guard let connection = current[peer] else { throw TransportError(.notConnected, "no link to \(peer)") }
@@ -213,6 +227,15 @@ public final class Endpoint: LinkTransport {
     /// The port the listener is bound to.
     public var listeningPort: UInt16? { listener?.port }
 
+    /// New connections use `context` from now on; the links up now stay as they are. The identity
+    /// must stay the same (a node does not change its name or role while it runs).
+    public func reload(_ context: TLSContext) throws(TransportError) {
+        guard context.identity == tls.identity else {
+            throw TransportError(.certificate, "the new certificate is for \(context.identity), not \(tls.identity): kept the old one")
+        }
+        tls = context
+    }
+
     // MARK: connections
 
     /// Connections not yet authenticated, in all and from `host`, for tests and status.
@@ -257,7 +280,11 @@ public final class Endpoint: LinkTransport {
 
     /// Logs a refused accepted connection through the rate limit.
     private func refused(from host: String, code: LinkCloseReason.Code, line: () -> String) {
-        for text in refusals.refused(from: host, code: code, now: loop.nowNanoseconds, line: line) { log(text) }
+        refusedConnections[code, default: 0] += 1
+        for text in refusals.refused(from: host, code: code, now: loop.nowNanoseconds, line: line) {
+            log(text)
+            refusalObserver?(text)
+        }
     }
 
     private func dial(_ dialer: Dialer) {
@@ -312,7 +339,7 @@ public final class Endpoint: LinkTransport {
     private func tick() {
         let now = loop.nowNanoseconds
         for connection in Array(connections.values) { connection.tick(now: now) }
-        if let summary = refusals.summary(now: now) { log(summary) }
+        if let summary = refusals.summary(now: now) { log(summary); refusalObserver?(summary) }
         // After a burst (a flood, or many short-lived connections), once none waits any longer: the
         // allocator keeps freed memory for reuse, fragmented, unless told to give it back.
         if pendingAccepted == 0, configuration.releaseMemoryAfterConnections > 0, acceptedSinceRelease >= configuration.releaseMemoryAfterConnections {
@@ -350,6 +377,8 @@ public final class Endpoint: LinkTransport {
             return
         }
         current[peer.name] = connection
+        if traffic[peer.name] == nil, traffic.count < Self.trafficPeersMax { traffic[peer.name] = LinkTraffic() }
+        connection.traffic = traffic[peer.name]
         dialers[peer.name]?.attempt = 0
         dialers[peer.name]?.failures = 0
         log("link with \(peer) up, \(connection.origin)")
@@ -420,6 +449,11 @@ public final class Endpoint: LinkTransport {
     }
 }
 
+/// Application frames and their payload bytes each way on a peer's links (heartbeats not counted).
+public final class LinkTraffic {
+    public internal(set) var framesIn = 0, bytesIn = 0, framesOut = 0, bytesOut = 0
+}
+
 /// One TCP connection carrying TLS and the link protocol.
 final class LinkConnection {
     private unowned let endpoint: Endpoint
@@ -436,6 +470,8 @@ final class LinkConnection {
     var quietClose = false
     /// Set when this link is an orchestrator's control session (not the peer's link).
     var session: SessionID?
+    /// Its peer's counters, once it is that peer's link.
+    var traffic: LinkTraffic?
     /// The source address this accepted connection counts against while it is not authenticated.
     var pendingHost: String?
     /// Decrypted bytes; allocated once the handshake is done, so that a connection that never gets
@@ -459,6 +495,7 @@ final class LinkConnection {
     deinit { plaintext?.deallocate() }
 
     var remoteHost: String { stream.remoteHost }
+    var roundTripMicroseconds: Int? { stream.smoothedRoundTripMicroseconds() }
 
     var isOutbound: Bool { expectedPeer != nil }
 
@@ -493,6 +530,7 @@ final class LinkConnection {
     func send(kind: UInt8, payload: UnsafeRawBufferPointer) throws(TransportError) {
         guard let link, !isFinished else { throw TransportError(.notConnected, "link is closing") }
         try link.value.send(kind: kind, payload: payload, queuedElsewhere: tls.pendingCiphertext.count + stream.pendingWriteBytes)
+        if let traffic { traffic.framesOut += 1; traffic.bytesOut += payload.count }
     }
 
     private func received(_ bytes: UnsafeRawBufferPointer) {
@@ -555,6 +593,7 @@ final class LinkConnection {
             peer = identity
             endpoint.established(self, peer: identity)
         case .frame(let kind, let payload):
+            if let traffic { traffic.framesIn += 1; traffic.bytesIn += payload.count }
             if let peer { endpoint.frame(from: self, peer: peer, kind: kind, payload: payload) }
         case .closed(let reason):
             end(reason)

@@ -180,6 +180,18 @@ final class TCPStream {
         uv_close(anyHandle, TCPStream.closed)
     }
 
+    /// The kernel's smoothed round-trip time of this connection in microseconds (uv_fileno, then
+    /// getsockopt TCP_INFO `tcpi_rtt`); nil where it cannot be read.
+    func smoothedRoundTripMicroseconds() -> Int? {
+        guard !isClosed else { return nil }
+        var fd = uv_os_fd_t()
+        guard uv_fileno(anyHandle, &fd) == 0 else { return nil }
+        var info = tcp_info()
+        var length = socklen_t(MemoryLayout<tcp_info>.size)
+        guard getsockopt(fd, Int32(IPPROTO_TCP), TCP_INFO, &info, &length) == 0 else { return nil }
+        return Int(info.tcpi_rtt)
+    }
+
     /// The peer's address (uv_tcp_getpeername), for log lines and limits.
     func peerAddress() -> SocketAddress? {
         var storage = sockaddr_storage()

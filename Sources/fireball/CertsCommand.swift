@@ -13,7 +13,7 @@ struct CertsCommand: ParsableCommand {
               fireball certs issue c3 --role node --certs ~/fireball/certs
               fireball certs issue orchestrator --role orchestrator --days 30
             """,
-        subcommands: [Initialize.self, Issue.self]
+        subcommands: [Initialize.self, Issue.self, Renew.self]
     )
 
     /// `--certs DIR` (and the deprecated `--dir DIR`, hidden, kept for one release).
@@ -91,6 +91,39 @@ struct CertsCommand: ParsableCommand {
                 say("issued \(issued.certificatePath) and \(issued.keyPath) (0600): \(name), role \(role), valid \(days) days")
             } catch let error where error.code == .exists {
                 throw certsFailure("\(error.detail) (pass --force to overwrite)")
+            } catch {
+                throw certsFailure(error.detail)
+            }
+        }
+    }
+}
+
+extension CertsCommand {
+    struct Renew: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Issue a fresh NAME.pem and NAME.key (0600) for a name that has a certificate, with the same role.",
+            discussion: """
+                Replaces the files in DIR. A node running with them keeps its old certificate until it is told: \
+                send it SIGHUP (`kill -HUP PID`) and connections from then on use the new one; its guests and \
+                the links up stay. `fireball status` shows each node's expiry.
+
+                Examples:
+                  fireball certs renew node-a
+                  fireball certs renew orchestrator --days 90 --dir certs
+                """)
+        @Argument(help: "The certificate's name.") var name: String
+        @Option(help: "The certificate directory holding ca.pem, ca.key and NAME.pem.") var dir = "certs"
+        @Option(help: "Days the new certificate is valid.") var days = 365
+
+        func validate() throws {
+            if let problem = NodeName.problem(name) { throw ValidationError(problem) }
+            try checkOption(days, in: OptionLimits.certificateDays, "--days")
+        }
+
+        func run() throws {
+            do {
+                let (issued, role) = try CertificateAuthority(directory: dir).renew(name: name, notAfter: Date(timeIntervalSinceNow: Double(days) * 86400))
+                print("renewed \(issued.certificatePath) and \(issued.keyPath) (0600): \(name), role \(role.name), valid \(days) days; send the node SIGHUP to use it")
             } catch {
                 throw certsFailure(error.detail)
             }

@@ -100,7 +100,10 @@ struct ApplyCommand: ParsableCommand {
         do { (app, applied) = try ClusterState.capture(manifestPath: manifest, directory: stateDirectory) } catch { throw failure("\(error)") }
         let (inventory, client, deployer, _) = try cluster.connect()
         defer { client.close() }
-        do { try Planner.check(app, against: inventory) } catch { throw failure("\(error)") }
+        do {
+            try Planner.check(app, against: inventory)
+            for warning in try ServiceCheck.check(app, against: inventory) { note("warning: \(warning)") }
+        } catch { throw failure("\(error)") }
         var state = try ClusterState.load(directory: stateDirectory)
         deployer.previousModule = { sha in try? ClusterState.object(sha256: sha, directory: stateDirectory) }
         let began = Date()

@@ -25,7 +25,7 @@ struct Fireball: ParsableCommand {
         version: Fireball.version,
         subcommands: [Version.self, ContextCommand.self, RunCommand.self, InspectCommand.self, MessageCommand.self, HALCommand.self, CertsCommand.self,
                       PlanCommand.self, NodeCommand.self,
-                      ApplyCommand.self, StatusCommand.self, LogsCommand.self, DrainCommand.self, CordonCommand.self, UncordonCommand.self,
+                      ApplyCommand.self, StatusCommand.self, TopCommand.self, EventsCommand.self, LogsCommand.self, DrainCommand.self, CordonCommand.self, UncordonCommand.self,
                       DeleteCommand.self, ControllerCommand.self]
     )
 

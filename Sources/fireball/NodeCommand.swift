@@ -53,6 +53,8 @@ struct NodeCommand: ParsableCommand {
     var handshakeTimeout = "3s"
     @Option(name: .customLong("handshake-timeout-ms"), help: .hidden) var handshakeTimeoutMs: Int?
     @Option(help: "Control sessions (orchestrator clients: CLI commands, controllers) open at once; one more is refused.") var controlSessionsMax = 32
+    @Option(help: "HOST:PORT to serve Prometheus metrics on over plain HTTP (GET /metrics); off by default. Use a loopback address unless the network is trusted.")
+    var metrics: String?
 
     /// The durations, from the new flags or the deprecated `-ms`/`-us` ones (a warning each).
     func durations(warn: Bool = false) throws -> (grace: UInt64, receiveAhead: UInt64, handshake: UInt64) {
@@ -91,6 +93,7 @@ struct NodeCommand: ParsableCommand {
         configuration.endpoint.pendingConnectionsPerAddressMax = pendingPerAddressMax
         configuration.endpoint.controlSessionsMax = controlSessionsMax
         do { try configuration.endpoint.validate() } catch { throw ValidationError("\(error)") }
+        if let metrics { (configuration.metricsHost, configuration.metricsPort) = try HostPort.parse(metrics, what: "--metrics") }
         let daemon: NodeDaemon
         do {
             // Unbuffered: the lines of a node under a supervisor or in a pipe appear as they happen.

@@ -54,6 +54,7 @@ struct PlanCommand: ParsableCommand {
                                                 boardsOverride: paths.explicitBoards ? paths.boards : nil)
             app = try AppManifest.load(path: manifest)
             try Planner.check(app, against: cluster)
+            for warning in try ServiceCheck.check(app, against: cluster) { note("warning: \(warning)") }
         } catch {
             note("\(error)")
             throw ExitCode(1)

@@ -84,7 +84,7 @@ final class ProcessCluster {
     /// or, with `inventory`, as that inventory says (`--config`; `port` must then be the inventory's).
     @discardableResult
     func start(_ name: String, board: String = "linux-host", port: UInt16? = nil, peers: [String: UInt16] = [:],
-               certificates: String? = nil, graceMs: Int = 3000, inventory: String? = nil) throws -> Node {
+               certificates: String? = nil, graceMs: Int = 3000, inventory: String? = nil, extra: [String] = []) throws -> Node {
         let port = try port ?? nodes[name]?.port ?? Self.freePort()
         let logPath = root.appendingPathComponent("\(name)-\(nodes[name] == nil ? 1 : 2).log").path
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
@@ -97,7 +97,7 @@ final class ProcessCluster {
             for (peer, peerPort) in peers.sorted(by: { $0.key < $1.key }) { arguments += ["--peer", "\(peer)=127.0.0.1:\(peerPort)"] }
             for member in names where member != name && peers[member] == nil { arguments += ["--member", member] }
         }
-        process.arguments = arguments
+        process.arguments = arguments + extra
         let output = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         process.standardOutput = output
         process.standardError = output

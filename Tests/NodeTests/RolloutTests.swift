@@ -57,7 +57,7 @@ final class InProcessNodes: ControlConnection {
         case .push(_, _, let offset, _): if offset == 0 { requests.append("push \(node)") }
         case .start(let assignment): requests.append("start \(assignment.key)@\(node) \(assignment.sha256.prefix(6))")
         case .stop(let key): requests.append("stop \(key)@\(node)")
-        case .logs: break
+        case .logs, .events, .hal: break
         }
         let answer = daemon.handle(ControlRequest(id: nextID, operation))
         nextID += 1

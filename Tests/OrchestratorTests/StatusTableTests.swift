@@ -22,12 +22,50 @@ import Transport
         let text = StatusTable.render(ClusterView(reports: reports, unreachable: ["c"]), inventory: inventory)
         let lines = text.split(separator: "\n").map(String.init)
         let row = { (name: String) in lines.first { $0.hasPrefix(name + " ") }?.split(separator: " ").map(String.init) ?? [] }
-        #expect(lines.first?.hasSuffix("CHANNELS  AHEAD") == true, "\(text)")
-        #expect(row("a").last == "120/3" && row("a").contains("up"))
-        #expect(row("b").last == "-")
+        #expect(lines.first?.hasSuffix("CHANNELS  AHEAD  CERT") == true, "\(text)")
+        #expect(row("a").dropLast().last == "120/3" && row("a").contains("up"))
+        #expect(row("b").suffix(2) == ["-", "-"], "no receive-ahead figures, no certificate expiry")
         #expect(row("c").contains("DOWN"), "a node that did not answer")
         #expect(lines.contains { $0.hasPrefix("farm") && $0.contains("pump") && $0.contains("blocked") && $0.contains("fireball://pump/on") })
         #expect(lines.contains("node a partitions (\(c3.name)):"))
+    }
+
+    @Test func certificateExpiryIsShownWithTheDaysLeft() {
+        let now = Date(timeIntervalSince1970: 1_800_000_000)
+        #expect(StatusTable.expiry(nil, now: now) == "-")
+        #expect(StatusTable.expiry(1_800_000_000 + 100 * 86400, now: now) == "2027-04-25 (100d)")
+        #expect(StatusTable.expiry(1_800_000_000 + 10 * 86400 + 5, now: now) == "2027-01-25 (10d!)", "under 30 days is marked")
+        #expect(StatusTable.expiry(1_800_000_000 - 86400, now: now) == "EXPIRED 2027-01-14")
+    }
+
+    @Test func topShowsRatesBetweenTwoRoundsAndReplicasThatNeedALook() throws {
+        let c3 = try Fixtures.board("esp32-c3")
+        let inventory = ClusterInventory(name: "t", nodes: [Fixtures.node("a", c3), Fixtures.node("b", c3)])
+        func report(slices: Int, restarts: Int, state: String) -> NodeReport {
+            let guests = [NodeReport.Guest(assignment: ModuleAssignment(app: "farm", replica: "pump", module: "pump", sha256: "00"), state: state, task: 3, restarts: restarts),
+                          NodeReport.Guest(assignment: ModuleAssignment(app: "farm", replica: "fan", module: "fan", sha256: "00"), state: "blocked", task: 4, restarts: 0)]
+            var report = NodeReport(name: "a", board: c3.name, uptimeMilliseconds: 5_000,
+                                    partitions: [NodeReport.PartitionUse(kind: "guest", capacity: 2 << 20, used: 512 << 10, largestFree: 1 << 20)],
+                                    guests: guests, links: ["b"], served: [], remote: [:], channelsOpen: 2, routerPending: 0, aheadTaken: 5, aheadReturned: 1)
+            report.counters = NodeCounters(slices: slices, slicesPreempted: slices / 4, traps: restarts, restarts: restarts, framesIn: slices, framesOut: 0,
+                                           refusedConnections: 7, controlSessions: 1)
+            return report
+        }
+        let first = TopTable.Sample(view: ClusterView(reports: ["a": report(slices: 1000, restarts: 0, state: "runnable")], unreachable: ["b"]), nanoseconds: 0)
+        let second = TopTable.Sample(view: ClusterView(reports: ["a": report(slices: 3000, restarts: 1, state: "exited: trap unreachable")], unreachable: ["b"]),
+                                     nanoseconds: 2_000_000_000)
+        let once = TopTable.render(first, previous: nil, inventory: inventory)
+        let text = TopTable.render(second, previous: first, inventory: inventory)
+        let rows = text.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
+        let header = try #require(rows.first)
+        let a = try #require(rows.first { $0.first == "a" })
+        func column(_ name: String) -> String? { header.firstIndex(of: name).map { a[$0] } }
+        #expect(column("SLICES/s") == "1000" && column("FRAMES/s") == "1000" && column("PREEMPT") == "25%", "\(text)")
+        #expect(column("GUESTS") == "1/2" && column("RESTARTS") == "1" && column("GUEST-MEM") == "512K/2.0M" && column("REFUSED") == "7")
+        #expect(rows.first { $0.first == "b" }?.contains("DOWN") == true)
+        #expect(text.contains("farm/pump") && text.contains("(+)") && !text.contains("farm/fan"), "only the replica that needs a look")
+        // A single round has no rates yet.
+        #expect(once.split(separator: "\n").first { $0.hasPrefix("a ") }?.contains(" - ") == true)
     }
 
     @Test func aNodeWhoseKernelPanickedIsNotUp() throws {

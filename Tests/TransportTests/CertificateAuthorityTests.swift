@@ -26,6 +26,22 @@ import Testing
         #expect(context.identity == PeerIdentity(name: "control", role: .orchestrator))
     }
 
+    @Test func renewKeepsTheRoleReplacesTheFilesAndRefusesUnknownNames() throws {
+        let directory = TemporaryDirectory()
+        let ca = try CertificateAuthority.initialize(directory: directory.path + "/certs")
+        let old = try ca.issue(name: "control", role: .orchestrator)
+        let oldKey = try String(contentsOfFile: old.keyPath, encoding: .utf8)
+        let notAfter = Date(timeIntervalSinceNow: 30 * 86400)
+        let (renewed, role) = try ca.renew(name: "control", notAfter: notAfter)
+        #expect(role == .orchestrator && mode(renewed.keyPath) == 0o600)
+        #expect(try String(contentsOfFile: renewed.keyPath, encoding: .utf8) != oldKey, "a fresh key")
+        let summary = try ca.verify(certificatePath: renewed.certificatePath)
+        #expect(summary.identity == PeerIdentity(name: "control", role: .orchestrator))
+        #expect(abs(summary.notAfter.timeIntervalSince(notAfter)) < 2)
+        #expect(throws: CertificateError.self) { try ca.renew(name: "nobody") }
+        #expect(throws: CertificateError.self) { try ca.renew(name: "../ca") }
+    }
+
     @Test func existingFilesAreNotOverwrittenWithoutForce() throws {
         let directory = TemporaryDirectory()
         let ca = try CertificateAuthority.initialize(directory: directory.path)

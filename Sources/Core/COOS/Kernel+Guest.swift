@@ -130,6 +130,7 @@ extension Kernel {
         case .trapped(let trap):
             if let code = guest.exitCode { finish(record, .exited(code: code)) } else { finish(record, .trapped(trap)) }
         case .yielded:
+            slicesPreempted += 1
             makeRunnable(record)
         case .suspended:
             // The host function set the state: blocked or sleeping, or runnable for a yield.

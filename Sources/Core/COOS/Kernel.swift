@@ -142,6 +142,12 @@ public final class Kernel {
     public private(set) var switches = 0
     /// Interrupt handler calls injected into guests so far.
     public internal(set) var interruptsDelivered = 0
+    /// Guest slices that used their whole budget and were preempted (the rest blocked, yielded or ended).
+    public internal(set) var slicesPreempted = 0
+    /// Tasks that ended by a trap or a fault, and guests started again by their restart policy.
+    public internal(set) var trapsTotal = 0, restartsTotal = 0
+    /// Told of every restart: the task that ended and the one that replaced it.
+    public var restartObservers: [(TaskID, TaskID) -> Void] = []
     /// The six partitions, allocated once at boot.
     public let partitions: [PartitionKind: Partition]
     /// Set when a kernel or runtime partition ran out; the kernel runs nothing after it.
@@ -297,6 +303,10 @@ public final class Kernel {
         cancelRegistrations(of: record)
         releaseValues(of: record.id)
         record.state = .exited(reason)
+        switch reason {
+        case .trapped, .fault: trapsTotal += 1
+        default: break
+        }
         // Peers blocked on what it served fail with ECLOSED instead of waiting forever.
         for id in record.served { try? close(id) }
         record.served = []

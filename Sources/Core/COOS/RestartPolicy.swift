@@ -49,7 +49,9 @@ extension Kernel {
                                            kernelBudgetBytes: record.kernelBudgetBytes, history: history,
                                            arguments: record.startupArguments)
             record.successor = successor
+            restartsTotal += 1
             note("\(record.name) restarts as \(successor)")
+            for observer in restartObservers { observer(record.id, successor) }
         } catch {
             console("[\(record.name)] restart failed: \(error)")
         }
