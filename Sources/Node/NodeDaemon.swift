@@ -255,8 +255,12 @@ public final class NodeDaemon: LinkDelegate, RouterTransport {
     /// Answers `events`: see `ControlRequest.Operation.events`.
     func eventLines(lines: Int, after: LogCursor?, id: UInt64) throws -> ControlResponse {
         guard (0...ControlLimits.logLinesMax).contains(lines) else { throw NodeError("events: lines \(lines) is outside 0…\(ControlLimits.logLinesMax)") }
-        let selection = events.select(lines: lines, sinceNanoseconds: nil, after: after, now: loop.nowNanoseconds,
-                                      answerBytesMax: Frame.payloadBytesMax - 1024)
+        return Self.answer(id, events.select(lines: lines, sinceNanoseconds: nil, after: after, now: loop.nowNanoseconds,
+                                             answerBytesMax: Frame.payloadBytesMax - 1024))
+    }
+
+    /// A `logs` or `events` answer: the lines selected, and where to go on from.
+    private static func answer(_ id: UInt64, _ selection: GuestLog.Selection) -> ControlResponse {
         var response = ControlResponse(id: id, lines: selection.lines)
         response.cursor = selection.cursor
         response.more = selection.more
@@ -474,14 +478,8 @@ public final class NodeDaemon: LinkDelegate, RouterTransport {
         let lines = min(lines, ControlLimits.logLinesMax)
         let since = sinceMilliseconds.map { $0 > UInt64.max / 1_000_000 ? UInt64.max : $0 * 1_000_000 }
         // What fits a frame beside the JSON around the lines.
-        let selection = log.select(lines: lines, sinceNanoseconds: since, after: after, now: loop.nowNanoseconds,
-                                   answerBytesMax: Frame.payloadBytesMax - 1024)
-        var response = ControlResponse(id: id, lines: selection.lines)
-        response.cursor = selection.cursor
-        response.more = selection.more
-        response.skipped = selection.skipped
-        response.restarted = selection.restarted
-        return response
+        return Self.answer(id, log.select(lines: lines, sinceNanoseconds: since, after: after, now: loop.nowNanoseconds,
+                                          answerBytesMax: Frame.payloadBytesMax - 1024))
     }
 
     // MARK: control plane

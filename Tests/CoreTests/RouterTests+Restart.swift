@@ -54,15 +54,21 @@ extension RouterTests {
         }
     }
 
-    @Test(arguments: [0, 7, 13, 20])
-    func aQuickRestartOfTheSendersNodeLosesAndDoublesNothing(afterMilliseconds offset: UInt64) throws {
-        let flags = ["-I", Self.sdkDirectory, "-std=c11"]
+    /// The sender on a, the receiver on b, exchanging for `nanoseconds`.
+    static func exchange(runningFor nanoseconds: UInt64) throws -> (RouterNetwork, sender: LoadedModule, receiver: LoadedModule) {
+        let flags = ["-I", sdkDirectory, "-std=c11"]
         let sender = try LoadedModule.load(try WasmTestSupport.clang(Self.sender, extraFlags: flags))
         let receiver = try LoadedModule.load(try WasmTestSupport.clang(Self.receiver, extraFlags: flags))
         let network = RouterNetwork(["a", "b"])
         _ = try network.nodes["b"]!.kernel.spawnGuest(receiver, name: "receiver", capability: ProcessCapability())
         _ = try network.nodes["a"]!.kernel.spawnGuest(sender, name: "sender", capability: ProcessCapability())
-        try network.run(for: 1_000_000_000 + offset * 1_000_000)
+        try network.run(for: nanoseconds)
+        return (network, sender, receiver)
+    }
+
+    @Test(arguments: [0, 7, 13, 20])
+    func aQuickRestartOfTheSendersNodeLosesAndDoublesNothing(afterMilliseconds offset: UInt64) throws {
+        let (network, sender, receiver) = try Self.exchange(runningFor: 1_000_000_000 + offset * 1_000_000)
         // Well within the 2 s grace: the sender's node is back before b gives the old run up.
         let first = network.restart("a")
         _ = try network.nodes["a"]!.kernel.spawnGuest(sender, name: "sender", capability: ProcessCapability())
@@ -85,13 +91,7 @@ extension RouterTests {
 
     @Test(arguments: [0, 7, 13, 20])
     func aQuickRestartOfTheReceiversNodeLosesAndDoublesNothing(afterMilliseconds offset: UInt64) throws {
-        let flags = ["-I", Self.sdkDirectory, "-std=c11"]
-        let sender = try LoadedModule.load(try WasmTestSupport.clang(Self.sender, extraFlags: flags))
-        let receiver = try LoadedModule.load(try WasmTestSupport.clang(Self.receiver, extraFlags: flags))
-        let network = RouterNetwork(["a", "b"])
-        _ = try network.nodes["b"]!.kernel.spawnGuest(receiver, name: "receiver", capability: ProcessCapability())
-        _ = try network.nodes["a"]!.kernel.spawnGuest(sender, name: "sender", capability: ProcessCapability())
-        try network.run(for: 1_000_000_000 + offset * 1_000_000)
+        let (network, sender, receiver) = try Self.exchange(runningFor: 1_000_000_000 + offset * 1_000_000)
         let first = network.restart("b")
         _ = try network.nodes["b"]!.kernel.spawnGuest(receiver, name: "receiver", capability: ProcessCapability())
         try network.run(for: 2_000_000_000)
