@@ -35,17 +35,20 @@ public struct ClusterState: Codable, Sendable, Equatable {
     /// App name → what was applied.
     public var apps: [String: AppliedApp] = [:]
     public var drained: [String] = []
+    /// Nodes cordoned: they keep what they run and take nothing new.
+    public var cordoned: [String] = []
     /// Apps remembered by a version that kept only the manifest's path: they must be applied again
     /// (the controller reports them and leaves them alone).
     public var unversioned: [String: String] = [:]
 
     public init() {}
 
-    enum Keys: String, CodingKey { case apps, drained, unversioned }
+    enum Keys: String, CodingKey { case apps, drained, cordoned, unversioned }
 
     public init(from decoder: Decoder) throws {
         let container = try decoder.container(keyedBy: Keys.self)
         drained = try container.decodeIfPresent([String].self, forKey: .drained) ?? []
+        cordoned = try container.decodeIfPresent([String].self, forKey: .cordoned) ?? []
         unversioned = try container.decodeIfPresent([String: String].self, forKey: .unversioned) ?? [:]
         // The first state.json held app → manifest path: kept as such, never read as applied.
         if let paths = try? container.decode([String: String].self, forKey: .apps) {
@@ -59,6 +62,7 @@ public struct ClusterState: Codable, Sendable, Equatable {
         var container = encoder.container(keyedBy: Keys.self)
         try container.encode(apps, forKey: .apps)
         try container.encode(drained, forKey: .drained)
+        try container.encode(cordoned, forKey: .cordoned)
         if !unversioned.isEmpty { try container.encode(unversioned, forKey: .unversioned) }
     }
 

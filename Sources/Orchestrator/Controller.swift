@@ -95,7 +95,7 @@ public final class Controller {
             if let version = rolloutFailed[name], version != applied.version { rolloutFailed[name] = nil }
             let began = client.nowNanoseconds
             do {
-                let outcome = try deployer.reconcile(manifest, view: view, dead: dead.union(failed), draining: Set(state.drained),
+                let outcome = try deployer.reconcile(manifest, view: view, dead: dead.union(failed), draining: Set(state.drained), cordoned: Set(state.cordoned),
                                                      upgrade: rolloutFailed[name] == nil)
                 if problems[name] != nil && outcome.stale.isEmpty {
                     problems[name] = nil

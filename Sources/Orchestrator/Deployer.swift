@@ -82,12 +82,13 @@ public final class Deployer {
     }
 
     /// Brings `manifest`'s app to its placement: nodes in `dead` (and unreachable ones) lose their
-    /// replicas to nodes that fit; nodes in `draining` keep nothing. Replicas that stay on their node
+    /// replicas to nodes that fit; nodes in `draining` keep nothing; nodes in `cordoned` keep theirs
+    /// and take nothing new. Replicas that stay on their node
     /// but whose module or settings changed are upgraded one at a time after the new ones started
     /// (`UpgradeMode`), or left as they run if `upgrade` is false. Throws before changing anything if
     /// the app cannot be placed, and after rolling back if a node refuses a step.
     public func reconcile(_ manifest: AppManifest, view: ClusterView, dead: Set<String> = [], draining: Set<String> = [],
-                          upgrade: Bool = true) throws -> DeployOutcome {
+                          cordoned: Set<String> = [], upgrade: Bool = true) throws -> DeployOutcome {
         var outcome = DeployOutcome()
         // Where each replica of the app runs now; a replica found twice (a node came back with what was
         // moved away from it) stays on the node that has been up longest, the other copy is stopped.
@@ -111,7 +112,8 @@ public final class Deployer {
         for node in inventory.nodes {
             if gone.contains(node.name) { conditions[node.name] = NodeCondition(status: .dead); continue }
             let budget = view.reports[node.name].map(Self.budget(of:))
-            conditions[node.name] = NodeCondition(status: draining.contains(node.name) ? .draining : .up, reported: budget)
+            let status: NodeStatus = draining.contains(node.name) ? .draining : cordoned.contains(node.name) ? .cordoned : .up
+            conditions[node.name] = NodeCondition(status: status, reported: budget)
         }
         let plan = Planner.plan(PlacementRequest(manifest: manifest, inventory: inventory, conditions: conditions, current: current))
         if let failure = plan.failure { throw DeployError("app \(manifest.name) cannot be placed; nothing was changed:\n\(failure)") }

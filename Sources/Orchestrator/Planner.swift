@@ -10,6 +10,8 @@ public enum NodeStatus: String, Sendable, CaseIterable {
     case up
     /// Keeps nothing new; its replicas are moved elsewhere (a drain).
     case draining
+    /// Keeps its replicas but takes no new ones (`fireball cordon`).
+    case cordoned
     /// Gone: its replicas are re-placed (failover).
     case dead
 }
@@ -265,7 +267,7 @@ struct PlacementState {
         for (m, module) in modules.enumerated() {
             for replica in module.replicaNames {
                 if let name = current[replica], let n = nodeIndex[name] {
-                    if status[n] == .up { kept.append((m, replica, n)) } else { pending.append((m, replica, name)) }
+                    if status[n] == .up || status[n] == .cordoned { kept.append((m, replica, n)) } else { pending.append((m, replica, name)) }
                 } else {
                     pending.append((m, replica, nil))
                 }

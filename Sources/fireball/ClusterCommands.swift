@@ -110,7 +110,7 @@ struct ApplyCommand: ParsableCommand {
         say("applying \(app.name) (\(app.modules.count) module(s)) to \(inventory.name):")
         let view = deployer.view()
         do {
-            let outcome = try deployer.reconcile(app, view: view, draining: Set(state.drained))
+            let outcome = try deployer.reconcile(app, view: view, draining: Set(state.drained), cordoned: Set(state.cordoned))
             for warning in outcome.warnings { note("warning: \(warning)") }
             var line = "\(app.name): \(outcome.started.count) started, \(outcome.upgraded.count) upgraded, \(outcome.kept) kept, "
                 + "\(outcome.stopped.count) stopped in \(Int(Date().timeIntervalSince(began) * 1000)) ms"
@@ -211,7 +211,7 @@ struct StatusCommand: ParsableCommand {
         var format = output.format
         if json { warnDeprecated("--json", use: "-o json"); format = .json }
         let problems = Self.problems(view, state: state, stateDirectory: paths.state.path)
-        let cordoned = (state?.drained ?? []).sorted()
+        let cordoned = Set((state?.drained ?? []) + (state?.cordoned ?? [])).sorted()
         switch format {
         case .json, .yaml:
             struct Output: Encodable { let nodes: [String: NodeReport]; let unreachable: [String]; let cordoned: [String]; let problems: [String] }
@@ -364,9 +364,8 @@ struct CordonCommand: ParsableCommand {
         commandName: "cordon", abstract: "Mark a node so that it takes no new modules; what it runs stays (see `drain`).",
         discussion: """
             The mark is kept in the orchestrator state and shown by `fireball status`; `apply` and the \
-            controller place nothing new there. Replicas already on the node keep running now; the next \
-            apply or re-placement treats the node as draining and moves them, and `fireball drain` moves \
-            them at once.
+            controller place nothing new there, and the replicas already on the node stay (`fireball drain` \
+            moves them).
 
             Examples:
               fireball cordon m33
@@ -392,7 +391,7 @@ struct UncordonCommand: ParsableCommand {
     func run() throws { try Cordon.change(node, cluster: cluster, cordoned: false, move: false) }
 }
 
-/// `cordon`, `uncordon` and `drain`: one mark in the state (`drained`), and for drain the move.
+/// `cordon`, `uncordon` and `drain`: a mark in the state (`cordoned`, or `drained` for a drain), and for drain the move.
 enum Cordon {
     static func change(_ node: String, cluster: ClusterOptions, cordoned: Bool, move: Bool) throws {
         let (inventory, client, deployer, paths) = try cluster.connect()
@@ -401,7 +400,8 @@ enum Cordon {
         let stateDirectory = try paths.existingState()
         var state = try ClusterState.load(directory: stateDirectory)
         state.drained.removeAll { $0 == node }
-        if cordoned { state.drained.append(node) }
+        state.cordoned.removeAll { $0 == node }
+        if cordoned { if move { state.drained.append(node) } else { state.cordoned.append(node) } }
         var view = deployer.view()
         if move {
             // Every app is tried (one that fails does not keep the others on the node); the node is

@@ -13,7 +13,7 @@ struct PlanCommand: ParsableCommand {
             Reads the app manifest and the cluster inventory, checks every wasm file with the loader, and \
             places each replica where all six partitions fit, its devices exist, the FPU rule holds and its \
             spread and affinity constraints hold. Prints module -> node and each node's partitions \
-            (used / capacity). Nodes cordoned or drained in the state are planned as draining. Exit status: \
+            (used / capacity). Nodes drained in the state are planned as draining; cordoned ones keep their replicas and take no new ones. Exit status: \
             0 placed, 1 a file was refused, 2 placement failed (the reasons go to stderr). See \
             Docs/orchestrator.md.
 
@@ -63,6 +63,7 @@ struct PlanCommand: ParsableCommand {
         let applied = FileManager.default.fileExists(atPath: paths.state.path) ? try? ClusterState.load(directory: paths.state.path) : nil
         var conditions: [String: NodeCondition] = [:]
         for name in applied?.drained ?? [] where cluster.nodes.contains(where: { $0.name == name }) { conditions[name] = NodeCondition(status: .draining) }
+        for name in applied?.cordoned ?? [] where cluster.nodes.contains(where: { $0.name == name }) { conditions[name] = NodeCondition(status: .cordoned) }
         for (names, status) in [(dead, NodeStatus.dead), (draining, .draining)] {
             for name in names {
                 guard cluster.nodes.contains(where: { $0.name == name }) else {

@@ -134,4 +134,17 @@ import Testing
         #expect(failure.hasPrefix("\(stuck) cannot be placed (it ran on \(drained), which is draining):\n  - draining: \(drained)\n"), "\(failure)")
         #expect(failure.contains("spread by node"), "\(failure)")
     }
+
+    /// `fireball cordon`: the node keeps what runs there and takes nothing new; a drain moves it.
+    @Test func aCordonedNodeKeepsItsReplicasAndTakesNoNewOnes() {
+        let nodes = [Fixtures.node("a", c3), Fixtures.node("b", c3)]
+        let modules = [Fixtures.module("old"), Fixtures.module("new")]
+        let cordoned = Planner.plan(PlacementRequest(modules: modules, nodes: nodes, conditions: ["a": NodeCondition(status: .cordoned)],
+                                                     current: ["old": "a"]))
+        #expect(cordoned.isComplete && cordoned.placement == ["old": "a", "new": "b"])
+        #expect(cordoned.assignments.first { $0.replica == "old" }?.kept == true)
+        let drained = Planner.plan(PlacementRequest(modules: modules, nodes: nodes, conditions: ["a": NodeCondition(status: .draining)],
+                                                    current: ["old": "a"]))
+        #expect(drained.placement == ["old": "b", "new": "b"])
+    }
 }
