@@ -1,7 +1,7 @@
 // A deterministic simulation of a whole cluster (after FoundationDB's simulation and TigerBeetle's
 // VOPR): real kernels, real wasm guests and real routers on one simulated clock and network, driven
 // by a seed that decides every fault: link cuts, one-way partitions, latency and jitter, node
-// crashes and restarts (inside the grace period and past it), clocks that jump. The guests' log
+// crashes and restarts (inside the grace period and past it), clocks that jump or run fast. The guests' log
 // lines feed the delivery invariants, checked as the run goes; a failing seed replays exactly.
 import Core
 
@@ -12,7 +12,7 @@ public struct SimulationOptions: Sendable {
     public var seconds: UInt64 = 60
     public var quietSeconds: UInt64 = 15
     /// Chance per simulated second that each kind of fault starts somewhere.
-    public var cutsPerSecond = 0.4, oneWayPerSecond = 0.1, crashesPerSecond = 0.1, clockJumpsPerSecond = 0.05
+    public var cutsPerSecond = 0.4, oneWayPerSecond = 0.1, crashesPerSecond = 0.1, clockJumpsPerSecond = 0.05, fastClocksPerSecond = 0.05
     /// Frame latency per direction (drawn once per link) and jitter per frame, in milliseconds.
     public var latencyMaxMilliseconds: UInt64 = 20, jitterMilliseconds: UInt64 = 5
     /// One line per fault, link event and invariant check failure (for a replay).
@@ -80,6 +80,8 @@ public final class ClusterSimulation {
         case oneWay(from: String, to: String, until: UInt64)
         case crash(String), restart(String)
         case clockJump(String, by: UInt64)
+        /// The node's clock runs `ppm` parts per million fast until `.clockNormal`.
+        case clockFast(String, ppm: UInt64), clockNormal(String)
     }
 
     public init(options: SimulationOptions, layout: SimulationLayout, guests: SimulationGuests) {
@@ -159,7 +161,7 @@ public final class ClusterSimulation {
         let faultEnd = (options.seconds - min(options.quietSeconds, options.seconds)) * Self.second
         let tick: UInt64 = 100_000_000
         var t: UInt64 = Self.second
-        var downUntil: [String: UInt64] = [:]
+        var downUntil: [String: UInt64] = [:], fastUntil: [String: UInt64] = [:]
         while t < faultEnd {
             let a = names[Int(random.next() % UInt64(names.count))]
             var b = names[Int(random.next() % UInt64(names.count))]
@@ -184,6 +186,14 @@ public final class ClusterSimulation {
             }
             if random.chance(options.clockJumpsPerSecond / 10) {
                 faults.append((t, .clockJump(a, by: random.next(in: 100...4_000) * 1_000_000)))
+            }
+            if random.chance(options.fastClocksPerSecond / 10), (fastUntil[a] ?? 0) < t {
+                // From a bad crystal (a few hundred ppm) to a clock a fifth fast, for 1 – 20 s.
+                let ppm = random.chance(0.5) ? random.next(in: 100...2_000) : random.next(in: 10_000...200_000)
+                let until = t + random.next(in: 1_000...20_000) * 1_000_000
+                faults.append((t, .clockFast(a, ppm: ppm)))
+                faults.append((until, .clockNormal(a)))
+                fastUntil[a] = until
             }
             t += tick
         }
@@ -229,6 +239,13 @@ public final class ClusterSimulation {
             nodes[name]!.clock.offset &+= by
             count("clock jump")
             note("fault: \(name)'s clock jumps \(by / 1_000_000) ms ahead")
+        case .clockFast(let name, let ppm):
+            nodes[name]!.clock.runFast(ppm: ppm)
+            count("fast clock")
+            note("fault: \(name)'s clock runs \(ppm) ppm fast")
+        case .clockNormal(let name):
+            nodes[name]!.clock.runFast(ppm: 0)
+            note("fault over: \(name)'s clock runs at the right rate")
         }
     }
 
@@ -338,12 +355,43 @@ public final class ClusterSimulation {
     }
 }
 
-/// A node's clock: the simulation's, plus what its jumps added (a monotonic clock only jumps ahead).
+/// A node's clock: the simulation's, plus what its jumps added, and while it runs fast, `ppm` parts
+/// per million of the time since then (a monotonic clock only goes ahead, never back).
 final class NodeClock: KernelClock {
     let base: ManualClock
+    /// What jumps and past fast periods added.
     var offset: UInt64 = 0
+    /// The global time the clock started running fast, and how fast.
+    private var fastSince: UInt64 = 0, ppm: UInt64 = 0
+    private static let million: UInt64 = 1_000_000
     init(base: ManualClock) { self.base = base }
-    var nanoseconds: UInt64 { base.nanoseconds &+ offset }
-    /// A time of this clock on the simulation's clock.
-    func global(_ local: UInt64) -> UInt64 { local >= offset ? local - offset : 0 }
+
+    var nanoseconds: UInt64 { base.nanoseconds &+ offset &+ gained(at: base.nanoseconds) }
+
+    /// What running fast added since `fastSince`, at global time `now`.
+    private func gained(at now: UInt64) -> UInt64 {
+        guard ppm > 0, now > fastSince else { return 0 }
+        let (high, low) = (now - fastSince).multipliedFullWidth(by: ppm)
+        return Self.million.dividingFullWidth((high, low)).quotient
+    }
+
+    /// Runs `ppm` fast from now on (0: at the right rate again); what was gained so far is kept.
+    func runFast(ppm: UInt64) {
+        offset &+= gained(at: base.nanoseconds)
+        fastSince = base.nanoseconds
+        self.ppm = ppm
+    }
+
+    /// The first global time at which this clock reads `local` or later.
+    func global(_ local: UInt64) -> UInt64 {
+        guard local >= offset else { return 0 }
+        let elapsed = local - offset   // global time plus what running fast gains: g + (g - f)·p/10⁶
+        guard ppm > 0, elapsed > fastSince else { return elapsed }
+        // g = f + ⌈(elapsed − f)·10⁶ / (10⁶ + p)⌉, then on by a nanosecond while the floor in `gained` falls short.
+        let (high, low) = (elapsed - fastSince).multipliedFullWidth(by: Self.million)
+        let (quotient, remainder) = (Self.million + ppm).dividingFullWidth((high, low))
+        var global = fastSince + quotient + (remainder > 0 ? 1 : 0)
+        while global &+ offset &+ gained(at: global) < local { global += 1 }
+        return global
+    }
 }

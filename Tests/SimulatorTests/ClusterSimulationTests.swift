@@ -1,6 +1,7 @@
 // The cluster simulator in the test run: a fixed set of seeds, each a five-node cluster for a
 // simulated minute under every kind of fault, with the delivery and memory invariants checked as it
 // runs. A failure names the seed and the command that replays it.
+import Core
 import Testing
 @testable import Simulator
 
@@ -31,5 +32,29 @@ import Testing
         let second = ClusterSimulation(options: options, layout: Self.layout, guests: try Self.guests.get()).run()
         #expect(first.trace == second.trace && first.sendsOK == second.sendsOK && first.framesDelivered == second.framesDelivered)
         #expect(!first.trace.isEmpty)
+    }
+
+    /// The simulator waits for a node's deadline by mapping it to the global clock: that moment must
+    /// be the first at which the node's clock reads the deadline, whether it jumped or runs fast.
+    @Test(arguments: [0, 150, 2_000, 200_000] as [UInt64])
+    func aNodeClockMapsItsDeadlinesToTheFirstGlobalMomentTheyAreDue(ppm: UInt64) {
+        let base = ManualClock()
+        let clock = NodeClock(base: base)
+        base.nanoseconds = 1_000_000_000
+        clock.offset = 250_000_000
+        clock.runFast(ppm: ppm)
+        var random = SimulationRandom(seed: ppm)
+        for _ in 0..<500 {
+            let deadline = clock.nanoseconds + random.next(in: 0...5_000_000_000)
+            let global = clock.global(deadline)
+            base.nanoseconds = global
+            #expect(clock.nanoseconds >= deadline)
+            base.nanoseconds = global - 1
+            #expect(clock.nanoseconds < deadline, "at \(global - 1) the clock reads \(clock.nanoseconds), already \(deadline)")
+            base.nanoseconds = global - random.next(in: 0...min(global - 1_000_000_000, 1_000_000))
+        }
+        let before = clock.nanoseconds
+        clock.runFast(ppm: 0)
+        #expect(clock.nanoseconds == before, "changing the rate keeps what was gained")
     }
 }
