@@ -1,7 +1,6 @@
 // A node's data directory: the modules it was given (by digest) and its assignments, so that a
-// restarted node brings its guests back. Every write is atomic (temporary file, fsync, rename,
-// fsync of the directory): a crash leaves the old file or the new one, never half of either. A file
-// that is corrupt or holds impossible values is set aside (renamed NAME.corrupt-TIMESTAMP), never fatal.
+// restarted node brings its guests back. Every write replaces a file whole (DataFiles). A file
+// that is corrupt or holds impossible values is set aside (renamed NAME.corrupt-…), never fatal.
 import Foundation
 import Transport
 
@@ -11,57 +10,52 @@ public struct ModuleStoreError: Error, CustomStringConvertible {
 }
 
 public final class ModuleStore {
-    public let directory: String
-    var modulesDirectory: String { directory + "/modules" }
-    var assignmentsPath: String { directory + "/assignments.json" }
+    /// Where the files live: a directory on disk, or memory in the simulator.
+    public let files: DataFiles
+    public var directory: String { files.location }
+    static let assignmentsFile = "assignments.json"
 
-    public init(directory: String) throws(ModuleStoreError) {
-        self.directory = directory
-        do {
-            try FileManager.default.createDirectory(atPath: directory + "/modules", withIntermediateDirectories: true,
-                                                    attributes: [.posixPermissions: 0o700])
-        } catch {
-            throw ModuleStoreError("data directory \(directory): \(error.localizedDescription)")
-        }
-        // Temporary files of a write that a crash interrupted are not data.
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory + "/modules")) ?? [] where name.contains(".tmp") {
-            unlink(modulesDirectory + "/" + name)
-        }
-        unlink(assignmentsPath + ".tmp")
+    /// The data directory at `directory` (made if missing).
+    public convenience init(directory: String) throws(ModuleStoreError) {
+        self.init(files: try DiskFiles(directory: directory))
     }
 
-    public func modulePath(_ sha256: String) -> String { "\(modulesDirectory)/\(sha256).wasm" }
+    public init(files: DataFiles) { self.files = files }
 
-    public func hasModule(_ sha256: String) -> Bool { FileManager.default.fileExists(atPath: modulePath(sha256)) }
+    static func moduleFile(_ sha256: String) -> String { "modules/\(sha256).wasm" }
+
+    public func modulePath(_ sha256: String) -> String { files.location + "/" + Self.moduleFile(sha256) }
+
+    public func hasModule(_ sha256: String) -> Bool { files.exists(Self.moduleFile(sha256)) }
 
     public func saveModule(_ bytes: [UInt8], sha256: String) throws(ModuleStoreError) {
-        try Self.writeAtomically(bytes, to: modulePath(sha256))
+        try files.write(bytes, to: Self.moduleFile(sha256))
     }
 
     /// The module's bytes, checked against their digest (a damaged file is an error, not a guest;
     /// it is set aside, so that the orchestrator's next push stores a good copy).
     public func loadModule(_ sha256: String) throws(ModuleStoreError) -> [UInt8] {
-        guard let data = FileManager.default.contents(atPath: modulePath(sha256)) else {
-            throw ModuleStoreError("module \(sha256.prefix(12)) is not in \(modulesDirectory)")
+        guard let bytes = files.read(Self.moduleFile(sha256)) else {
+            throw ModuleStoreError("module \(sha256.prefix(12)) is not in \(files.location)/modules")
         }
-        let bytes = [UInt8](data)
         guard Digest.sha256Hex(bytes) == sha256 else {
-            let aside = setAside(modulePath(sha256))
+            let aside = files.setAside(Self.moduleFile(sha256))
             throw ModuleStoreError("\(modulePath(sha256)) does not match its SHA-256: damaged\(aside.map { ", set aside as \($0)" } ?? "")")
         }
         return bytes
     }
 
-    public func removeModule(_ sha256: String) { unlink(modulePath(sha256)) }
+    public func removeModule(_ sha256: String) { files.remove(Self.moduleFile(sha256)) }
 
     /// The stored assignments that are readable and within `ControlLimits`, and one line per thing
     /// refused. If anything was refused, the file is set aside whole (nothing is lost) and the
     /// entries kept are written back, so the next boot reads a clean file.
     public func loadAssignments() -> (assignments: [ModuleAssignment], refusals: [String]) {
-        guard let data = FileManager.default.contents(atPath: assignmentsPath) else { return ([], []) }
-        var (kept, refusals) = Self.parseAssignments([UInt8](data), file: assignmentsPath)
+        let assignmentsPath = files.location + "/" + Self.assignmentsFile
+        guard let data = files.read(Self.assignmentsFile) else { return ([], []) }
+        var (kept, refusals) = Self.parseAssignments(data, file: assignmentsPath)
         guard !refusals.isEmpty else { return (kept, []) }
-        if let aside = setAside(assignmentsPath) {
+        if let aside = files.setAside(Self.assignmentsFile) {
             refusals.append("\(assignmentsPath) set aside as \(aside); \(kept.count) assignment(s) kept")
             if !kept.isEmpty {
                 do { try saveAssignments(kept) } catch { refusals.append("could not write the kept assignments back: \(error)") }
@@ -131,52 +125,9 @@ public final class ModuleStore {
         }
     }
 
-    /// Renames a corrupt file to `NAME.corrupt-TIMESTAMP` (UTC); the new name, or nil if the rename failed.
-    @discardableResult
-    func setAside(_ path: String) -> String? {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
-        let stamp = formatter.string(from: Date())
-        var target = "\(path).corrupt-\(stamp)"
-        var attempt = 1
-        while FileManager.default.fileExists(atPath: target), attempt < 100 {
-            attempt += 1
-            target = "\(path).corrupt-\(stamp)-\(attempt)"
-        }
-        return rename(path, target) == 0 ? target : nil
-    }
-
     public func saveAssignments(_ assignments: [ModuleAssignment]) throws(ModuleStoreError) {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try Self.writeAtomically([UInt8](try! encoder.encode(assignments.sorted { $0.key < $1.key })), to: assignmentsPath)
-    }
-
-    static func writeAtomically(_ bytes: [UInt8], to path: String) throws(ModuleStoreError) {
-        let temporary = path + ".tmp"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        guard fd >= 0 else { throw ModuleStoreError("\(temporary): \(String(cString: strerror(errno)))") }
-        var written = 0
-        while written < bytes.count {
-            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + written, $0.count - written) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else {
-                let reason = String(cString: strerror(errno))
-                close(fd)
-                unlink(temporary)
-                throw ModuleStoreError("\(temporary): \(reason)")
-            }
-            written += n
-        }
-        guard fsync(fd) == 0, close(fd) == 0, rename(temporary, path) == 0 else {
-            let reason = String(cString: strerror(errno))
-            unlink(temporary)
-            throw ModuleStoreError("\(path): \(reason)")
-        }
-        let directory = (path as NSString).deletingLastPathComponent
-        let dirfd = open(directory, O_RDONLY)
-        if dirfd >= 0 { fsync(dirfd); close(dirfd) }
+        try files.write([UInt8](try! encoder.encode(assignments.sorted { $0.key < $1.key })), to: Self.assignmentsFile)
     }
 }

@@ -1,9 +1,14 @@
 // A deterministic simulation of a whole cluster (after FoundationDB's simulation and TigerBeetle's
-// VOPR): real kernels, real wasm guests and real routers on one simulated clock and network, driven
+// VOPR): real nodes (`NodeCore`: kernel, router, data directory, control answers) with real wasm
+// guests, deployed by control requests, on one simulated clock and network, driven
 // by a seed that decides every fault: link cuts, one-way partitions, latency and jitter, node
 // crashes and restarts (inside the grace period and past it), clocks that jump or run fast. The guests' log
 // lines feed the delivery invariants, checked as the run goes; a failing seed replays exactly.
 import Core
+import Foundation
+import HAL
+import Node
+import Transport
 
 public struct SimulationOptions: Sendable {
     public var seed: UInt64
@@ -39,20 +44,19 @@ public final class ClusterSimulation {
     final class Node: RouterTransport {
         let name: String
         let clock: NodeClock
-        var kernel: Kernel
-        var router: Router
+        /// The node's RAM: a new core at each boot.
+        var core: NodeCore!
+        /// Its data directory: kept across crashes.
+        let files: MemoryFiles
         var alive = true
         var bootUse: [PartitionKind: Int] = [:]
-        /// This boot's capabilities (each kernel mints its own once).
-        var capabilities: KernelCapabilities
         unowned let simulation: ClusterSimulation
 
         init(name: String, simulation: ClusterSimulation) {
             self.name = name
             self.simulation = simulation
             clock = NodeClock(base: simulation.clock)
-            (kernel, router) = simulation.boot(name, clock: clock)
-            capabilities = kernel.mintCapabilities()
+            files = MemoryFiles(location: "memory:\(name)")
         }
 
         func send(kind: UInt8, payload: [UInt8], to peer: String) -> Bool {
@@ -95,37 +99,60 @@ public final class ClusterSimulation {
             network.setLatency(a, b, nanoseconds: random.next(in: 0...options.latencyMaxMilliseconds) * 1_000_000)
         } }
         for name in layout.nodes { nodes[name] = Node(name: name, simulation: self) }
-        for name in layout.nodes { start(nodes[name]!) }
+        for name in layout.nodes { boot(nodes[name]!); deploy(nodes[name]!) }
         for a in layout.nodes { for b in layout.nodes where a < b { linkChanged(a, b) } }
         planFaults()
     }
 
-    /// A fresh kernel and router for `name` (at boot and after each crash): the node's RAM.
-    func boot(_ name: String, clock: NodeClock) -> (Kernel, Router) {
-        var configuration = KernelConfiguration(slice: .safePoints(500))
-        configuration.randomSeed = random.next()
-        configuration.logRateLimit = LogRateLimit(checkedBurstLines: 100_000, linesPerSecond: 100_000)!
-        let kernel = Kernel(clock: clock, configuration: configuration, partitions: .host)
-        kernel.nodeName = name
-        let router = Router(kernel: kernel, incarnation: random.next())
-        router.graceNanoseconds = Self.graceNanoseconds
-        return (kernel, router)
+    /// The simulated nodes' board: the host partition table, no devices; slices count safe points
+    /// (not time), and the log limit is far above what the workload prints.
+    static let board = try! Board.parse("""
+        name: simulated
+        description: the cluster simulator's board
+        cpu: x86_64
+        clock-mhz: 2000
+        ram: 128 MiB
+        flash: 1 GiB
+        fpu: true
+        slice-us: 300
+        value-stack: 128 KiB
+        stack-slot: 4 KiB
+        partitions: {kernel: 256 KiB, runtime: 256 KiB, subsystem: 256 KiB, tier1: 4 MiB, guest: 64 MiB, stacks: 256 KiB}
+        log: {burst: 100000, lines-per-second: 100000}
+        """, file: "ClusterSimulation.board")
+
+    /// A fresh core for `node` on its data directory (at boot and after each crash): its RAM.
+    private func boot(_ node: Node) {
+        var configuration = NodeConfiguration(name: node.name, board: Self.board, listenHost: "simulated", listenPort: 0, peers: [],
+                                              certificateDirectory: "", dataDirectory: node.files.location)
+        configuration.slice = .safePoints(500)
+        configuration.routerGraceNanoseconds = Self.graceNanoseconds
+        let seconds = { [unowned self] in "t+\(clock.nanoseconds / Self.second).\(clock.nanoseconds % Self.second / 1_000_000)s" }
+        do {
+            node.core = try NodeCore(configuration: configuration, clock: node.clock, store: ModuleStore(files: node.files), transport: node,
+                                     seed: random.next(), wallTime: seconds) { [unowned self, unowned node] line in
+                if line.hasPrefix("node ") { note(line) } else { observe(line, on: node) }
+            }
+        } catch {
+            fail("\(node.name) did not boot: \(error)")
+        }
+        node.bootUse = Dictionary(uniqueKeysWithValues: PartitionKind.allCases.map { ($0, node.core.kernel.partition($0).usedBytes) })
     }
 
-    /// Wires a (re)booted node and starts its guests, as a node restores its data directory.
-    private func start(_ node: Node) {
-        node.router.transport = node
-        node.router.log = { [unowned self, unowned node] line in note("\(node.name) \(line)") }
-        node.kernel.console = { [unowned self, unowned node] line in observe(line, on: node) }
-        node.bootUse = Dictionary(uniqueKeysWithValues: PartitionKind.allCases.map { ($0, node.kernel.partition($0).usedBytes) })
+    /// Gives a node its guests as an orchestrator does: a push of each module and a start, by control requests.
+    private func deploy(_ node: Node) {
+        var id: UInt64 = 0
+        func ask(_ operation: ControlRequest.Operation) -> Bool {
+            id += 1
+            let answer = node.core.handle(ControlRequest(id: id, operation))
+            if let error = answer.error { fail("\(node.name): deploying: \(error)") }
+            return answer.error == nil
+        }
         for guest in layout.guests where guest.node == node.name {
-            do {
-                _ = try node.kernel.spawnGuest(guests.module(guest), name: guest.name,
-                                               kernelBudgetBytes: KernelBudget.bytes(serves: [guest.uri], uses: [guest.uri], devices: 0),
-                                               capability: node.capabilities.process)
-            } catch {
-                fail("\(guest.name) did not start on \(node.name): \(error)")
-            }
+            let module = guests.module(guest)
+            guard ask(.push(sha256: module.sha256, total: module.bytes.count, offset: 0, bytes: Data(module.bytes))) else { return }
+            _ = ask(.start(ModuleAssignment(app: "sim", replica: guest.name, module: guest.name, sha256: module.sha256,
+                                           serves: [guest.uri], uses: [guest.uri], memoryBytes: 64 * 1024)))   // room for co_values
         }
     }
 
@@ -142,14 +169,14 @@ public final class ClusterSimulation {
         if isUp {
             up.insert(key)
             note("link \(key) up")
-            nodes[a]!.router.linkUp(b)
-            nodes[b]!.router.linkUp(a)
+            nodes[a]!.core.linkUp(b)
+            nodes[b]!.core.linkUp(a)
         } else {
             up.remove(key)
             network.drop(a, b)
             note("link \(key) down")
-            if nodes[a]!.alive { nodes[a]!.router.linkDown(b) }
-            if nodes[b]!.alive { nodes[b]!.router.linkDown(a) }
+            if nodes[a]!.alive { nodes[a]!.core.linkDown(b, reason: "cut") }
+            if nodes[b]!.alive { nodes[b]!.core.linkDown(a, reason: "cut") }
         }
     }
 
@@ -228,12 +255,11 @@ public final class ClusterSimulation {
         case .restart(let name):
             let node = nodes[name]!
             guard !node.alive else { return }
-            (node.kernel, node.router) = boot(name, clock: node.clock)
-            node.capabilities = node.kernel.mintCapabilities()
+            boot(node)
             node.alive = true
             count(clock.nanoseconds - (crashedAt[name] ?? 0) < Self.graceNanoseconds ? "restart within the grace" : "restart past the grace")
             note("fault over: \(name) restarts")
-            start(node)
+            node.core.restoreAssignments()   // as a node restores its data directory
             for peer in layout.nodes where peer != name { linkChanged(name, peer) }
         case .clockJump(let name, let by):
             nodes[name]!.clock.offset &+= by
@@ -266,14 +292,14 @@ public final class ClusterSimulation {
                 moved = false
                 for name in layout.nodes where nodes[name]!.alive {
                     let node = nodes[name]!
-                    if case .sliceLimit = node.kernel.runUntilIdle(maxSlices: 200) { moved = true }
-                    node.router.tick()
+                    if case .busy = node.core.runKernel(maxSlices: 200) { moved = true }
+                    node.core.router.tick()
                 }
                 while let (from, to, frame) = network.takeDue(now: clock.nanoseconds) {
                     moved = true
                     guard let node = nodes[to], node.alive, linkUp(from, to) else { continue }
                     report.framesDelivered += 1
-                    do { try node.router.received(kind: frame.kind, payload: frame.payload, from: from) } catch {
+                    do { try node.core.routerFrame(kind: frame.kind, payload: frame.payload, from: from) } catch {
                         fail("\(to) refused a frame from \(from): \(error)")
                     }
                 }
@@ -282,8 +308,7 @@ public final class ClusterSimulation {
             var next = [end, network.nextDelivery ?? .max, nextFault < faults.count ? faults[nextFault].at : .max]
             for name in layout.nodes where nodes[name]!.alive {
                 let node = nodes[name]!
-                if case .waiting(let deadline?) = node.kernel.runUntilIdle(maxSlices: 0) { next.append(node.clock.global(deadline)) }
-                if let deadline = node.router.nextDeadline { next.append(node.clock.global(deadline)) }
+                if case .idle(let deadline?) = node.core.runKernel(maxSlices: 0) { next.append(node.clock.global(deadline)) }
             }
             clock.nanoseconds = max(clock.nanoseconds + 1, next.min()!)
         }
@@ -291,7 +316,7 @@ public final class ClusterSimulation {
         // What every node holds now, for the trace of a failing run.
         var state: [String] = []
         for name in layout.nodes where nodes[name]!.alive {
-            let node = nodes[name]!
+            let node = nodes[name]!.core!
             state += node.router.stateSummary.map { "\(name) router: \($0)" }
             state.append("\(name) serves \(node.kernel.servedURIs.map(\.uri).joined(separator: " ")); knows \(node.router.remoteURIs.sorted { $0.key < $1.key }.map { "\($0.key)@\($0.value)" }.joined(separator: " "))")
             state += node.kernel.taskIDs.map { "\(name) \(node.kernel.name(of: $0) ?? "?"): \(String(describing: node.kernel.state(of: $0)!))" }
@@ -309,11 +334,11 @@ public final class ClusterSimulation {
         }
         // Invariant 5: a guest that ends leaves nothing behind.
         for name in layout.nodes where nodes[name]!.alive {
-            let node = nodes[name]!
-            for task in node.kernel.taskIDs { node.kernel.kill(task, capability: node.capabilities.process) }
-            node.kernel.runUntilIdle()
-            for kind in PartitionKind.allCases where node.kernel.partition(kind).usedBytes != node.bootUse[kind] {
-                fail("\(name): its \(kind) partition holds \(node.kernel.partition(kind).usedBytes) bytes after every guest ended, \(node.bootUse[kind]!) at boot")
+            let node = nodes[name]!, kernel = node.core.kernel
+            node.core.stopGuests()
+            kernel.runUntilIdle()
+            for kind in PartitionKind.allCases where kernel.partition(kind).usedBytes != node.bootUse[kind] {
+                fail("\(name): its \(kind) partition holds \(kernel.partition(kind).usedBytes) bytes after every guest ended, \(node.bootUse[kind]!) at boot")
             }
         }
     }

@@ -1,10 +1,11 @@
 // The workload's wasm guests, built from Guests/Workload.c by the toolchain's clang once per process.
 import Core
 import Foundation
+import Transport
 
 public struct SimulationGuests: @unchecked Sendable {
-    /// Module bytes by variant and URI ("SENDER fireball://p0/in").
-    private var modules: [String: LoadedModule] = [:]
+    /// Module bytes and their SHA-256 by variant and URI ("SENDER fireball://p0/in").
+    private var modules: [String: (bytes: [UInt8], sha256: String)] = [:]
 
     public struct BuildError: Error, CustomStringConvertible { public let description: String }
 
@@ -30,12 +31,13 @@ public struct SimulationGuests: @unchecked Sendable {
             guard process.terminationStatus == 0, let bytes = FileManager.default.contents(atPath: output) else {
                 throw BuildError(description: "clang could not build the \(guest.variant) guest for \(guest.uri) (Deploy/setup.sh installs what it needs)")
             }
-            guests.modules[guest.key] = try LoadedModule.load([UInt8](bytes))
+            _ = try LoadedModule.load([UInt8](bytes))   // a module that does not load fails here, not in every run
+            guests.modules[guest.key] = ([UInt8](bytes), Digest.sha256Hex([UInt8](bytes)))
         }
         return guests
     }
 
-    func module(_ guest: SimulationLayout.Guest) -> LoadedModule { modules[guest.key]! }
+    func module(_ guest: SimulationLayout.Guest) -> (bytes: [UInt8], sha256: String) { modules[guest.key]! }
 }
 
 /// Which guest runs where: for each node i a receiver serving fireball://p<i>/in and, on the next
