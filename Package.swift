@@ -1,6 +1,6 @@
 // swift-tools-version:6.1
 // Fireball: a WebAssembly hypervisor for small boards, run as a cluster.
-// Dependencies point one way: Node, Orchestrator -> Transport -> Core; Node, Orchestrator -> HAL -> Core.
+// Dependencies point one way: Simulator -> Node; Node, Orchestrator -> Transport -> Core; Node, Orchestrator -> HAL -> Core.
 import PackageDescription
 
 let package = Package(
