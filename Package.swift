@@ -51,8 +51,8 @@ let package = Package(
         .target(name: "FuzzTargets", dependencies: ["Core", "HAL", "Transport", "Orchestrator", "Node"], path: "Tests/FuzzTargets"),
         .testTarget(name: "CoreTests", dependencies: ["Core", "SimulatedNodes"]),
         .testTarget(name: "TransportTests", dependencies: ["Transport"]),
-        .testTarget(name: "HALTests", dependencies: ["HAL", "Core", "SimulatedNodes"], exclude: ["Guests"]),
-        .testTarget(name: "OrchestratorTests", dependencies: ["Orchestrator", "HAL", "Core", "SimulatedNodes"]),
+        .testTarget(name: "HALTests", dependencies: ["HAL", "Core", "Node", "SimulatedNodes"], exclude: ["Guests"]),
+        .testTarget(name: "OrchestratorTests", dependencies: ["Orchestrator", "Node", "HAL", "Core", "SimulatedNodes"]),
         .testTarget(name: "NodeTests", dependencies: ["Node", "Orchestrator", "Transport", "HAL", "Core"], exclude: ["Guests"]),
         .testTarget(name: "FuzzTests", dependencies: ["FuzzTargets"]),
         // The official wasm spec suite (Deploy/spec-suite.pin; Deploy/fetch-spec-suite.sh), converted by wast2json at test time.

@@ -16,8 +16,9 @@ public final class NodeCore {
     public let kernel: Kernel
     public let router: Router
     public let store: ModuleStore
-    /// The kernel's capabilities: held here only (starting and stopping guests takes them).
-    private let capabilities: KernelCapabilities
+    /// The kernel's capabilities: held here only (starting and stopping guests takes them); internal
+    /// so that test harnesses can spawn guests the planner sized.
+    let capabilities: KernelCapabilities
     public let devices: DeviceService?
     /// Assigned modules by key (app/replica).
     private var guests: [String: Guest] = [:]

@@ -7,6 +7,7 @@ import SimulatedNodes
 import Testing
 @testable import Core
 @testable import HAL
+import Node
 
 /// The three guests on a DeviceRig whose adc0 channel 0 plays a chosen source.
 final class Greenhouse {
@@ -88,13 +89,14 @@ final class Greenhouse {
     }
 }
 
-/// Nodes (a kernel with the rig's board and device service, and a router) on one simulated clock,
+/// Nodes (`NodeCore`: a kernel with the rig's board and device service, and a router) on one simulated clock,
 /// joined by an in-memory network; a node can die (it stops running and its links go down).
 final class GreenhouseCluster {
     final class Node: RouterTransport {
-        let kernel: Kernel
-        let service: DeviceService
-        let router: Router
+        private(set) var core: NodeCore!
+        var kernel: Kernel { core.kernel }
+        var router: Router { core.router }
+        var service: DeviceService { core.devices! }
         unowned let cluster: GreenhouseCluster
         let name: String
         var alive = true
@@ -104,12 +106,13 @@ final class GreenhouseCluster {
             self.name = name
             self.cluster = cluster
             let board = try Board.parse(DeviceRig.boardText, file: "rig.yaml")
-            kernel = Kernel(clock: cluster.clock, configuration: KernelConfiguration(slice: .safePoints(200)), partitions: board.partitions)
-            let capabilities = kernel.mintCapabilities()
-            service = try DeviceService.start(on: kernel, board: board, capability: capabilities.systemRole, process: capabilities.process)
-            router = Router(kernel: kernel, incarnation: 1)
-            router.transport = self
-            kernel.console = { [unowned self] line in console.append(line) }
+            var configuration = NodeConfiguration(name: name, board: board, listenHost: "-", listenPort: 0, peers: [],
+                                                  certificateDirectory: "-", dataDirectory: "memory:\(name)")
+            configuration.slice = .safePoints(200)
+            core = try NodeCore(configuration: configuration, clock: cluster.clock, store: ModuleStore(files: MemoryFiles(location: "memory:\(name)")),
+                                transport: self, seed: 1, wallTime: { "-" }) { [unowned self] line in
+                if !line.hasPrefix("node ") { console.append(line) }   // the node's own lines are not the guests' console
+            }
         }
 
         func send(kind: UInt8, payload: [UInt8], to peer: String) -> Bool {
@@ -125,7 +128,7 @@ final class GreenhouseCluster {
 
     init(_ names: [String]) throws {
         for name in names { nodes[name] = try Node(name, cluster: self) }
-        for a in names { for b in names where a < b { nodes[a]!.router.linkUp(b); nodes[b]!.router.linkUp(a) } }
+        for a in names { for b in names where a < b { nodes[a]!.core.linkUp(b); nodes[b]!.core.linkUp(a) } }
     }
 
     @discardableResult
@@ -135,7 +138,7 @@ final class GreenhouseCluster {
     func kill(_ name: String) {
         nodes[name]!.alive = false
         wire.removeAll { $0.from == name || $0.to == name }
-        for node in nodes.values where node.alive { node.router.linkDown(name) }
+        for node in nodes.values where node.alive { node.core.linkDown(name, reason: "killed") }
     }
 
     /// Runs the live nodes and delivers frames until nothing moves, then moves the clock to the next

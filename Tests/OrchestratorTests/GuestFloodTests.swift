@@ -114,11 +114,11 @@ import Testing
         let kernelPartitionAtBoot = node.usedBytes(.kernel)
         let guestPartitionAtBoot = node.usedBytes(.guest)
         let server = try node.kernel.spawnGuest(try Self.guest(Self.server), name: "server",
-                                                kernelBudgetBytes: KernelBudget.bytes(serves: ["fireball://pair/x"], uses: [], devices: 0), capability: node.capabilities.process)
+                                                kernelBudgetBytes: KernelBudget.bytes(serves: ["fireball://pair/x"], uses: [], devices: 0), capability: node.process)
         let flooder = try node.kernel.spawnGuest(try Self.guest(Self.flooder(flood.call)), name: "flooder", devices: ["gpio0"],
-                                                 kernelBudgetBytes: KernelBudget.bytes(serves: [], uses: ["fireball://pair/x"], devices: 1), capability: node.capabilities.process)
+                                                 kernelBudgetBytes: KernelBudget.bytes(serves: [], uses: ["fireball://pair/x"], devices: 1), capability: node.process)
         let client = try node.kernel.spawnGuest(try Self.guest(Self.client), name: "client",
-                                                kernelBudgetBytes: KernelBudget.bytes(serves: [], uses: ["fireball://pair/x"], devices: 0), capability: node.capabilities.process)
+                                                kernelBudgetBytes: KernelBudget.bytes(serves: [], uses: ["fireball://pair/x"], devices: 0), capability: node.process)
         var rounds = 0
         while [server, flooder, client].contains(where: { if case .exited = node.kernel.state(of: $0) { false } else { true } }), rounds < 10_000 {
             node.kernel.runUntilIdle(maxSlices: 100)
@@ -185,7 +185,7 @@ import Testing
                 (br_if $more (i32.lt_u (local.get $i) (i32.const 100000))))
               ;; the first handle is stale: freeing it again is EBADF (-2)
               (call $exit (i32.sub (i32.const 0) (call $free (local.get $first)))))
-            """), name: "churn", capability: node.capabilities.process)
+            """), name: "churn", capability: node.process)
         while node.kernel.state(of: task) == .runnable { node.kernel.runUntilIdle(maxSlices: 1000) }
         #expect(node.kernel.state(of: task) == .exited(.exited(code: 2)))
         #expect(node.kernel.values.count == 1, "one slot, reused 100,001 times")
@@ -201,7 +201,7 @@ import Testing
               (if (i32.lt_s (local.get $a) (i32.const 0)) (then (call $exit (i32.const 100))))
               ;; 512 + 400 + 200 > 1024
               (call $exit (i32.sub (i32.const 0) (call $alloc (i32.const 200)))))
-            """), name: "capped", memoryLimitBytes: 1024, capability: node.capabilities.process)
+            """), name: "capped", memoryLimitBytes: 1024, capability: node.process)
         node.kernel.runUntilIdle()
         #expect(node.kernel.state(of: task) == .exited(.exited(code: -KernelError.noMemory.rawValue)))
     }
@@ -234,7 +234,7 @@ extension GuestFloodTests {
                 (local.set $i (i32.add (local.get $i) (i32.const 1)))
                 (br_if $more (i32.lt_u (local.get $i) (i32.const 50000))))
               (call $exit (i32.const 0)))
-            """), name: "churn", capability: node.capabilities.process)
+            """), name: "churn", capability: node.process)
         while node.kernel.state(of: task) == .runnable { node.kernel.runUntilIdle(maxSlices: 1000) }
         #expect(node.kernel.state(of: task) == .exited(.exited(code: 0)))
         #expect(node.kernel.channels.slotCount - slotsAtBoot <= 1 + 50_000 / ChannelTable.generationMax, "\(node.kernel.channels.slotCount - slotsAtBoot) slots")

@@ -44,10 +44,10 @@ import Testing
         let (count, plan) = plannedCount(module, on: board)
         #expect(count >= 1 && !plan.isComplete)
         let node = try boot(board), budget = KernelCosts.kernelBudgetBytes(module, on: board)
-        for i in 0..<count { _ = try node.kernel.spawnGuest(loaded, name: "g\(i)", kernelBudgetBytes: budget, capability: node.capabilities.process) }
+        for i in 0..<count { _ = try node.kernel.spawnGuest(loaded, name: "g\(i)", kernelBudgetBytes: budget, capability: node.process) }
         expectSameUse(node, plan.nodes[0].budget)
         #expect(throws: Kernel.SpawnError.self, "one more than the planner allows") {
-            try node.kernel.spawnGuest(loaded, name: "extra", kernelBudgetBytes: budget, capability: node.capabilities.process)
+            try node.kernel.spawnGuest(loaded, name: "extra", kernelBudgetBytes: budget, capability: node.process)
         }
     }
 
@@ -76,7 +76,7 @@ import Testing
         let node = try boot(board)
         for (i, module) in loaded.enumerated() {
             _ = try node.kernel.spawnGuest(module, name: "s\(i)", kernelBudgetBytes: KernelCosts.kernelBudgetBytes(modules[i], on: board),
-                                           capability: node.capabilities.process)
+                                           capability: node.process)
         }
         #expect(node.kernel.runUntilIdle() == .waiting(nextDeadline: nil))
         expectSameUse(node, plan.nodes[0].budget)
@@ -169,11 +169,11 @@ import Testing
         #expect(count == 32 * 1024 / (4 * 1024 + 8 + budget + 8), "32 KiB of tier-1 holds value stacks of 4 KiB and kernel budgets with their headers")
         let node = try boot(board)
         for i in 0..<count {
-            _ = try node.kernel.spawnGuest(loaded, name: "t\(i)", role: ModuleTier.tier1.role, kernelBudgetBytes: budget, capability: node.capabilities.process)
+            _ = try node.kernel.spawnGuest(loaded, name: "t\(i)", role: ModuleTier.tier1.role, kernelBudgetBytes: budget, capability: node.process)
         }
         expectSameUse(node, plan.nodes[0].budget)
         #expect(throws: Kernel.SpawnError.self) {
-            try node.kernel.spawnGuest(loaded, name: "extra", role: .service, kernelBudgetBytes: budget, capability: node.capabilities.process)
+            try node.kernel.spawnGuest(loaded, name: "extra", role: .service, kernelBudgetBytes: budget, capability: node.process)
         }
     }
 
@@ -279,7 +279,7 @@ import Testing
         // The aggregator is stopped and started again: it serves its URI on a fresh channel, and the
         // closed one gave its bytes back (a restart or a move costs nothing lasting).
         let microbit = running["microbit"], aggregator = app.modules.first { $0.name == "aggregator" }!
-        microbit.kernel.kill(microbit.kernel.taskIDs.first { microbit.kernel.name(of: $0) == "aggregator" }!, capability: microbit.capabilities.process)
+        microbit.kernel.kill(microbit.kernel.taskIDs.first { microbit.kernel.name(of: $0) == "aggregator" }!, capability: microbit.process)
         try microbit.spawn([UInt8](FileManager.default.contents(atPath: aggregator.wasmPath)!), name: "aggregator", devices: aggregator.devices, module: aggregator)
         try running.run(until: 6_000_000_000)
         #expect(microbit.console.filter { $0.contains("aggregator: connected to the actuator") }.count == 2, "readings reach the new one")

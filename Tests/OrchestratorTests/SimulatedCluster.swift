@@ -1,8 +1,10 @@
-// Nodes booted as `NodeDaemon` boots them (a kernel with the board's partition table, its device
-// service, a router), on one manual clock and joined in memory: what the planner's numbers are checked against.
+// Nodes booted as the daemon boots them (`NodeCore`: a kernel with the board's partition table,
+// its device service, a router), on one manual clock and joined in memory: what the planner's
+// numbers are checked against.
 import Core
 import Foundation
 import HAL
+@testable import Node
 import SimulatedNodes
 @testable import Orchestrator
 
@@ -10,10 +12,11 @@ final class SimulatedCluster {
     final class Node: RouterTransport {
         let name: String
         let board: Board
-        let kernel: Kernel
-        let capabilities: KernelCapabilities
-        let devices: DeviceService?
-        let router: Router
+        private(set) var core: NodeCore!
+        var kernel: Kernel { core.kernel }
+        var router: Router { core.router }
+        /// The process capability the core holds (for the harness's own spawns and kills).
+        var process: ProcessCapability { _read { yield core.capabilities.process } }
         /// Weak: a test may keep a lone node and drop its cluster.
         weak var cluster: SimulatedCluster?
         var console: [String] = []
@@ -22,16 +25,13 @@ final class SimulatedCluster {
             self.name = name
             self.board = board
             self.cluster = cluster
-            kernel = Kernel(clock: cluster.clock, configuration: KernelConfiguration(slice: .safePoints(50), executionLimits: board.executionLimits),
-                            partitions: board.partitions)
-            let capabilities = kernel.mintCapabilities()
-            devices = board.devices.isEmpty ? nil
-                : try DeviceService.start(on: kernel, board: board, capability: capabilities.systemRole, process: capabilities.process)
-            self.capabilities = capabilities
-            kernel.nodeName = name
-            router = Router(kernel: kernel, incarnation: 1)
-            router.transport = self
-            kernel.console = { [unowned self] line in console.append(line) }
+            var configuration = NodeConfiguration(name: name, board: board, listenHost: "-", listenPort: 0, peers: [],
+                                                  certificateDirectory: "-", dataDirectory: "memory:\(name)")
+            configuration.slice = .safePoints(50)
+            core = try NodeCore(configuration: configuration, clock: cluster.clock, store: ModuleStore(files: MemoryFiles(location: "memory:\(name)")),
+                                transport: self, seed: 1, wallTime: { "-" }) { [unowned self] line in
+                if !line.hasPrefix("node ") { console.append(line) }   // the node's own lines are not the guests' console
+            }
         }
 
         func send(kind: UInt8, payload: [UInt8], to peer: String) -> Bool {
@@ -40,14 +40,14 @@ final class SimulatedCluster {
             return true
         }
 
-        /// Starts a module as the node would: its `devices:` granted as `NodeDaemon.start` grants them.
+        /// Spawns a guest as a node does: its `devices:` granted as `NodeCore.start` grants them, with
+        /// the kernel budget the planner charges for `module`.
         @discardableResult
-        /// Spawns a guest as a node does: with the kernel budget the planner charges for `module`.
         func spawn(_ bytes: [UInt8], name: String, devices: [String] = [], restart: RestartPolicy = .stop, module: ModuleSpec? = nil) throws -> TaskID {
             let grants = Set(devices.flatMap { board.devices(matching: $0).map(\.name) })
             return try kernel.spawnGuest(try LoadedModule.load(bytes, options: board.loadOptions), name: name, restart: restart,
                                          devices: grants, kernelBudgetBytes: module.map { KernelCosts.kernelBudgetBytes($0, on: board) },
-                                         capability: capabilities.process)
+                                         capability: process)
         }
 
         func usedBytes(_ kind: PartitionKind) -> Int { kernel.partition(kind).usedBytes }
@@ -61,7 +61,7 @@ final class SimulatedCluster {
     init(_ boards: [(String, Board)]) throws {
         for (name, board) in boards { nodes[name] = try Node(name, board: board, cluster: self) }
         let names = nodes.keys.sorted()
-        for a in names { for b in names where a < b { nodes[a]!.router.linkUp(b); nodes[b]!.router.linkUp(a) } }
+        for a in names { for b in names where a < b { nodes[a]!.core.linkUp(b); nodes[b]!.core.linkUp(a) } }
     }
 
     subscript(name: String) -> Node { nodes[name]! }
