@@ -158,7 +158,10 @@ public final class NodeCore {
         // not at its 100 ms tick.
         if let due = router.nextDeadline, due <= kernel.clock.nanoseconds { router.tick() }
         var deadline: UInt64?
-        switch kernel.runUntilIdle(maxSlices: maxSlices) {
+        let result = kernel.runUntilIdle(maxSlices: maxSlices)
+        // What the guests did on channels to other nodes; acting on it may wake tasks here.
+        if router.takeKernelEvents() { return .busy }
+        switch result {
         case .sliceLimit:
             return .busy
         case .waiting(let kernelDeadline?):
@@ -176,7 +179,9 @@ public final class NodeCore {
     /// Stops every guest (their assignments stay on disk) and tells the peers at once that the
     /// services here are gone: the first half of a drain.
     public func stopGuests() {
-        for guest in guests.values { if let task = currentTask(guest) { kernel.kill(task, capability: capabilities.process) } }
+        for (_, guest) in guests.sorted(by: { $0.key < $1.key }) {   // in a fixed order: a simulated run replays in any process
+            if let task = currentTask(guest) { kernel.kill(task, capability: capabilities.process) }
+        }
         _ = kernel.runUntilIdle(maxSlices: 1_000)
         router.tick()
     }

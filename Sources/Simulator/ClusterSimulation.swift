@@ -294,6 +294,7 @@ public final class ClusterSimulation {
                     let node = nodes[name]!
                     if case .busy = node.core.runKernel(maxSlices: 200) { moved = true }
                     node.core.router.tick()
+                    if case .busy = node.core.runKernel(maxSlices: 0) { moved = true }   // the tick may have woken tasks
                 }
                 while let (from, to, frame) = network.takeDue(now: clock.nanoseconds) {
                     moved = true
@@ -308,7 +309,11 @@ public final class ClusterSimulation {
             var next = [end, network.nextDelivery ?? .max, nextFault < faults.count ? faults[nextFault].at : .max]
             for name in layout.nodes where nodes[name]!.alive {
                 let node = nodes[name]!
-                if case .idle(let deadline?) = node.core.runKernel(maxSlices: 0) { next.append(node.clock.global(deadline)) }
+                switch node.core.runKernel(maxSlices: 0) {
+                case .idle(let deadline?): next.append(node.clock.global(deadline))
+                case .busy: next.append(clock.nanoseconds)   // runnable still: no jump
+                case .idle(nil): break
+                }
             }
             clock.nanoseconds = max(clock.nanoseconds + 1, next.min()!)
         }

@@ -3,29 +3,31 @@
 // a send to a remote receiver completes only when that receiver has taken the message, so the
 // kernel *holds* a matched message (sender still blocked) until the router says how it ended.
 
-/// What the router does for the kernel (Router implements it; tests may use a double).
-public protocol RemoteChannels: AnyObject {
-    /// A task blocked sending on a mirror channel: take its message with `takeMirrorMessage`.
-    func mirrorHasSender(_ channel: ChannelID)
-    /// A task started waiting to receive on a mirror channel.
-    func mirrorHasReceiver(_ channel: ChannelID)
-    /// A proxy receiver (a remote task's receive, operation `proxy`) was matched with `message`;
-    /// its sender waits until `finishHeld` or `requeueHeld`.
-    func proxyReceived(_ proxy: UInt64, _ message: Message, held: HeldMessage)
-    /// A proxy's operation ended here: a proxy send was taken by a local receiver (nil), or a proxy
-    /// receive or send failed (the channel closed).
-    func proxyCompleted(_ proxy: UInt64, failed: KernelError?)
+/// Which URIs other nodes serve: a question the kernel asks when a task opens one (the router
+/// answers; it never calls the kernel back from here).
+public protocol RemoteDirectory: AnyObject {
     /// Another node serves `uri`: the role it is served under, or nil.
     func remoteRole(of uri: String) -> TaskRole?
-    /// A task here (`client`, `role`) closed a mirror that was open: the serving node closes the channel.
-    func mirrorClosed(_ channel: ChannelID, client: String, role: TaskRole)
-    /// The role policy refused `client` (`role`) opening `uri`, served on another node: tell that node.
-    func openDenied(_ uri: String, client: String, role: TaskRole)
 }
 
-extension RemoteChannels {
-    public func mirrorClosed(_ channel: ChannelID, client: String, role: TaskRole) {}
-    public func openDenied(_ uri: String, client: String, role: TaskRole) {}
+/// What happened on a channel that reaches another node. The kernel queues these while it runs
+/// and the router takes them (`takeRemoteEvents`) between kernel calls: the kernel never calls
+/// into the router, so no router action can end the very operation that is still running.
+public enum RemoteEvent: Sendable {
+    /// A task blocked sending on a mirror channel: take its message with `takeMirrorMessage`.
+    case mirrorHasSender(ChannelID)
+    /// A task started waiting to receive on a mirror channel.
+    case mirrorHasReceiver(ChannelID)
+    /// A proxy receiver (a remote task's receive, operation `proxy`) was matched with `message`;
+    /// its sender waits until `finishHeld` or `requeueHeld`.
+    case proxyReceived(proxy: UInt64, Message, held: HeldMessage)
+    /// A proxy's operation ended here: a proxy send was taken by a local receiver (nil), or a proxy
+    /// receive or send failed (the channel closed).
+    case proxyCompleted(proxy: UInt64, failed: KernelError?)
+    /// A task here (`client`, `role`) closed the open mirror of `uri`: the serving node closes the channel.
+    case mirrorClosed(uri: String, client: String, role: TaskRole)
+    /// The role policy refused `client` (`role`) opening `uri`, served on another node: tell that node.
+    case openDenied(uri: String, client: String, role: TaskRole)
 }
 
 /// A message taken from a channel whose sender is still blocked.
@@ -35,6 +37,20 @@ public struct HeldMessage: Sendable {
 }
 
 extension Kernel {
+    /// Queues an event for the router, if the node has one (a kernel without links makes no mirrors
+    /// or proxies, so nothing would be queued; the check keeps it so).
+    func post(_ event: RemoteEvent) {
+        if remoteDirectory != nil { remoteEvents.append(event) }
+    }
+
+    /// The events queued since the last call, oldest first.
+    public func takeRemoteEvents() -> [RemoteEvent] {
+        defer { remoteEvents.removeAll(keepingCapacity: true) }
+        return remoteEvents
+    }
+
+    public var hasRemoteEvents: Bool { !remoteEvents.isEmpty }
+
     /// The local channel serving `uri` (not a mirror), for the router acting on a peer's behalf.
     public func localChannel(serving uri: String) -> (ChannelID, TaskRole)? {
         guard let (id, role) = registry[uri], let channel = channels[id], !channel.isMirror else { return nil }
@@ -94,13 +110,12 @@ extension Kernel {
     }
 
     /// Puts a held message back at the head of its channel (a remote receiver did not take it),
-    /// if its sender still waits (or is about to: the running task); a local receiver waiting now
-    /// takes it at once.
+    /// if its sender still waits; a local receiver waiting now takes it at once.
     public func requeueHeld(_ held: HeldMessage, message: Message) {
         guard let channel = channels[held.channel] else { return }
         if held.sender.proxy == 0 {
             guard let record = tasks[held.sender.task], record.ticket == held.sender.ticket,
-                  record.state == .blocked || record.id == currentTask else { return }
+                  record.state == .blocked else { return }
         }
         if channel.isClosed {
             returnValues(in: message)
@@ -110,7 +125,7 @@ extension Kernel {
         if let receiver = channel.takeReceiver(for: held.sender) {
             if receiver.proxy != 0 {
                 // Another remote task waits now: it gets the message, still held.
-                remote?.proxyReceived(receiver.proxy, message, held: held)
+                post(.proxyReceived(proxy: receiver.proxy, message, held: held))
                 return
             }
             handOver(message, to: receiver)
@@ -160,7 +175,7 @@ extension Kernel {
     // MARK: the serving side (the channel here, a task on another node)
 
     /// A remote task receives on a local channel (or will soon: `ahead`): matched now
-    /// (`proxyReceived` is called at once) or registered. `peer` is the router's number for its
+    /// (a `proxyReceived` event is queued) or registered. `peer` is the router's number for its
     /// node. `closed` if the channel is closed.
     public func addProxyReceiver(_ id: ChannelID, proxy: UInt64, peer: UInt32, ahead: Bool = false) -> KernelError? {
         guard let channel = channels[id] else { return .badHandle }
@@ -168,7 +183,7 @@ extension Kernel {
         let receiver = Waiter(task: TaskID(raw: 0), ticket: 0, index: 0, proxy: proxy, peer: peer, ahead: ahead)
         var message = Message()
         if let sender = channel.takeMessage(into: &message, for: receiver) {
-            remote?.proxyReceived(proxy, message, held: HeldMessage(channel: id, sender: sender))
+            post(.proxyReceived(proxy: proxy, message, held: HeldMessage(channel: id, sender: sender)))
             return nil
         }
         channel.addReceiver(receiver)
@@ -199,7 +214,7 @@ extension Kernel {
             // A proxy receiver here too (another node's task): the router relays between nodes.
             let sender = Waiter(task: TaskID(raw: 0), ticket: 0, index: 0, proxy: proxy, peer: peer)
             if let receiver = try channel.send(inFlight, from: sender) {
-                remote?.proxyReceived(receiver.proxy, inFlight, held: HeldMessage(channel: id, sender: sender))
+                post(.proxyReceived(proxy: receiver.proxy, inFlight, held: HeldMessage(channel: id, sender: sender)))
             }
         } catch {
             returnValues(in: inFlight)   // in flight with no sender here: freed

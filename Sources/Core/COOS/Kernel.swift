@@ -120,15 +120,15 @@ public final class Kernel {
     var liveValueCount = 0
     /// Freed slots of `values`, reused last freed first.
     var freeValueSlots: [Int] = []
-    /// A completion for the running task that came before it blocked (see `complete`).
-    var earlyCompletion: (task: TaskID, ticket: Int, completion: Completion)?
     /// No timer is due before this; spares `fireTimers` a walk over all tasks on every slice.
     var nextDeadlineHint: UInt64 = 0
     /// Console lines (a guest's stdout/stderr, and the logger's output), prefixed with its name.
     public var console: (String) -> Void = { print($0) }
     /// The router, when the node has links: it carries mirror channels' traffic to the nodes that
     /// serve them, and receives for remote tasks on channels served here.
-    public weak var remote: RemoteChannels?
+    public weak var remoteDirectory: RemoteDirectory?
+    /// What the router has to act on, queued as it happens (see `RemoteEvent`).
+    var remoteEvents: [RemoteEvent] = []
     /// This node's name in the cluster: a URI that names it (`…@name`) opens the local channel.
     public var nodeName: String?
     /// Told of every task that ends (device drivers drop its timers and subscriptions).
@@ -390,7 +390,7 @@ public final class Kernel {
         // Served on another node: a mirror, made anew when an earlier one closed (its node died
         // and the service moved).
         let stale = registry[uri].map { channels[$0.channel].map { $0.isMirror && $0.isClosed } ?? true } ?? true
-        if stale, let role = remote?.remoteRole(of: uri) {
+        if stale, let role = remoteDirectory?.remoteRole(of: uri) {
             _ = try openMirror(uri, role: role, paidBy: guest)
         } else if let entry = registry[uri], let channel = channels[entry.channel], channel.isMirror, channel.isClosed {
             // Its node is gone and no other serves it (yet): as if it had never been served.
@@ -400,7 +400,7 @@ public final class Kernel {
         guard rolePolicy.allows(client: role, server: serverRole) else {
             logger.log(.error, text: "denied: \(client) (\(role)) may not open \(uri) served by a \(serverRole)", from: "router", task: currentTask)
             // Served elsewhere: that node logs the refusal too.
-            if channels[id]?.isMirror == true { remote?.openDenied(uri, client: client, role: role) }
+            if channels[id]?.isMirror == true { post(.openDenied(uri: uri, client: client, role: role)) }
             throw .denied
         }
         return id
@@ -454,7 +454,7 @@ public final class Kernel {
         if tellServingNode {
             // The closing task, if one is running (a guest's channel_close, a service); else node code.
             let closer = currentTask.flatMap { tasks[$0] }
-            remote?.mirrorClosed(id, client: closer?.name ?? "kernel", role: closer?.role ?? .guest)
+            if let uri = channel.uri { post(.mirrorClosed(uri: uri, client: closer?.name ?? "kernel", role: closer?.role ?? .guest)) }
         }
         // Its slot may serve a new channel; this id reads as closed from now on.
         channels.retire(id)
@@ -480,8 +480,8 @@ public final class Kernel {
                     // A receiver on another node: the send completes when it has taken the message.
                     record.ticket = waiter.ticket
                     record.waitingOn = [id]
-                    remote?.proxyReceived(receiver.proxy, message, held: HeldMessage(channel: id, sender: waiter))
-                    return takeEarlyCompletion(of: record)
+                    post(.proxyReceived(proxy: receiver.proxy, message, held: HeldMessage(channel: id, sender: waiter)))
+                    return nil
                 }
                 note("\(record.name) -> \(name(of: receiver.task) ?? "?") on \(id)")
                 handOver(message, to: receiver)
@@ -494,8 +494,8 @@ public final class Kernel {
         record.ticket = waiter.ticket
         record.waitingOn = [id]
         if channel.isMirror {
-            remote?.mirrorHasSender(id)
-            return takeEarlyCompletion(of: record)
+            post(.mirrorHasSender(id))
+            return nil
         }
         return nil
     }
@@ -521,7 +521,7 @@ public final class Kernel {
         let ticket = takeTicket()
         for (index, id) in ids.enumerated() where !channels[id]!.isClosed {
             channels[id]!.addReceiver(Waiter(task: record.id, ticket: ticket, index: index))
-            if channels[id]!.isMirror { remote?.mirrorHasReceiver(id) }
+            if channels[id]!.isMirror { post(.mirrorHasReceiver(id)) }
         }
         record.ticket = ticket
         record.waitingOn = ids
@@ -540,27 +540,14 @@ public final class Kernel {
     /// Wakes the task behind `waiter` with `completion` (if that operation is still what it waits for).
     func complete(_ waiter: Waiter, _ completion: Completion) {
         if waiter.proxy != 0 {
-            remote?.proxyCompleted(waiter.proxy, failed: { if case .failed(let error) = completion { error } else { nil } }())
+            post(.proxyCompleted(proxy: waiter.proxy, failed: { if case .failed(let error) = completion { error } else { nil } }()))
             return
         }
         guard let record = tasks[waiter.task], record.ticket == waiter.ticket else { return }
-        guard record.state == .blocked else {
-            // The router ended the operation before its task could block (a send it refused at
-            // once): `send` returns this instead of blocking.
-            if record.id == currentTask, record.state == .runnable { earlyCompletion = (record.id, waiter.ticket, completion) }
-            return
-        }
+        guard record.state == .blocked else { return }
         cancelRegistrations(of: record)
         record.wake = .completion(completion)
         makeRunnable(record)
-    }
-
-    /// The running task's operation, if the router already ended it (see `complete`).
-    func takeEarlyCompletion(of record: TaskRecord) -> Completion? {
-        guard let early = earlyCompletion, early.task == record.id, early.ticket == record.ticket else { return nil }
-        earlyCompletion = nil
-        cancelRegistrations(of: record)
-        return early.completion
     }
 
     func cancelRegistrations(of record: TaskRecord) {

@@ -13,7 +13,7 @@ public protocol RouterTransport: AnyObject {
     func send(kind: UInt8, payload: [UInt8], to peer: String) -> Bool
 }
 
-public final class Router: RemoteChannels {
+public final class Router: RemoteDirectory {
     public let kernel: Kernel
     public weak var transport: RouterTransport?
     /// How long a peer may be gone before its pending operations fail (a reconnect within it is invisible).
@@ -83,12 +83,14 @@ public final class Router: RemoteChannels {
         self.kernel = kernel
         var random = SystemRandomNumberGenerator()
         self.incarnation = incarnation ?? random.next()
-        kernel.remote = self
+        kernel.remoteDirectory = self
     }
 
     // MARK: link events (from the node's links)
 
     public func linkUp(_ peer: String) {
+        takeKernelEvents()
+        defer { takeKernelEvents() }
         peersUp.insert(peer)
         downSince[peer] = nil
         emit(.announce(incarnation: incarnation(for: peer), currentAnnouncement()), to: peer)
@@ -119,6 +121,8 @@ public final class Router: RemoteChannels {
     }
 
     public func linkDown(_ peer: String) {
+        takeKernelEvents()
+        defer { takeKernelEvents() }
         guard peersUp.remove(peer) != nil else { return }
         awaitingAnnouncement.remove(peer)
         downSince[peer] = kernel.clock.nanoseconds
@@ -144,6 +148,8 @@ public final class Router: RemoteChannels {
 
     /// Timeouts and announcements; call it from the node loop (every few hundred ms is plenty).
     public func tick() {
+        takeKernelEvents()
+        defer { takeKernelEvents() }
         let now = kernel.clock.nanoseconds
         for (proxy, offer) in offers.sorted(by: { $0.key < $1.key }) where offer.expires <= now {
             // No task came for it in time: it goes back, and the mirror stops receiving ahead.
@@ -306,6 +312,8 @@ public final class Router: RemoteChannels {
 
     /// A frame from `peer`; a frame that does not parse is an error for the caller (close that link).
     public func received(kind: UInt8, payload: [UInt8], from peer: String) throws(RouterFrame.DecodeError) {
+        takeKernelEvents()
+        defer { takeKernelEvents() }
         let frame = try RouterFrame(kind: kind, payload: payload)
         framesIn += 1
         switch frame {
@@ -487,7 +495,29 @@ public final class Router: RemoteChannels {
         return number
     }
 
-    // MARK: RemoteChannels (from the kernel)
+    // MARK: events from the kernel
+
+    /// Acts on what the kernel queued (`RemoteEvent`) until nothing is left; true if there was
+    /// anything (tasks may have become runnable). Every entry point of the router begins and ends
+    /// with it; a host calls it after running the kernel.
+    @discardableResult
+    public func takeKernelEvents() -> Bool {
+        var any = false
+        while kernel.hasRemoteEvents {
+            any = true
+            for event in kernel.takeRemoteEvents() {
+                switch event {
+                case .mirrorHasSender(let channel): mirrorHasSender(channel)
+                case .mirrorHasReceiver(let channel): mirrorHasReceiver(channel)
+                case .proxyReceived(let proxy, let message, let held): proxyReceived(proxy, message, held: held)
+                case .proxyCompleted(let proxy, let failed): proxyCompleted(proxy, failed: failed)
+                case .mirrorClosed(let uri, let client, let role): mirrorClosed(uri, client: client, role: role)
+                case .openDenied(let uri, let client, let role): openDenied(uri, client: client, role: role)
+                }
+            }
+        }
+        return any
+    }
 
     public func remoteRole(of uri: String) -> TaskRole? {
         // A URI naming a node is bound when first opened (announcements bind the plain ones).
@@ -501,7 +531,7 @@ public final class Router: RemoteChannels {
         return String(uri[..<at])
     }
 
-    public func mirrorHasSender(_ channel: ChannelID) {
+    private func mirrorHasSender(_ channel: ChannelID) {
         guard let uri = kernel.channels[channel]?.uri else { return }
         while let (message, heldMessage) = kernel.takeMirrorMessage(channel) {
             guard let peer = remoteServices[uri]?.peer else {
@@ -525,7 +555,7 @@ public final class Router: RemoteChannels {
         }
     }
 
-    public func mirrorHasReceiver(_ channel: ChannelID) {
+    private func mirrorHasReceiver(_ channel: ChannelID) {
         guard let uri = kernel.channels[channel]?.uri, let peer = remoteServices[uri]?.peer else { return }
         // A task that receives again soon after taking a message is likely to go on so: from now
         // on a want waits at the serving node before it asks (receiving ahead).
@@ -538,7 +568,7 @@ public final class Router: RemoteChannels {
         requestWants(channel, uri: uri, peer: peer)
     }
 
-    public func proxyReceived(_ proxy: UInt64, _ message: Message, held heldMessage: HeldMessage) {
+    private func proxyReceived(_ proxy: UInt64, _ message: Message, held heldMessage: HeldMessage) {
         guard let entry = proxyReceives.removeValue(forKey: proxy) else {
             kernel.requeueHeld(heldMessage, message: message)
             return
@@ -564,7 +594,7 @@ public final class Router: RemoteChannels {
         emit(frame, to: entry.peer, payload: payload)
     }
 
-    public func proxyCompleted(_ proxy: UInt64, failed: KernelError?) {
+    private func proxyCompleted(_ proxy: UInt64, failed: KernelError?) {
         if let offer = offers.removeValue(forKey: proxy) {
             // A task took a message received ahead (or the mirror closed under it).
             guard failed == nil else {
@@ -583,15 +613,15 @@ public final class Router: RemoteChannels {
         }
     }
 
-    public func mirrorClosed(_ channel: ChannelID, client: String, role: TaskRole) {
-        guard let uri = kernel.channels[channel]?.uri, let peer = remoteServices[uri]?.peer else { return }
+    private func mirrorClosed(_ uri: String, client: String, role: TaskRole) {
+        guard let peer = remoteServices[uri]?.peer else { return }
         let seq = takeID()
         let frame = RouterFrame.close(seq: seq, uri: wire(uri), client: RouterFrame.Client(name: client, role: role))
         pendingCloses[seq] = (peer, frame)
         emit(frame, to: peer)
     }
 
-    public func openDenied(_ uri: String, client: String, role: TaskRole) {
+    private func openDenied(_ uri: String, client: String, role: TaskRole) {
         guard let peer = remoteServices[uri]?.peer else { return }
         emit(.openDenied(uri: wire(uri), client: RouterFrame.Client(name: client, role: role)), to: peer)
     }
