@@ -34,6 +34,9 @@ public struct SimulationReport: Sendable {
     public var sendsOK = 0, sendsFailed = 0, received = 0
     public var simulatedSeconds: UInt64 = 0
     public var trace: [String] = []
+    /// FNV-1a over every console line of every node with its node and time: two runs of one seed
+    /// are the same run if their digests agree (in any process, on any machine).
+    public var digest: UInt64 = 0xcbf2_9ce4_8422_2325
 }
 
 public final class ClusterSimulation {
@@ -351,6 +354,7 @@ public final class ClusterSimulation {
     // MARK: observations
 
     private func observe(_ line: String, on node: Node) {
+        for byte in "\(clock.nanoseconds) \(node.name) \(line)\n".utf8 { report.digest = (report.digest ^ UInt64(byte)) &* 0x100_0000_01b3 }
         guard let range = line.range(of: "] INFO sim ") else {
             if line.contains("KERNEL PANIC") { fail("\(node.name): \(line)") }
             return

@@ -49,7 +49,8 @@ struct SimulateCommand: ParsableCommand {
                 for failure in report.failures { print("FAILED \(failure)") }
                 print("  replay: swift run -c release fireball-bench simulate --seed \(next) --nodes \(nodes) --seconds \(seconds) --trace")
             } else if seed != nil || ran % 10 == 0 {
-                print("seed \(next): ok (\(report.sendsOK) sends, \(report.received) taken, \(report.framesDelivered) frames); \(ran) seeds so far")
+                print("seed \(next): ok (\(report.sendsOK) sends, \(report.received) taken, \(report.framesDelivered) frames, "
+                      + "digest \(String(report.digest, radix: 16))); \(ran) seeds so far")
             }
             next += 1
         }
