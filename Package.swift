@@ -1,6 +1,6 @@
 // swift-tools-version:6.1
 // Fireball: a WebAssembly hypervisor for small boards, run as a cluster.
-// Dependencies point one way: Simulator -> Node; Node, Orchestrator -> Transport -> Core; Node, Orchestrator -> HAL -> Core.
+// Dependencies point one way: Simulator -> Node, Orchestrator; Node, Orchestrator -> Transport -> Core; Node, Orchestrator -> HAL -> Core.
 import PackageDescription
 
 let package = Package(
@@ -43,7 +43,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // The deterministic cluster simulator (seeded faults, invariants): its tests and `fireball-bench simulate`.
-        .target(name: "Simulator", dependencies: ["Core", "HAL", "Node", "Transport"], exclude: ["Guests"]),
+        .target(name: "Simulator", dependencies: ["Core", "HAL", "Node", "Orchestrator", "Transport"], exclude: ["Guests"]),
         // Test support only: the deterministic run of in-memory nodes that three test targets share.
         .target(name: "SimulatedNodes", dependencies: ["Core"], path: "Tests/SimulatedNodes"),
         // Test support: one seeded fuzz target per parser of outside input, run briefly by FuzzTests

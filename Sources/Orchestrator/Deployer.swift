@@ -101,7 +101,7 @@ public final class Deployer {
         var current: [String: String] = [:]
         var running: [String: ModuleAssignment] = [:]
         var extra: [(node: String, key: String)] = []
-        for (replica, copies) in holders {
+        for (replica, copies) in holders.sorted(by: { $0.key < $1.key }) {   // a fixed order: the same stops in any process
             let ordered = copies.sorted { $0.uptime != $1.uptime ? $0.uptime > $1.uptime : $0.node < $1.node }
             current[replica] = ordered[0].node
             running[replica] = ordered[0].guest.assignment

@@ -8,6 +8,7 @@ import Core
 import Foundation
 import HAL
 import Node
+import Orchestrator
 import Transport
 
 public struct SimulationOptions: Sendable {
@@ -22,6 +23,12 @@ public struct SimulationOptions: Sendable {
     public var latencyMaxMilliseconds: UInt64 = 20, jitterMilliseconds: UInt64 = 5
     /// One line per fault, link event and invariant check failure (for a replay).
     public var trace = false
+    /// Place the guests with the real controller (apply, failover, stops of copies a returning
+    /// node brought back) over simulated control sessions, instead of a fixed layout.
+    public var controller = false
+    /// With the controller: the chance that a node crashes in the middle of a control request that
+    /// writes its data directory, losing that write (and the answer).
+    public var tornWriteChance = 0.02
     public init(seed: UInt64) { self.seed = seed }
 }
 
@@ -52,6 +59,8 @@ public final class ClusterSimulation {
         /// Its data directory: kept across crashes.
         let files: MemoryFiles
         var alive = true
+        /// Boots so far: a control answer from an earlier run never reaches the orchestrator.
+        var runs = 0
         var bootUse: [PartitionKind: Int] = [:]
         unowned let simulation: ClusterSimulation
 
@@ -78,6 +87,10 @@ public final class ClusterSimulation {
     private(set) var nodes: [String: Node] = [:]
     private var report: SimulationReport
     private var faults: [(at: UInt64, fault: Fault)] = []
+    private var nextFault = 0
+    /// With `options.controller`: the orchestrator's side.
+    private var control: SimulatedControl?
+    private var orchestrator: (deployer: Deployer, controller: Controller, manifest: AppManifest, directory: String)?
     private var checker = DeliveryChecker()
     private var step = 0
     private var crashedAt: [String: UInt64] = [:]
@@ -102,9 +115,79 @@ public final class ClusterSimulation {
             network.setLatency(a, b, nanoseconds: random.next(in: 0...options.latencyMaxMilliseconds) * 1_000_000)
         } }
         for name in layout.nodes { nodes[name] = Node(name: name, simulation: self) }
-        for name in layout.nodes { boot(nodes[name]!); deploy(nodes[name]!) }
+        for name in layout.nodes { boot(nodes[name]!) }
+        if options.controller {
+            do { try setUpOrchestrator() } catch { fail("the orchestrator could not be set up: \(error)") }
+        } else {
+            for name in layout.nodes { deploy(nodes[name]!) }
+        }
         for a in layout.nodes { for b in layout.nodes where a < b { linkChanged(a, b) } }
         planFaults()
+    }
+
+    deinit {
+        if let directory = orchestrator?.directory { try? FileManager.default.removeItem(atPath: directory) }
+    }
+
+    /// The app (one module per layout guest, each pair kept on different nodes) applied as
+    /// `fireball apply` does: its files captured into a state directory the controller works from.
+    private func setUpOrchestrator() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fireball-simulation-\(options.seed)-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: directory + "/apps", withIntermediateDirectories: true)
+        var yaml = "app: sim\nmodules:\n"
+        for guest in layout.guests {
+            try Data(guests.module(guest).bytes).write(to: URL(fileURLWithPath: "\(directory)/apps/\(guest.name).wasm"))
+            // A sender never shares a node with what it sends to: every message crosses a link.
+            let apart = layout.guests.filter { $0.uri == guest.uri && $0.name != guest.name }.map(\.name)
+            yaml += "  - {name: \(guest.name), wasm: \(guest.name).wasm, serves: [\(guest.variant == .SENDER || guest.variant == .RECEIVER ? "" : guest.uri)], "
+                + "uses: [\(guest.uri)], memory: 64 KiB, affinity: {avoid-modules: [\(apart.joined(separator: ", "))]}}\n"
+        }
+        try yaml.write(toFile: directory + "/apps/sim.yaml", atomically: true, encoding: .utf8)
+        let (manifest, applied) = try ClusterState.capture(manifestPath: directory + "/apps/sim.yaml", directory: directory + "/state")
+        var state = ClusterState()
+        state.apps["sim"] = applied
+        try state.save(directory: directory + "/state")
+        let control = SimulatedControl(simulation: self)
+        let inventory = ClusterInventory(name: "simulated", nodes: layout.nodes.map { NodeSpec(name: $0, board: Self.board, labels: ["node": $0]) })
+        let deployer = Deployer(inventory: inventory, client: control) { [unowned self] line in note("deploy: \(line)") }
+        let controller = Controller(deployer: deployer, stateDirectory: directory + "/state") { [unowned self] line in note("controller: \(line)") }
+        self.control = control
+        orchestrator = (deployer, controller, manifest, directory)
+    }
+
+    /// The orchestrator's session to `node` is up (it dials every node; only a crash takes it down).
+    func controlLinkUp(_ node: String) -> Bool { nodes[node]?.alive == true }
+
+    /// A control request reaching `node`. One that writes the data directory may be cut short by a
+    /// crash (`tornWriteChance`): the write is lost and no answer leaves.
+    func handle(_ request: ControlRequest, on name: String) -> ControlResponse {
+        let node = nodes[name]!
+        let answer = node.core.handle(request)
+        switch request.operation {
+        case .start, .stop:
+            // A guest stopped or replaced by the orchestrator dies as in a crash: what it took and
+            // had not logged yet is not a lost message.
+            checker.crashed(at: clock.nanoseconds)
+        case .push where answer.lines == ["stored"]: break
+        default: return answer
+        }
+        if random.chance(options.tornWriteChance) {
+            let lost = node.files.loseLastWrite()
+            count("crash mid-request")
+            note("fault: \(name) crashes in the middle of request \(request.id)\(lost.map { ", losing its write of \($0)" } ?? "")")
+            apply(.crash(name))
+            schedule(.restart(name), at: clock.nanoseconds + random.next(in: 50...2_500) * 1_000_000)
+        } else {
+            node.files.settle()
+        }
+        return answer
+    }
+
+    /// Adds a fault decided during the run (after one that the run caused), in time order.
+    private func schedule(_ fault: Fault, at time: UInt64) {
+        var index = nextFault
+        while index < faults.count, faults[index].at <= time { index += 1 }
+        faults.insert((time, fault), at: index)
     }
 
     /// The simulated nodes' board: the host partition table, no devices; slices count safe points
@@ -126,6 +209,7 @@ public final class ClusterSimulation {
 
     /// A fresh core for `node` on its data directory (at boot and after each crash): its RAM.
     private func boot(_ node: Node) {
+        node.runs += 1
         var configuration = NodeConfiguration(name: node.name, board: Self.board, listenHost: "simulated", listenPort: 0, peers: [],
                                               certificateDirectory: "", dataDirectory: node.files.location)
         configuration.slice = .safePoints(500)
@@ -255,6 +339,7 @@ public final class ClusterSimulation {
             for peer in layout.nodes where peer != name { linkChanged(name, peer) }
             checker.crashed(at: clock.nanoseconds)
             crashedAt[name] = clock.nanoseconds
+            control?.linkChanged(name, up: false)
         case .restart(let name):
             let node = nodes[name]!
             guard !node.alive else { return }
@@ -264,6 +349,7 @@ public final class ClusterSimulation {
             note("fault over: \(name) restarts")
             node.core.restoreAssignments()   // as a node restores its data directory
             for peer in layout.nodes where peer != name { linkChanged(name, peer) }
+            control?.linkChanged(name, up: true)
         case .clockJump(let name, let by):
             nodes[name]!.clock.offset &+= by
             count("clock jump")
@@ -280,15 +366,15 @@ public final class ClusterSimulation {
 
     // MARK: running
 
-    /// Runs the whole simulation and checks the invariants at the end too.
-    public func run() -> SimulationReport {
-        let end = options.seconds * Self.second
-        var nextFault = 0
-        while clock.nanoseconds < end && report.failures.isEmpty {
+    /// Runs the cluster until the global clock reads `target` (or `done()`, or an invariant broke):
+    /// faults fall due, kernels run, frames arrive, and the clock jumps to the next moment anything happens.
+    func advance(until target: UInt64, done: () -> Bool = { false }) {
+        while clock.nanoseconds < target && report.failures.isEmpty && !done() {
             step += 1
             while nextFault < faults.count, faults[nextFault].at <= clock.nanoseconds {
-                apply(faults[nextFault].fault)
+                let fault = faults[nextFault].fault
                 nextFault += 1
+                apply(fault)
             }
             var moved = true
             while moved && report.failures.isEmpty {
@@ -309,7 +395,7 @@ public final class ClusterSimulation {
                 }
             }
             // The next moment anything happens, on the global clock.
-            var next = [end, network.nextDelivery ?? .max, nextFault < faults.count ? faults[nextFault].at : .max]
+            var next = [target, network.nextDelivery ?? .max, nextFault < faults.count ? faults[nextFault].at : .max]
             for name in layout.nodes where nodes[name]!.alive {
                 let node = nodes[name]!
                 switch node.core.runKernel(maxSlices: 0) {
@@ -318,7 +404,23 @@ public final class ClusterSimulation {
                 case .idle(nil): break
                 }
             }
-            clock.nanoseconds = max(clock.nanoseconds + 1, next.min()!)
+            clock.nanoseconds = max(clock.nanoseconds + 1, min(next.min()!, target))
+        }
+    }
+
+    /// Runs the whole simulation and checks the invariants at the end too.
+    public func run() -> SimulationReport {
+        let end = options.seconds * Self.second
+        if let orchestrator {
+            // `fireball apply`, then the controller for the rest of the run (its steps drive the clock).
+            do {
+                _ = try orchestrator.deployer.reconcile(orchestrator.manifest, view: orchestrator.deployer.view())
+            } catch {
+                note("apply: \(error)")
+            }
+            while clock.nanoseconds < end && report.failures.isEmpty { orchestrator.controller.step() }
+        } else {
+            advance(until: end)
         }
         report.simulatedSeconds = clock.nanoseconds / Self.second
         // What every node holds now, for the trace of a failing run.
@@ -340,6 +442,7 @@ public final class ClusterSimulation {
                                              senders: layout.guests.filter { $0.variant == .SENDER }.map(\.name)) {
             fail(failure)
         }
+        if let orchestrator { placementCheck(orchestrator.manifest) }
         // Invariant 5: a guest that ends leaves nothing behind.
         for name in layout.nodes where nodes[name]!.alive {
             let node = nodes[name]!, kernel = node.core.kernel
@@ -348,6 +451,24 @@ public final class ClusterSimulation {
             for kind in PartitionKind.allCases where kernel.partition(kind).usedBytes != node.bootUse[kind] {
                 fail("\(name): its \(kind) partition holds \(kernel.partition(kind).usedBytes) bytes after every guest ended, \(node.bootUse[kind]!) at boot")
             }
+        }
+    }
+
+    /// Invariant 4: once the faults are over, every replica the app wants runs on exactly one node,
+    /// and nothing else runs.
+    private func placementCheck(_ manifest: AppManifest) {
+        var holders: [String: [String]] = [:]
+        for name in layout.nodes where nodes[name]!.alive {
+            for guest in nodes[name]!.core.report().guests where !guest.state.hasPrefix("exited") && !guest.state.hasPrefix("missing") {
+                holders[guest.assignment.replica, default: []].append(name)
+            }
+        }
+        let wanted = Set(manifest.modules.flatMap(\.replicaNames))
+        for replica in wanted.sorted() where holders[replica]?.count != 1 {
+            fail("\(options.quietSeconds) s after the faults ended, replica \(replica) runs on \(holders[replica]?.joined(separator: ", ") ?? "no node"), not on exactly one")
+        }
+        for (replica, where_) in holders.sorted(by: { $0.key < $1.key }) where !wanted.contains(replica) {
+            fail("replica \(replica) runs on \(where_.joined(separator: ", ")) but no app wants it")
         }
     }
 

@@ -24,7 +24,7 @@ public struct SimulationGuests: @unchecked Sendable {
             process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
             process.arguments = ["clang", "--target=wasm32", "-O2", "-ffreestanding", "-nostdlib", "-Wl,--no-entry", "-I", sdk,
                                  "-Wl,--page-size=1", "-Wl,--stack-first", "-Wl,-z,stack-size=4096", "-Wl,--initial-memory=16384",
-                                 "-Wl,--max-memory=16384", "-D\(guest.variant.rawValue)", "-DURI=\"\(guest.uri)\""] + guest.flags.map { "-D" + $0 } + [
+                                 "-Wl,--max-memory=65536", "-D\(guest.variant.rawValue)", "-DURI=\"\(guest.uri)\""] + guest.flags.map { "-D" + $0 } + [
                                  "-o", output, sources.appendingPathComponent("Guests/Workload.c").path]
             try process.run()
             process.waitUntilExit()

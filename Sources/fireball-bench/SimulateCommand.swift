@@ -22,6 +22,7 @@ struct SimulateCommand: ParsableCommand {
     @Option(help: "Nodes in the simulated cluster.") var nodes = 5
     @Option(help: "Simulated seconds per seed.") var seconds: UInt64 = 60
     @Flag(help: "Print the run's trace (faults, link events, broken invariants).") var trace = false
+    @Flag(help: "Place the guests with the real controller over simulated control sessions (apply, failover, crashes mid-request).") var controller = false
 
     func run() throws {
         let layout = SimulationLayout(nodes: nodes)
@@ -39,6 +40,7 @@ struct SimulateCommand: ParsableCommand {
             options.nodes = nodes
             options.seconds = seconds
             options.trace = trace
+            options.controller = controller
             let report = ClusterSimulation(options: options, layout: layout, guests: guests).run()
             ran += 1
             simulated += report.simulatedSeconds
@@ -47,7 +49,7 @@ struct SimulateCommand: ParsableCommand {
             if !report.failures.isEmpty {
                 failed += 1
                 for failure in report.failures { print("FAILED \(failure)") }
-                print("  replay: swift run -c release fireball-bench simulate --seed \(next) --nodes \(nodes) --seconds \(seconds) --trace")
+                print("  replay: swift run -c release fireball-bench simulate --seed \(next) --nodes \(nodes) --seconds \(seconds)\(controller ? " --controller" : "") --trace")
             } else if seed != nil || ran % 10 == 0 {
                 print("seed \(next): ok (\(report.sendsOK) sends, \(report.received) taken, \(report.framesDelivered) frames, "
                       + "digest \(String(report.digest, radix: 16))); \(ran) seeds so far")
