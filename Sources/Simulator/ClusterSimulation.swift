@@ -29,6 +29,8 @@ public struct SimulationOptions: Sendable {
     /// With the controller: the chance that a node crashes in the middle of a control request that
     /// writes its data directory, losing that write (and the answer).
     public var tornWriteChance = 0.02
+    /// With the controller: chance per second that its session to some node is cut (the node runs on).
+    public var controlCutsPerSecond = 0.05
     public init(seed: UInt64) { self.seed = seed }
 }
 
@@ -102,6 +104,8 @@ public final class ClusterSimulation {
         case clockJump(String, by: UInt64)
         /// The node's clock runs `ppm` parts per million fast until `.clockNormal`.
         case clockFast(String, ppm: UInt64), clockNormal(String)
+        /// The orchestrator's session to the node is cut (the node and its links to peers are fine).
+        case controlCut(String), controlRestore(String)
     }
 
     public init(options: SimulationOptions, layout: SimulationLayout, guests: SimulationGuests) {
@@ -156,7 +160,8 @@ public final class ClusterSimulation {
     }
 
     /// The orchestrator's session to `node` is up (it dials every node; only a crash takes it down).
-    func controlLinkUp(_ node: String) -> Bool { nodes[node]?.alive == true }
+    func controlLinkUp(_ node: String) -> Bool { nodes[node]?.alive == true && !controlCuts.contains(node) }
+    private var controlCuts: Set<String> = []
 
     /// A control request reaching `node`. One that writes the data directory may be cut short by a
     /// crash (`tornWriteChance`): the write is lost and no answer leaves.
@@ -309,6 +314,11 @@ public final class ClusterSimulation {
                 faults.append((until, .clockNormal(a)))
                 fastUntil[a] = until
             }
+            if options.controller, random.chance(options.controlCutsPerSecond / 10) {
+                // The controller then sees the node dead and places its replicas elsewhere while they run on.
+                faults.append((t, .controlCut(a)))
+                faults.append((t + random.next(in: 100...5_000) * 1_000_000, .controlRestore(a)))
+            }
             t += tick
         }
         faults.sort { $0.at < $1.at }
@@ -349,7 +359,7 @@ public final class ClusterSimulation {
             note("fault over: \(name) restarts")
             node.core.restoreAssignments()   // as a node restores its data directory
             for peer in layout.nodes where peer != name { linkChanged(name, peer) }
-            control?.linkChanged(name, up: true)
+            if !controlCuts.contains(name) { control?.linkChanged(name, up: true) }
         case .clockJump(let name, let by):
             nodes[name]!.clock.offset &+= by
             count("clock jump")
@@ -358,6 +368,15 @@ public final class ClusterSimulation {
             nodes[name]!.clock.runFast(ppm: ppm)
             count("fast clock")
             note("fault: \(name)'s clock runs \(ppm) ppm fast")
+        case .controlCut(let name):
+            guard controlCuts.insert(name).inserted else { return }
+            count("controller cut off")
+            note("fault: the controller's session to \(name) is cut")
+            control?.linkChanged(name, up: false)
+        case .controlRestore(let name):
+            guard controlCuts.remove(name) != nil else { return }
+            note("fault over: the controller's session to \(name) is back")
+            if nodes[name]!.alive { control?.linkChanged(name, up: true) }
         case .clockNormal(let name):
             nodes[name]!.clock.runFast(ppm: 0)
             note("fault over: \(name)'s clock runs at the right rate")

@@ -24,6 +24,20 @@ import Testing
         #expect(report.faults.values.reduce(0, +) > 10, "\(report.faults)")
     }
 
+    /// The controller places the workload and fails it over; crashes in the middle of its requests
+    /// lose the write; its session to a node is cut while the node runs on. Invariant 4 (every
+    /// wanted replica on exactly one node once the faults are over) is checked at the end.
+    @Test(arguments: [2, 7] as [UInt64])
+    func theControllerKeepsEveryReplicaPlacedThroughFaults(seed: UInt64) throws {
+        var options = SimulationOptions(seed: seed)
+        options.controller = true
+        options.seconds = 45
+        let report = ClusterSimulation(options: options, layout: Self.layout, guests: try Self.guests.get()).run()
+        #expect(report.failures.isEmpty, "\(report.failures.joined(separator: "\n"))\nreplay: swift run -c release fireball-bench simulate --seed \(seed) --seconds 45 --controller --trace")
+        #expect(report.sendsOK > 1000, "\(report.sendsOK) sends")
+        #expect(report.faults["crash", default: 0] > 0, "\(report.faults)")
+    }
+
     @Test func aSeedReplaysExactly() throws {
         var options = SimulationOptions(seed: 42)
         options.seconds = 20
