@@ -31,6 +31,8 @@ public struct SimulationOptions: Sendable {
     public var tornWriteChance = 0.02
     /// With the controller: chance per second that its session to some node is cut (the node runs on).
     public var controlCutsPerSecond = 0.05
+    /// With the controller: chance per second that the controller process restarts.
+    public var controllerRestartsPerSecond = 0.03
     public init(seed: UInt64) { self.seed = seed }
 }
 
@@ -87,12 +89,12 @@ public final class ClusterSimulation {
     var random: SimulationRandom
     var network: SimulatedNetwork
     private(set) var nodes: [String: Node] = [:]
-    private var report: SimulationReport
+    private(set) var report: SimulationReport
     private var faults: [(at: UInt64, fault: Fault)] = []
     private var nextFault = 0
     /// With `options.controller`: the orchestrator's side.
-    private var control: SimulatedControl?
-    private var orchestrator: (deployer: Deployer, controller: Controller, manifest: AppManifest, directory: String)?
+    private var orchestrator: SimulatedOrchestrator?
+    private var control: SimulatedControl? { orchestrator?.control }
     private var checker = DeliveryChecker()
     private var step = 0
     private var crashedAt: [String: UInt64] = [:]
@@ -121,42 +123,14 @@ public final class ClusterSimulation {
         for name in layout.nodes { nodes[name] = Node(name: name, simulation: self) }
         for name in layout.nodes { boot(nodes[name]!) }
         if options.controller {
-            do { try setUpOrchestrator() } catch { fail("the orchestrator could not be set up: \(error)") }
+            do { orchestrator = try SimulatedOrchestrator(simulation: self, board: Self.board, operations: planOperations()) } catch {
+                fail("the orchestrator could not be set up: \(error)")
+            }
         } else {
             for name in layout.nodes { deploy(nodes[name]!) }
         }
         for a in layout.nodes { for b in layout.nodes where a < b { linkChanged(a, b) } }
         planFaults()
-    }
-
-    deinit {
-        if let directory = orchestrator?.directory { try? FileManager.default.removeItem(atPath: directory) }
-    }
-
-    /// The app (one module per layout guest, each pair kept on different nodes) applied as
-    /// `fireball apply` does: its files captured into a state directory the controller works from.
-    private func setUpOrchestrator() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fireball-simulation-\(options.seed)-\(UUID().uuidString.prefix(8))").path
-        try FileManager.default.createDirectory(atPath: directory + "/apps", withIntermediateDirectories: true)
-        var yaml = "app: sim\nmodules:\n"
-        for guest in layout.guests {
-            try Data(guests.module(guest).bytes).write(to: URL(fileURLWithPath: "\(directory)/apps/\(guest.name).wasm"))
-            // A sender never shares a node with what it sends to: every message crosses a link.
-            let apart = layout.guests.filter { $0.uri == guest.uri && $0.name != guest.name }.map(\.name)
-            yaml += "  - {name: \(guest.name), wasm: \(guest.name).wasm, serves: [\(guest.variant == .SENDER || guest.variant == .RECEIVER ? "" : guest.uri)], "
-                + "uses: [\(guest.uri)], memory: 64 KiB, affinity: {avoid-modules: [\(apart.joined(separator: ", "))]}}\n"
-        }
-        try yaml.write(toFile: directory + "/apps/sim.yaml", atomically: true, encoding: .utf8)
-        let (manifest, applied) = try ClusterState.capture(manifestPath: directory + "/apps/sim.yaml", directory: directory + "/state")
-        var state = ClusterState()
-        state.apps["sim"] = applied
-        try state.save(directory: directory + "/state")
-        let control = SimulatedControl(simulation: self)
-        let inventory = ClusterInventory(name: "simulated", nodes: layout.nodes.map { NodeSpec(name: $0, board: Self.board, labels: ["node": $0]) })
-        let deployer = Deployer(inventory: inventory, client: control) { [unowned self] line in note("deploy: \(line)") }
-        let controller = Controller(deployer: deployer, stateDirectory: directory + "/state") { [unowned self] line in note("controller: \(line)") }
-        self.control = control
-        orchestrator = (deployer, controller, manifest, directory)
     }
 
     /// The orchestrator's session to `node` is up (it dials every node; only a crash takes it down).
@@ -186,6 +160,25 @@ public final class ClusterSimulation {
             node.files.settle()
         }
         return answer
+    }
+
+    /// What an operator does while the app runs (`--controller`): one upgrade of a module, one
+    /// drain of a node and its uncordon later, and controller restarts; all before the quiet end.
+    private func planOperations() -> [(at: UInt64, operation: SimulatedOrchestrator.Operation)] {
+        let faultEnd = (options.seconds - min(options.quietSeconds, options.seconds)) * Self.second
+        guard faultEnd > 12 * Self.second else { return [] }
+        func when() -> UInt64 { random.next(in: 5_000...(faultEnd / 1_000_000 - 6_000)) * 1_000_000 }
+        var operations: [(at: UInt64, operation: SimulatedOrchestrator.Operation)] = []
+        operations.append((when(), .upgrade(layout.guests[Int(random.next() % UInt64(layout.guests.count))].name)))
+        let drained = layout.nodes[Int(random.next() % UInt64(layout.nodes.count))], drainAt = when()
+        operations.append((drainAt, .drain(drained)))
+        operations.append((drainAt + random.next(in: 2_000...5_000) * 1_000_000, .uncordon(drained)))
+        var t = Self.second
+        while t < faultEnd {
+            if random.chance(options.controllerRestartsPerSecond / 10) { operations.append((t, .restartController)) }
+            t += Self.second / 10
+        }
+        return operations
     }
 
     /// Adds a fault decided during the run (after one that the run caused), in time order.
@@ -431,13 +424,7 @@ public final class ClusterSimulation {
     public func run() -> SimulationReport {
         let end = options.seconds * Self.second
         if let orchestrator {
-            // `fireball apply`, then the controller for the rest of the run (its steps drive the clock).
-            do {
-                _ = try orchestrator.deployer.reconcile(orchestrator.manifest, view: orchestrator.deployer.view())
-            } catch {
-                note("apply: \(error)")
-            }
-            while clock.nanoseconds < end && report.failures.isEmpty { orchestrator.controller.step() }
+            orchestrator.run(until: end)   // `fireball apply`, then the controller (its steps drive the clock)
         } else {
             advance(until: end)
         }
@@ -516,13 +503,13 @@ public final class ClusterSimulation {
         }
     }
 
-    private func count(_ fault: String) { report.faults[fault, default: 0] += 1 }
+    func count(_ fault: String) { report.faults[fault, default: 0] += 1 }
 
-    private func note(_ line: String) {
+    func note(_ line: String) {
         if options.trace { report.trace.append("\(clock.nanoseconds / 1_000_000) ms: \(line)") }
     }
 
-    private func fail(_ what: String) {
+    func fail(_ what: String) {
         let line = "seed \(options.seed), step \(step), \(clock.nanoseconds / 1_000_000) ms: \(what)"
         report.failures.append(line)
         note("INVARIANT BROKEN: \(what)")

@@ -104,13 +104,10 @@ struct ApplyCommand: ParsableCommand {
             try Planner.check(app, against: inventory)
             for warning in try ServiceCheck.check(app, against: inventory) { note("warning: \(warning)") }
         } catch { throw failure("\(error)") }
-        var state = try ClusterState.load(directory: stateDirectory)
-        deployer.previousModule = { sha in try? ClusterState.object(sha256: sha, directory: stateDirectory) }
         let began = Date()
         say("applying \(app.name) (\(app.modules.count) module(s)) to \(inventory.name):")
-        let view = deployer.view()
         do {
-            let outcome = try deployer.reconcile(app, view: view, draining: Set(state.drained), cordoned: Set(state.cordoned))
+            let outcome = try deployer.apply(app, applied: applied, stateDirectory: stateDirectory)
             for warning in outcome.warnings { note("warning: \(warning)") }
             var line = "\(app.name): \(outcome.started.count) started, \(outcome.upgraded.count) upgraded, \(outcome.kept) kept, "
                 + "\(outcome.stopped.count) stopped in \(Int(Date().timeIntervalSince(began) * 1000)) ms"
@@ -121,12 +118,8 @@ struct ApplyCommand: ParsableCommand {
             }
             say(line)
         } catch {
-            throw failure("\(error)\nthe previous apply of \(app.name) stays in force", code: 2)
+            throw failure("\(error)", code: 2)
         }
-        state.apps[app.name] = applied
-        state.unversioned[app.name] = nil
-        try state.save(directory: stateDirectory)
-        state.collectGarbage(directory: stateDirectory)
         if watch { runController(deployer, client: client, stateDirectory: stateDirectory) }
     }
 }
@@ -394,35 +387,12 @@ struct UncordonCommand: ParsableCommand {
 /// `cordon`, `uncordon` and `drain`: a mark in the state (`cordoned`, or `drained` for a drain), and for drain the move.
 enum Cordon {
     static func change(_ node: String, cluster: ClusterOptions, cordoned: Bool, move: Bool) throws {
-        let (inventory, client, deployer, paths) = try cluster.connect()
+        let (_, client, deployer, paths) = try cluster.connect()
         defer { client.close() }
-        guard inventory.nodes.contains(where: { $0.name == node }) else { throw failure("no node '\(node)' in \(paths.inventory.path)") }
-        let stateDirectory = try paths.existingState()
-        var state = try ClusterState.load(directory: stateDirectory)
-        state.drained.removeAll { $0 == node }
-        state.cordoned.removeAll { $0 == node }
-        if cordoned { if move { state.drained.append(node) } else { state.cordoned.append(node) } }
-        var view = deployer.view()
-        if move {
-            // Every app is tried (one that fails does not keep the others on the node); the node is
-            // marked only if all moved.
-            var failures: [String] = []
-            for name in state.apps.keys.sorted() {
-                do {
-                    let manifest = try state.manifest(of: name, directory: stateDirectory)
-                    let outcome = try deployer.reconcile(manifest, view: view, draining: Set(state.drained), upgrade: false)
-                    for warning in outcome.warnings { note("warning: \(warning)") }
-                    if outcome.changed { view = deployer.view() }
-                } catch {
-                    note("app \(name): \(error)")
-                    failures.append(name)
-                }
-            }
-            guard failures.isEmpty else {
-                throw failure("drain of \(node) incomplete: \(failures.joined(separator: ", ")) could not be moved (see above); the node is not marked", code: 2)
-            }
+        let view: ClusterView
+        do { view = try deployer.changeCordon(node, cordoned: cordoned, move: move, stateDirectory: try paths.existingState(), warn: note) } catch {
+            throw failure("\(error)", code: move ? 2 : 1)
         }
-        try state.save(directory: stateDirectory)
         if move { say("node \(node) drained: \(view.reports[node]?.guests.count ?? 0) module(s) left on it") }
         else { say(cordoned ? "node \(node) cordoned: takes no new modules (\(view.reports[node]?.guests.count ?? 0) running there stay)" : "node \(node) takes modules again") }
     }

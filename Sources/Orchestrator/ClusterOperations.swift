@@ -1,0 +1,57 @@
+// What `fireball apply` and `fireball drain`/`cordon`/`uncordon` do to the cluster and the
+// orchestrator state, apart from printing: the CLI and the cluster simulator run the same code.
+import Foundation
+
+extension Deployer {
+    /// Places an app captured with `ClusterState.capture` (with the state's drained and cordoned
+    /// nodes) and records it applied only once that worked; if placing fails, the previous apply
+    /// stays in force and the error says why.
+    public func apply(_ app: AppManifest, applied: AppliedApp, stateDirectory: String) throws -> DeployOutcome {
+        var state = try ClusterState.load(directory: stateDirectory)
+        previousModule = { sha in try? ClusterState.object(sha256: sha, directory: stateDirectory) }
+        let outcome: DeployOutcome
+        do { outcome = try reconcile(app, view: view(), draining: Set(state.drained), cordoned: Set(state.cordoned)) } catch {
+            throw DeployError("\(error)\nthe previous apply of \(app.name) stays in force")
+        }
+        state.apps[app.name] = applied
+        state.unversioned[app.name] = nil
+        try state.save(directory: stateDirectory)
+        state.collectGarbage(directory: stateDirectory)
+        return outcome
+    }
+
+    /// Marks `node` cordoned (nothing new is placed there), drained (cordoned, and every applied app
+    /// moved off it: `move`), or neither. A drain marks the node only if every app moved; the error
+    /// names those that could not. Returns the cluster as it is afterwards.
+    @discardableResult
+    public func changeCordon(_ node: String, cordoned: Bool, move: Bool, stateDirectory: String,
+                             warn: (String) -> Void = { _ in }) throws -> ClusterView {
+        guard inventory.nodes.contains(where: { $0.name == node }) else { throw DeployError("no node '\(node)' in \(inventory.file)") }
+        var state = try ClusterState.load(directory: stateDirectory)
+        state.drained.removeAll { $0 == node }
+        state.cordoned.removeAll { $0 == node }
+        if cordoned { if move { state.drained.append(node) } else { state.cordoned.append(node) } }
+        var view = view()
+        if move {
+            // Every app is tried (one that fails does not keep the others on the node); the node is
+            // marked only if all moved.
+            var failures: [String] = []
+            for name in state.apps.keys.sorted() {
+                do {
+                    let manifest = try state.manifest(of: name, directory: stateDirectory)
+                    let outcome = try reconcile(manifest, view: view, draining: Set(state.drained), upgrade: false)
+                    for warning in outcome.warnings { warn("warning: \(warning)") }
+                    if outcome.changed { view = self.view() }
+                } catch {
+                    warn("app \(name): \(error)")
+                    failures.append(name)
+                }
+            }
+            guard failures.isEmpty else {
+                throw DeployError("drain of \(node) incomplete: \(failures.joined(separator: ", ")) could not be moved (see above); the node is not marked")
+            }
+        }
+        try state.save(directory: stateDirectory)
+        return view
+    }
+}
