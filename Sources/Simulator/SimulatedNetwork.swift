@@ -17,9 +17,18 @@ struct SimulatedNetwork {
     private(set) var cut: Set<String> = []
     /// Directions (`from>to`) whose frames vanish, until the time given.
     private(set) var oneWay: [String: UInt64] = [:]
-    private var queues: [String: [WireFrame]] = [:]
-    /// Base latency per direction, drawn once from the seed.
-    private var latency: [String: UInt64] = [:]
+    /// One queue per direction, in the order of the directions' names (ties between queues go to
+    /// the first); each queue's frames from `head` on are on the wire.
+    private struct Queue {
+        let from: String, to: String
+        var frames: [WireFrame] = []
+        var head = 0
+        /// Base latency, drawn once from the seed.
+        var latency: UInt64 = 0
+        var first: WireFrame? { head < frames.count ? frames[head] : nil }
+    }
+    private var queues: [Queue] = []
+    private var index: [String: Int] = [:]
     let jitterNanoseconds: UInt64
 
     init(jitterNanoseconds: UInt64) { self.jitterNanoseconds = jitterNanoseconds }
@@ -27,36 +36,52 @@ struct SimulatedNetwork {
     static func key(_ a: String, _ b: String) -> String { a < b ? "\(a)|\(b)" : "\(b)|\(a)" }
     static func direction(_ from: String, _ to: String) -> String { "\(from)>\(to)" }
 
-    mutating func setLatency(_ from: String, _ to: String, nanoseconds: UInt64) { latency[Self.direction(from, to)] = nanoseconds }
+    /// The queue of a direction, made (in name order) the first time it is named.
+    private mutating func queue(_ from: String, _ to: String) -> Int {
+        let name = Self.direction(from, to)
+        if let at = index[name] { return at }
+        let at = queues.firstIndex { Self.direction($0.from, $0.to) > name } ?? queues.count
+        queues.insert(Queue(from: from, to: to), at: at)
+        index = Dictionary(uniqueKeysWithValues: queues.enumerated().map { (Self.direction($0.element.from, $0.element.to), $0.offset) })
+        return at
+    }
+
+    mutating func setLatency(_ from: String, _ to: String, nanoseconds: UInt64) { queues[queue(from, to)].latency = nanoseconds }
 
     /// Queues a frame unless its direction is partitioned; FIFO: never before the one ahead of it.
     mutating func send(_ kind: UInt8, _ payload: [UInt8], from: String, to: String, now: UInt64, random: inout SimulationRandom) {
-        let direction = Self.direction(from, to)
-        if let until = oneWay[direction], now < until { return }
-        let delay = (latency[direction] ?? 0) + (jitterNanoseconds == 0 ? 0 : random.next() % jitterNanoseconds)
-        let earliest = queues[direction]?.last?.deliverAt ?? 0
-        queues[direction, default: []].append(WireFrame(deliverAt: max(now + delay, earliest), kind: kind, payload: payload))
+        let at = queue(from, to)
+        if let until = oneWay[Self.direction(from, to)], now < until { return }
+        let delay = queues[at].latency + (jitterNanoseconds == 0 ? 0 : random.next() % jitterNanoseconds)
+        let earliest = queues[at].frames.last?.deliverAt ?? 0
+        queues[at].frames.append(WireFrame(deliverAt: max(now + delay, earliest), kind: kind, payload: payload))
     }
 
     /// The next frame due at or before `now`, earliest first (ties: by direction name).
     mutating func takeDue(now: UInt64) -> (from: String, to: String, frame: WireFrame)? {
-        var best: (direction: String, at: UInt64)?
-        for (direction, queue) in queues.sorted(by: { $0.key < $1.key }) {
-            guard let first = queue.first, first.deliverAt <= now else { continue }
-            if best == nil || first.deliverAt < best!.at { best = (direction, first.deliverAt) }
+        var best: (at: Int, deliverAt: UInt64)?
+        for at in queues.indices {
+            guard let first = queues[at].first, first.deliverAt <= now else { continue }
+            if best == nil || first.deliverAt < best!.deliverAt { best = (at, first.deliverAt) }
         }
         guard let best else { return nil }
-        let frame = queues[best.direction]!.removeFirst()
-        let ends = best.direction.split(separator: ">").map(String.init)
-        return (ends[0], ends[1], frame)
+        let frame = queues[best.at].frames[queues[best.at].head]
+        queues[best.at].head += 1
+        if queues[best.at].head == queues[best.at].frames.count {
+            queues[best.at].frames.removeAll(keepingCapacity: true)
+            queues[best.at].head = 0
+        }
+        return (queues[best.at].from, queues[best.at].to, frame)
     }
 
-    var nextDelivery: UInt64? { queues.values.compactMap { $0.first?.deliverAt }.min() }
+    var nextDelivery: UInt64? { queues.lazy.compactMap { $0.first?.deliverAt }.min() }
 
     /// Everything on the wire between a and b is lost (a cut, or a node died).
     mutating func drop(_ a: String, _ b: String) {
-        queues[Self.direction(a, b)] = nil
-        queues[Self.direction(b, a)] = nil
+        for at in [queue(a, b), queue(b, a)] {
+            queues[at].frames = []
+            queues[at].head = 0
+        }
     }
 
     mutating func setCut(_ a: String, _ b: String, _ isCut: Bool) {
