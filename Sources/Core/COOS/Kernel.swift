@@ -107,7 +107,10 @@ public final class Kernel {
     var runQueue = RingQueue<TaskID>()
     /// Channels by id (dense, from 1).
     var channels = ChannelTable()
-    var registry: [String: (channel: ChannelID, role: TaskRole)] = [:]
+    var registry: [String: (channel: ChannelID, role: TaskRole)] = [:] { didSet { servedVersion &+= 1 } }
+    /// Changes whenever what `servedURIs` returns may have changed (a URI registered or dropped, a
+    /// channel closed): the router announces again only then.
+    public private(set) var servedVersion = 0
     /// Who may open whose channels; fixed at boot.
     public let rolePolicy: RolePolicy
     /// Each registry entry's bytes: in the subsystem partition for system and trusted services, in
@@ -445,6 +448,7 @@ public final class Kernel {
         // again (a URI served anew, or a mirror opened anew, gets a fresh one), so reconnects,
         // restarts and device reply channels of ended guests do not use the partition up.
         if !channel.isClosed { channel.home.free(channel.kernelBlock) }
+        servedVersion &+= 1
         let (senders, receivers) = channel.close()
         for (waiter, message) in senders {
             returnValues(in: message)
@@ -631,7 +635,10 @@ struct TaskTable {
         precondition(record.id.raw == storage.count, "task ids are dense")
         storage.append(record)
     }
-    var all: [TaskRecord] { storage.compactMap { $0 } }
+    /// Every task, without making an array (asked at the end of every `runUntilIdle`).
+    var all: LazyMapSequence<LazyFilterSequence<LazyMapSequence<LazySequence<[TaskRecord?]>.Elements, TaskRecord?>>, TaskRecord> {
+        storage.lazy.compactMap { $0 }
+    }
 }
 
 /// Channels by id. An id is a slot (its low 20 bits) and the slot's generation (the 11 above, so

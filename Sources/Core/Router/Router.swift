@@ -162,6 +162,7 @@ public final class Router: RemoteDirectory {
             expiries[peer, default: 0] &+= 1
             expire(peer)
         }
+        guard kernel.servedVersion != announcedVersion else { return }
         let previous = lastAnnounced
         let current = currentAnnouncement()
         if current != previous {
@@ -254,8 +255,11 @@ public final class Router: RemoteDirectory {
     private func currentAnnouncement() -> [RouterFrame.ServedURI] {
         let uris = kernel.servedURIs.map { RouterFrame.ServedURI(uri: $0.uri, role: $0.role) }
         lastAnnounced = uris
+        announcedVersion = kernel.servedVersion
         return uris
     }
+    /// `kernel.servedVersion` when `lastAnnounced` was made: while it stays, so does the announcement.
+    private var announcedVersion = -1
 
     private func mirror(for uri: String) -> (ChannelID, TaskRole)? {
         guard let (id, role) = kernel.registry[uri], kernel.channels[id]?.isMirror == true, kernel.channels[id]?.isClosed == false else { return nil }
