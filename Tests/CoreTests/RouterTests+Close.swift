@@ -54,6 +54,43 @@ extension RouterTests {
         #expect(a.router.remoteURIs.isEmpty, "b announced that it no longer serves the URI")
     }
 
+    /// Found by the cluster simulator (controller seeds 300068 and 300110): a URI served on two
+    /// nodes for a while (a replica moved and its old copy not yet stopped). The client's mirror
+    /// moves to the other node while its send waits on the first; the first copy's channel then
+    /// closes, the send fails with ECLOSED, and the client closes its handle, as a guest does after
+    /// ECLOSED. That close must not reach the channel on the node the URI moved to.
+    @Test func aCloseAfterECLOSEDNeverReachesTheNodeTheURIMovedTo() throws {
+        let network = RouterNetwork(["a", "m", "z"])
+        let (a, m, z) = (network.nodes["a"]!, network.nodes["m"]!, network.nodes["z"]!)
+        let old = try z.kernel.serve(Self.feed, role: .service)
+        try network.run(for: 1_000_000)
+        var clientSaw: [ServiceEvent] = []
+        var mirror: ChannelID?
+        _ = a.kernel.spawnService(ScriptedService { event, kernel in
+            switch event {
+            case .start:
+                mirror = try! kernel.open(Self.feed, as: .service)
+                return .send(Message(), to: mirror!)   // nobody receives on z: it waits there
+            default:
+                clientSaw.append(event)
+                if case .failed(.closed) = event { try? kernel.close(mirror!) }
+                return .exit
+            }
+        }, name: "client", capability: ProcessCapability())
+        try network.run(for: 5_000_000)
+        #expect(a.router.remoteURIs[Self.feed] == "z")
+        // m serves it too: a prefers m (up, and first by name) from now on.
+        let moved = try m.kernel.serve(Self.feed, role: .service)
+        try network.run(for: 5_000_000)
+        #expect(a.router.remoteURIs[Self.feed] == "m")
+        // z's copy ends: the waiting send fails with ECLOSED, and the client closes the mirror it sent on.
+        try z.kernel.close(old)
+        try network.run(for: 100_000_000)
+        guard case .failed(.closed)? = clientSaw.first else { Issue.record("the send must fail with ECLOSED: \(clientSaw)"); return }
+        #expect(m.kernel.channels[moved]?.isClosed == false, "m's channel stays open")
+        #expect(m.lines(containing: "closed \(Self.feed)").isEmpty, "\(m.console)")
+    }
+
     @Test func whenTheServerEndsItsMirrorsClose() throws {
         let network = RouterNetwork(["a", "b"])
         let (a, b) = (network.nodes["a"]!, network.nodes["b"]!)

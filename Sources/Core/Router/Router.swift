@@ -360,8 +360,12 @@ public final class Router: RemoteDirectory {
             guard let send = pendingSends[seq], send.peer == peer else { return }
             pendingSends[seq] = nil
             kernel.finishHeld(send.held, message: send.message, failed: status == 0 ? nil : KernelError(rawValue: status) ?? .closed)
-            // Not served there any more: the mirror is dead (as for a want, above).
-            if status == KernelError.noSuchService.rawValue { kernel.failMirror(send.held.channel, with: .noSuchService, close: true) }
+            // Closed there, or not served there any more: the mirror is dead and closes here only
+            // (as for a want, below). The guest's close of its handle, which follows an `ECLOSED`,
+            // must not reach the channel of another node the URI has moved to meanwhile.
+            if status == KernelError.noSuchService.rawValue || status == KernelError.closed.rawValue {
+                kernel.failMirror(send.held.channel, with: KernelError(rawValue: status)!, close: true)
+            }
         case .want(let id, let uri, let client, let wantsAhead):
             guard let (channel, role) = kernel.localChannel(serving: uri) else {
                 emit(.deliver(id: id, status: KernelError.noSuchService.rawValue, message: Message(), values: []), to: peer)
@@ -388,7 +392,7 @@ public final class Router: RemoteDirectory {
                 let error = KernelError(rawValue: status) ?? .closed
                 // A channel the serving node closed, or no longer serves under this URI: the mirror
                 // is dead, and closes here only, so that a guest's close of its handle cannot reach
-                // a channel served anew under the same URI.
+                // a channel served anew under the same URI (or on the node it moved to).
                 kernel.failMirror(want.mirror, with: error, close: error == .closed || error == .noSuchService)
                 return
             }
