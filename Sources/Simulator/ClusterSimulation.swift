@@ -33,6 +33,9 @@ public struct SimulationOptions: Sendable {
     public var controlCutsPerSecond = 0.05
     /// With the controller: chance per second that the controller process restarts.
     public var controllerRestartsPerSecond = 0.03
+    /// With the controller: chance per second that an operator reads every node's status and a
+    /// replica's logs (on sessions of their own, beside the controller's).
+    public var readsPerSecond = 0.5
     public init(seed: UInt64) { self.seed = seed }
 }
 
@@ -163,7 +166,8 @@ public final class ClusterSimulation {
     }
 
     /// What an operator does while the app runs (`--controller`): one upgrade of a module, one
-    /// drain of a node and its uncordon later, and controller restarts; all before the quiet end.
+    /// drain of a node and its uncordon later, reads of status and logs, and controller restarts;
+    /// all before the quiet end.
     private func planOperations() -> [(at: UInt64, operation: SimulatedOrchestrator.Operation)] {
         let faultEnd = (options.seconds - min(options.quietSeconds, options.seconds)) * Self.second
         guard faultEnd > 12 * Self.second else { return [] }
@@ -176,6 +180,7 @@ public final class ClusterSimulation {
         var t = Self.second
         while t < faultEnd {
             if random.chance(options.controllerRestartsPerSecond / 10) { operations.append((t, .restartController)) }
+            if random.chance(options.readsPerSecond / 10) { operations.append((t, .read)) }
             t += Self.second / 10
         }
         return operations

@@ -5,6 +5,7 @@
 // simulated clock.
 import Core
 import Foundation
+import Transport
 import HAL
 import Orchestrator
 
@@ -23,7 +24,7 @@ final class SimulatedOrchestrator {
     private var upgraded: Set<String> = []
     /// Whether the first apply went through (a crash in its middle fails it; the operator runs it again).
     private var inForce = false
-    enum Operation { case upgrade(String), drain(String), uncordon(String), restartController }
+    enum Operation { case upgrade(String), drain(String), uncordon(String), restartController, read }
     private var operations: [(at: UInt64, operation: Operation)]
 
     init(simulation: ClusterSimulation, board: Board, operations: [(at: UInt64, operation: Operation)]) throws {
@@ -88,6 +89,30 @@ final class SimulatedOrchestrator {
         }
     }
 
+    /// `fireball status` and `fireball logs` beside the controller, each on a session of its own: a
+    /// node answers both unless its session drops meanwhile (a crash, a cut), whatever the
+    /// controller does at the same time.
+    private func read() {
+        simulation.count("status and logs read")
+        let session = SimulatedControl(simulation: simulation)
+        func expected(_ error: ControlError) -> Bool {
+            // The link went, or the controller stopped that replica between the status and the logs.
+            error.detail.hasPrefix("no link") || error.detail.hasPrefix("link dropped") || error.detail.contains(": no module ")
+        }
+        for node in simulation.layout.nodes {
+            let report: NodeReport
+            do { report = try session.status(node) } catch {
+                if expected(error) { continue }
+                return simulation.fail("fireball status: \(error)")
+            }
+            guard let guest = report.guests.first(where: { !$0.state.hasPrefix("exited") && !$0.state.hasPrefix("missing") }) else { continue }
+            do { _ = try session.logs(node, key: guest.assignment.key, lines: 20) } catch {
+                if expected(error) { continue }
+                return simulation.fail("fireball logs \(guest.assignment.key) on \(node): \(error)")
+            }
+        }
+    }
+
     private func apply(_ what: String) {
         do {
             let outcome = try cli().apply(manifest, applied: applied, stateDirectory: stateDirectory)
@@ -114,6 +139,8 @@ final class SimulatedOrchestrator {
             do { try cli().changeCordon(node, cordoned: false, move: false, stateDirectory: stateDirectory) } catch {
                 simulation.note("cli: uncordon of \(node): \(error)")
             }
+        case .read:
+            read()
         case .restartController:
             simulation.count("controller restart")
             simulation.note("fault: the controller restarts")
