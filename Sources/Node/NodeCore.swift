@@ -491,3 +491,21 @@ public final class NodeCore {
         return report
     }
 }
+
+extension NodeCore {
+    /// A node for a simulation or an in-memory test cluster: its data directory in memory (`files`,
+    /// which may outlive it, as a disk outlives a crash), slices of `slice` (safe points, so that a
+    /// run replays), randomness from `seed`, event times from `wallTime`.
+    public static func simulated(name: String, board: Board, clock: KernelClock, slice: SliceBudget, files: MemoryFiles? = nil,
+                                 transport: RouterTransport, seed: UInt64, wallTime: @escaping () -> String = { "-" },
+                                 configure: (inout NodeConfiguration) -> Void = { _ in },
+                                 output: @escaping (String) -> Void) throws -> NodeCore {
+        let files = files ?? MemoryFiles(location: "memory:\(name)")
+        var configuration = NodeConfiguration(name: name, board: board, listenHost: "-", listenPort: 0, peers: [],
+                                              certificateDirectory: "-", dataDirectory: files.location)
+        configuration.slice = slice
+        configure(&configuration)
+        return try NodeCore(configuration: configuration, clock: clock, store: ModuleStore(files: files), transport: transport,
+                            seed: seed, wallTime: wallTime, output: output)
+    }
+}

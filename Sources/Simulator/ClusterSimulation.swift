@@ -136,7 +136,7 @@ public final class ClusterSimulation {
         planFaults()
     }
 
-    /// The orchestrator's session to `node` is up (it dials every node; only a crash takes it down).
+    /// The orchestrator's session to `node` is up (it dials every node; a crash or a cut of that session takes it down).
     func controlLinkUp(_ node: String) -> Bool { nodes[node]?.alive == true && !controlCuts.contains(node) }
     private var controlCuts: Set<String> = []
 
@@ -213,14 +213,11 @@ public final class ClusterSimulation {
     /// A fresh core for `node` on its data directory (at boot and after each crash): its RAM.
     private func boot(_ node: Node) {
         node.runs += 1
-        var configuration = NodeConfiguration(name: node.name, board: Self.board, listenHost: "simulated", listenPort: 0, peers: [],
-                                              certificateDirectory: "", dataDirectory: node.files.location)
-        configuration.slice = .safePoints(500)
-        configuration.routerGraceNanoseconds = Self.graceNanoseconds
         let seconds = { [unowned self] in "t+\(clock.nanoseconds / Self.second).\(clock.nanoseconds % Self.second / 1_000_000)s" }
         do {
-            node.core = try NodeCore(configuration: configuration, clock: node.clock, store: ModuleStore(files: node.files), transport: node,
-                                     seed: random.next(), wallTime: seconds) { [unowned self, unowned node] line in
+            node.core = try NodeCore.simulated(name: node.name, board: Self.board, clock: node.clock, slice: .safePoints(500), files: node.files,
+                                               transport: node, seed: random.next(), wallTime: seconds,
+                                               configure: { $0.routerGraceNanoseconds = Self.graceNanoseconds }) { [unowned self, unowned node] line in
                 if line.hasPrefix("node ") { note(line) } else { observe(line, on: node) }
             }
         } catch {

@@ -106,11 +106,8 @@ final class GreenhouseCluster {
             self.name = name
             self.cluster = cluster
             let board = try Board.parse(DeviceRig.boardText, file: "rig.yaml")
-            var configuration = NodeConfiguration(name: name, board: board, listenHost: "-", listenPort: 0, peers: [],
-                                                  certificateDirectory: "-", dataDirectory: "memory:\(name)")
-            configuration.slice = .safePoints(200)
-            core = try NodeCore(configuration: configuration, clock: cluster.clock, store: ModuleStore(files: MemoryFiles(location: "memory:\(name)")),
-                                transport: self, seed: 1, wallTime: { "-" }) { [unowned self] line in
+            core = try NodeCore.simulated(name: name, board: board, clock: cluster.clock, slice: .safePoints(200), transport: self, seed: 1) {
+                [unowned self] line in
                 if !line.hasPrefix("node ") { console.append(line) }   // the node's own lines are not the guests' console
             }
         }

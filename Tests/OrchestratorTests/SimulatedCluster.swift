@@ -25,11 +25,8 @@ final class SimulatedCluster {
             self.name = name
             self.board = board
             self.cluster = cluster
-            var configuration = NodeConfiguration(name: name, board: board, listenHost: "-", listenPort: 0, peers: [],
-                                                  certificateDirectory: "-", dataDirectory: "memory:\(name)")
-            configuration.slice = .safePoints(50)
-            core = try NodeCore(configuration: configuration, clock: cluster.clock, store: ModuleStore(files: MemoryFiles(location: "memory:\(name)")),
-                                transport: self, seed: 1, wallTime: { "-" }) { [unowned self] line in
+            core = try NodeCore.simulated(name: name, board: board, clock: cluster.clock, slice: .safePoints(50), transport: self, seed: 1) {
+                [unowned self] line in
                 if !line.hasPrefix("node ") { console.append(line) }   // the node's own lines are not the guests' console
             }
         }
