@@ -2,6 +2,7 @@
 // simulated minute under every kind of fault, with the delivery and memory invariants checked as it
 // runs. A failure names the seed and the command that replays it.
 import Core
+import Foundation
 import Testing
 @testable import Simulator
 
@@ -70,5 +71,30 @@ import Testing
         let before = clock.nanoseconds
         clock.runFast(ppm: 0)
         #expect(clock.nanoseconds == before, "changing the rate keeps what was gained")
+    }
+}
+
+/// A seed replays in another process too: Swift seeds its hashing anew in every process, so an
+/// iteration that followed hash order would give a different run (and digest) each time.
+@Suite struct CrossProcessReplayTests {
+    @Test func aSeedGivesTheSameDigestInTwoProcesses() throws {
+        let directory = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+        let bench = directory.appendingPathComponent("fireball-bench").path
+        try #require(FileManager.default.isExecutableFile(atPath: bench), "no fireball-bench at \(bench): `swift build` (or `swift test`, which builds it) first")
+        func digest() throws -> String {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: bench)
+            process.arguments = ["simulate", "--seed", "9", "--seconds", "15", "--controller"]
+            let pipe = Pipe()
+            process.standardOutput = pipe
+            try process.run()
+            let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 0, "\(output)")
+            return output.split(separator: "\n").first { $0.contains("digest") }.map(String.init) ?? "no digest in: \(output)"
+        }
+        let first = try digest()
+        #expect(first.contains("digest"))
+        #expect(try digest() == first)
     }
 }
