@@ -15,8 +15,27 @@ extension Deployer {
         }
         state.apps[app.name] = applied
         state.unversioned[app.name] = nil
+        state.deleted.removeAll { $0 == app.name }
         try state.save(directory: stateDirectory)
         state.collectGarbage(directory: stateDirectory)
+        return outcome
+    }
+
+    /// `fireball delete`: forgets `app` in the state first (so that a controller stops placing it)
+    /// and marks it deleted (so that the controller stops copies a returning node brings back), then
+    /// stops every replica of it that runs. An error if the app was neither applied nor runs.
+    public func delete(app: String, stateDirectory: String) throws -> DeployOutcome {
+        // No state here is not an error by itself: the app may run without having been applied from it.
+        let hasState = FileManager.default.fileExists(atPath: stateDirectory)
+        var state = hasState ? try ClusterState.load(directory: stateDirectory) : ClusterState()
+        let known = state.apps.removeValue(forKey: app) != nil || state.unversioned.removeValue(forKey: app) != nil
+        if hasState {
+            if !state.deleted.contains(app) { state.deleted.append(app) }
+            try state.save(directory: stateDirectory)
+        }
+        let outcome = delete(app: app, view: view())
+        guard known || !outcome.stopped.isEmpty else { throw DeployError("no app '\(app)' was applied or runs") }
+        if hasState { state.collectGarbage(directory: stateDirectory) }
         return outcome
     }
 

@@ -40,16 +40,20 @@ public struct ClusterState: Codable, Sendable, Equatable {
     /// Apps remembered by a version that kept only the manifest's path: they must be applied again
     /// (the controller reports them and leaves them alone).
     public var unversioned: [String: String] = [:]
+    /// Apps deleted (and not applied since): the controller stops any copy of theirs a node brings
+    /// back (one that was away when `delete` ran).
+    public var deleted: [String] = []
 
     public init() {}
 
-    enum Keys: String, CodingKey { case apps, drained, cordoned, unversioned }
+    enum Keys: String, CodingKey { case apps, drained, cordoned, unversioned, deleted }
 
     public init(from decoder: Decoder) throws {
         let container = try decoder.container(keyedBy: Keys.self)
         drained = try container.decodeIfPresent([String].self, forKey: .drained) ?? []
         cordoned = try container.decodeIfPresent([String].self, forKey: .cordoned) ?? []
         unversioned = try container.decodeIfPresent([String: String].self, forKey: .unversioned) ?? [:]
+        deleted = try container.decodeIfPresent([String].self, forKey: .deleted) ?? []
         // The first state.json held app → manifest path: kept as such, never read as applied.
         if let paths = try? container.decode([String: String].self, forKey: .apps) {
             unversioned.merge(paths) { a, _ in a }
@@ -64,6 +68,7 @@ public struct ClusterState: Codable, Sendable, Equatable {
         try container.encode(drained, forKey: .drained)
         try container.encode(cordoned, forKey: .cordoned)
         if !unversioned.isEmpty { try container.encode(unversioned, forKey: .unversioned) }
+        if !deleted.isEmpty { try container.encode(deleted, forKey: .deleted) }
     }
 
     public static func load(directory: String) throws -> ClusterState {

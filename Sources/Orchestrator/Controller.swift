@@ -86,6 +86,13 @@ public final class Controller {
         for node in panicked.subtracting(failed).sorted() { log("node \(node) failed: \(view.reports[node]!.panic!)") }
         failed = panicked
         for name in problems.keys where !name.isEmpty && state.apps[name] == nil && state.unversioned[name] == nil { problems[name] = nil }
+        // Copies of deleted apps that a node brought back (it was away when `delete` ran).
+        for name in state.deleted.sorted() where state.apps[name] == nil {
+            let outcome = deployer.delete(app: name, view: view)
+            guard !outcome.stopped.isEmpty else { continue }
+            log("app \(name) (deleted): stopped \(outcome.stopped.count) copy(ies) a node brought back")
+            view = deployer.view()
+        }
         for (name, applied) in state.apps.sorted(by: { $0.key < $1.key }) {
             let manifest: AppManifest
             do { manifest = try state.manifest(of: name, directory: stateDirectory) } catch {

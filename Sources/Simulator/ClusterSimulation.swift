@@ -166,8 +166,8 @@ public final class ClusterSimulation {
     }
 
     /// What an operator does while the app runs (`--controller`): one upgrade of a module, one
-    /// drain of a node and its uncordon later, reads of status and logs, and controller restarts;
-    /// all before the quiet end.
+    /// drain of a node and its uncordon later, a second app applied and deleted, reads of status
+    /// and logs, and controller restarts; all before the quiet end.
     private func planOperations() -> [(at: UInt64, operation: SimulatedOrchestrator.Operation)] {
         let faultEnd = (options.seconds - min(options.quietSeconds, options.seconds)) * Self.second
         guard faultEnd > 12 * Self.second else { return [] }
@@ -177,6 +177,9 @@ public final class ClusterSimulation {
         let drained = layout.nodes[Int(random.next() % UInt64(layout.nodes.count))], drainAt = when()
         operations.append((drainAt, .drain(drained)))
         operations.append((drainAt + random.next(in: 2_000...5_000) * 1_000_000, .uncordon(drained)))
+        let extraAt = when()
+        operations.append((extraAt, .applyExtra))
+        operations.append((min(extraAt + random.next(in: 2_000...10_000) * 1_000_000, faultEnd), .deleteExtra))
         var t = Self.second
         while t < faultEnd {
             if random.chance(options.controllerRestartsPerSecond / 10) { operations.append((t, .restartController)) }

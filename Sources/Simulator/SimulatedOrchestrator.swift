@@ -24,7 +24,7 @@ final class SimulatedOrchestrator {
     private var upgraded: Set<String> = []
     /// Whether the first apply went through (a crash in its middle fails it; the operator runs it again).
     private var inForce = false
-    enum Operation { case upgrade(String), drain(String), uncordon(String), restartController, read }
+    enum Operation { case upgrade(String), drain(String), uncordon(String), restartController, read, applyExtra, deleteExtra }
     private var operations: [(at: UInt64, operation: Operation)]
 
     init(simulation: ClusterSimulation, board: Board, operations: [(at: UInt64, operation: Operation)]) throws {
@@ -42,20 +42,21 @@ final class SimulatedOrchestrator {
     /// Writes the app's files and captures them (as `fireball apply` reads them): one module per
     /// layout guest, each sender kept off its receiver's node (`avoid-modules`), so every message
     /// crosses a link. Upgraded modules get new bytes (a custom section more: another SHA-256, the same code).
-    private func write() throws -> (AppManifest, AppliedApp) {
+    private func write(app: String = "sim") throws -> (AppManifest, AppliedApp) {
         try FileManager.default.createDirectory(atPath: directory + "/apps", withIntermediateDirectories: true)
-        var yaml = "app: sim\nmodules:\n"
-        for guest in simulation.layout.guests {
+        var yaml = "app: \(app)\nmodules:\n"
+        let guests = app == "sim" ? simulation.layout.guests : simulation.layout.extras
+        for guest in guests {
             var bytes = simulation.guests.module(guest).bytes
             if upgraded.contains(guest.name) { bytes += [0, 3, 1, UInt8(ascii: "v"), 2] }
             try Data(bytes).write(to: URL(fileURLWithPath: "\(directory)/apps/\(guest.name).wasm"))
-            let apart = simulation.layout.guests.filter { $0.uri == guest.uri && $0.name != guest.name }.map(\.name)
+            let apart = guests.filter { $0.uri == guest.uri && $0.name != guest.name }.map(\.name)
             let serves = guest.variant == .SENDER || guest.variant == .RECEIVER ? "" : guest.uri
             yaml += "  - {name: \(guest.name), wasm: \(guest.name).wasm, serves: [\(serves)], uses: [\(guest.uri)], memory: 64 KiB, "
                 + "affinity: {avoid-modules: [\(apart.joined(separator: ", "))]}}\n"
         }
-        try yaml.write(toFile: directory + "/apps/sim.yaml", atomically: true, encoding: .utf8)
-        return try ClusterState.capture(manifestPath: directory + "/apps/sim.yaml", directory: stateDirectory)
+        try yaml.write(toFile: directory + "/apps/\(app).yaml", atomically: true, encoding: .utf8)
+        return try ClusterState.capture(manifestPath: directory + "/apps/\(app).yaml", directory: stateDirectory)
     }
 
     /// A controller process: its own sessions to every node, the links that are up now up.
@@ -141,6 +142,22 @@ final class SimulatedOrchestrator {
             }
         case .read:
             read()
+        case .applyExtra:
+            simulation.count("apply and delete of a second app")
+            do {
+                let (extra, record) = try write(app: "extra")
+                let outcome = try cli().apply(extra, applied: record, stateDirectory: stateDirectory)
+                simulation.note("cli: applied extra: \(outcome.started.count) started")
+            } catch {
+                simulation.note("cli: apply of extra failed: \(error)")
+            }
+        case .deleteExtra:
+            do {
+                let outcome = try cli().delete(app: "extra", stateDirectory: stateDirectory)
+                simulation.note("cli: deleted extra: \(outcome.stopped.count) stopped\(outcome.warnings.map { "; \($0)" }.joined())")
+            } catch {
+                simulation.note("cli: delete of extra: \(error)")
+            }
         case .restartController:
             simulation.count("controller restart")
             simulation.note("fault: the controller restarts")

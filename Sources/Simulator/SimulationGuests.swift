@@ -18,7 +18,7 @@ public struct SimulationGuests: @unchecked Sendable {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fireball-simulator-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
-        for guest in layout.guests where guests.modules[guest.key] == nil {
+        for guest in layout.guests + layout.extras where guests.modules[guest.key] == nil {
             let output = directory.appendingPathComponent("\(guests.modules.count).wasm").path
             let process = Process()
             process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
@@ -58,6 +58,9 @@ public struct SimulationLayout: Sendable {
     }
     public let nodes: [String]
     public let guests: [Guest]
+    /// A second app for the controller mode, applied and deleted while the first runs: a receiver
+    /// serving fireball://extra/in and its sender.
+    public let extras: [Guest]
 
     public init(nodes count: Int) {
         precondition(count >= 3, "the relay needs three nodes")
@@ -74,5 +77,7 @@ public struct SimulationLayout: Sendable {
         guests.append(Guest(name: "relay-sender", node: nodes[1], variant: .SENDER, uri: hub))
         guests.append(Guest(name: "relay-receiver", node: nodes[2], variant: .RECEIVER, uri: hub, flags: ["ALT_TIMEOUT"]))
         self.guests = guests
+        extras = [Guest(name: "extra-receiver", node: nodes[0], variant: .SERVING_RECEIVER, uri: "fireball://extra/in"),
+                  Guest(name: "extra-sender", node: nodes[1], variant: .SENDER, uri: "fireball://extra/in")]
     }
 }

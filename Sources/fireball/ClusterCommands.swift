@@ -412,18 +412,9 @@ struct DeleteCommand: ParsableCommand {
     func run() throws {
         let (_, client, deployer, paths) = try cluster.connect()
         defer { client.close() }
-        // No state here is not an error by itself: the app may run without having been applied from it.
-        let stateDirectory = paths.state.path
-        let hasState = FileManager.default.fileExists(atPath: stateDirectory)
-        var state = hasState ? try ClusterState.load(directory: stateDirectory) : ClusterState()
-        let outcome = deployer.delete(app: app, view: deployer.view())
+        let outcome: DeployOutcome
+        do { outcome = try deployer.delete(app: app, stateDirectory: paths.state.path) } catch { throw failure("\(error)") }
         for warning in outcome.warnings { note("warning: \(warning)") }
-        let known = state.apps.removeValue(forKey: app) != nil || state.unversioned.removeValue(forKey: app) != nil
-        guard known || !outcome.stopped.isEmpty else { throw failure("no app '\(app)' was applied or runs") }
-        if hasState {
-            try state.save(directory: stateDirectory)
-            state.collectGarbage(directory: stateDirectory)
-        }
         say("deleted \(app): \(outcome.stopped.count) module(s) stopped")
     }
 }
