@@ -47,6 +47,9 @@ public struct SimulationReport: Sendable {
     public var framesDelivered = 0
     public var sendsOK = 0, sendsFailed = 0, received = 0
     public var simulatedSeconds: UInt64 = 0
+    /// With the controller: how long after the last fault the placement was the app's for good
+    /// (nil: it never was before the end).
+    public var placedAfterNanoseconds: UInt64?
     public var trace: [String] = []
     /// FNV-1a over every console line of every node with its node and time: two runs of one seed
     /// are the same run if their digests agree (in any process, on any machine).
@@ -92,7 +95,7 @@ public final class ClusterSimulation {
     var random: SimulationRandom
     var network: SimulatedNetwork
     private(set) var nodes: [String: Node] = [:]
-    private(set) var report: SimulationReport
+    var report: SimulationReport
     private var faults: [(at: UInt64, fault: Fault)] = []
     private var nextFault = 0
     /// With `options.controller`: the orchestrator's side.
@@ -323,6 +326,7 @@ public final class ClusterSimulation {
     }
 
     private func apply(_ fault: Fault) {
+        lastFaultAt = clock.nanoseconds
         switch fault {
         case .cut(let a, let b):
             network.setCut(a, b, true)
@@ -468,6 +472,13 @@ public final class ClusterSimulation {
     /// Invariant 4: once the faults are over, every replica the app wants runs on exactly one node,
     /// and nothing else runs.
     private func placementCheck(_ manifest: AppManifest) {
+        for problem in placementProblems(manifest) { fail("\(options.quietSeconds) s after the faults ended, \(problem)") }
+    }
+
+    /// What keeps the placement from being the app's: a wanted replica on no node or on two, or a
+    /// replica no app wants.
+    func placementProblems(_ manifest: AppManifest) -> [String] {
+        var problems: [String] = []
         var holders: [String: [String]] = [:]
         for name in layout.nodes where nodes[name]!.alive {
             for guest in nodes[name]!.core.report().guests where !guest.state.hasPrefix("exited") && !guest.state.hasPrefix("missing") {
@@ -476,12 +487,16 @@ public final class ClusterSimulation {
         }
         let wanted = Set(manifest.modules.flatMap(\.replicaNames))
         for replica in wanted.sorted() where holders[replica]?.count != 1 {
-            fail("\(options.quietSeconds) s after the faults ended, replica \(replica) runs on \(holders[replica]?.joined(separator: ", ") ?? "no node"), not on exactly one")
+            problems.append("replica \(replica) runs on \(holders[replica]?.joined(separator: ", ") ?? "no node"), not on exactly one")
         }
         for (replica, where_) in holders.sorted(by: { $0.key < $1.key }) where !wanted.contains(replica) {
-            fail("replica \(replica) runs on \(where_.joined(separator: ", ")) but no app wants it")
+            problems.append("replica \(replica) runs on \(where_.joined(separator: ", ")) but no app wants it")
         }
+        return problems
     }
+
+    /// When the last fault (or the restart that ends one) happened.
+    private(set) var lastFaultAt: UInt64 = 0
 
     // MARK: observations
 

@@ -87,7 +87,20 @@ final class SimulatedOrchestrator {
                 perform(next.operation)
             }
             controller.step()
+            // Once the faults are over: when the placement became the app's (and stayed so).
+            if inForce, clock.nanoseconds >= faultEnd {
+                if simulation.placementProblems(manifest).isEmpty {
+                    if placedAt == nil { placedAt = clock.nanoseconds }
+                } else {
+                    placedAt = nil
+                }
+            }
         }
+        simulation.report.placedAfterNanoseconds = placedAt.map { $0 - min($0, max(faultEnd, simulation.lastFaultAt)) }
+    }
+    private var placedAt: UInt64?
+    private var faultEnd: UInt64 {
+        (simulation.options.seconds - min(simulation.options.quietSeconds, simulation.options.seconds)) * 1_000_000_000
     }
 
     /// `fireball status` and `fireball logs` beside the controller, each on a session of its own: a

@@ -30,6 +30,7 @@ struct SimulateCommand: ParsableCommand {
         let started = Date()
         var next = seed ?? firstSeed, ran = 0, failed = 0, simulated: UInt64 = 0
         var faults: [String: Int] = [:]
+        var placedAfter: [UInt64] = []
         func more() -> Bool {
             if seed != nil { return ran == 0 }
             if let minutes { return Date().timeIntervalSince(started) < minutes * 60 }
@@ -45,6 +46,7 @@ struct SimulateCommand: ParsableCommand {
             ran += 1
             simulated += report.simulatedSeconds
             for (kind, count) in report.faults { faults[kind, default: 0] += count }
+            if let after = report.placedAfterNanoseconds { placedAfter.append(after) }
             if trace { for line in report.trace { print(line) } }
             if !report.failures.isEmpty {
                 failed += 1
@@ -59,6 +61,10 @@ struct SimulateCommand: ParsableCommand {
         let wall = Date().timeIntervalSince(started)
         print("\(ran - failed) passed, \(failed) failed: \(ran) seeds, \(simulated) simulated s (\(Int(Double(simulated) / max(wall, 0.001)))× real time), faults: "
               + faults.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+        if !placedAfter.isEmpty {
+            let sorted = placedAfter.sorted()
+            print("placement was the app's again \(sorted[sorted.count / 2] / 1_000_000) ms after the last fault (median), \(sorted.last! / 1_000_000) ms at most")
+        }
         if failed > 0 { throw ExitCode(1) }
     }
 }
