@@ -71,7 +71,7 @@ public final class NodeCore {
         self.store = store
         self.output = output
         self.wallTime = wallTime
-        var random = SimulationSeed(seed)
+        var random = KernelRandom(seed: seed)
         nextLogID = random.next() >> 1
         events = GuestLog(id: nextLogID, linesMax: configuration.eventsKept, bytesMax: max(configuration.eventsKept * 128, 4096))
         nextLogID &+= 1
@@ -105,22 +105,6 @@ public final class NodeCore {
         }
         kernel.restartObservers.append { [unowned self] old, new in
             if let key = self.assignmentKey(of: old) { self.event("restart \(key) \(old) as \(new)") }
-        }
-    }
-
-    /// The kernel's randomness and the router's incarnation: from the seed if there is one.
-    private struct SimulationSeed {
-        var state: UInt64?
-        init(_ seed: UInt64?) { state = seed }
-        mutating func next() -> UInt64 {
-            guard let current = state else { var system = SystemRandomNumberGenerator(); return system.next() }
-            // splitmix64: one seed gives every value in order.
-            let next = current &+ 0x9E37_79B9_7F4A_7C15
-            state = next
-            var z = next
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
         }
     }
 

@@ -1,4 +1,4 @@
-// What `fireball apply` and `fireball drain`/`cordon`/`uncordon` do to the cluster and the
+// What `fireball apply`, `delete` and `drain`/`cordon`/`uncordon` do to the cluster and the
 // orchestrator state, apart from printing: the CLI and the cluster simulator run the same code.
 import Foundation
 

@@ -168,11 +168,13 @@ public final class ClusterSimulation {
         return answer
     }
 
+    /// When faults stop starting: the last `quietSeconds` of the run are quiet.
+    var faultEnd: UInt64 { (options.seconds - min(options.quietSeconds, options.seconds)) * Self.second }
+
     /// What an operator does while the app runs (`--controller`): one upgrade of a module, one
     /// drain of a node and its uncordon later, a second app applied and deleted, reads of status
     /// and logs, and controller restarts; all before the quiet end.
     private func planOperations() -> [(at: UInt64, operation: SimulatedOrchestrator.Operation)] {
-        let faultEnd = (options.seconds - min(options.quietSeconds, options.seconds)) * Self.second
         guard faultEnd > 12 * Self.second else { return [] }
         func when() -> UInt64 { random.next(in: 5_000...(faultEnd / 1_000_000 - 6_000)) * 1_000_000 }
         var operations: [(at: UInt64, operation: SimulatedOrchestrator.Operation)] = []
@@ -278,7 +280,6 @@ public final class ClusterSimulation {
     /// Draws every fault of the run from the seed, before it starts.
     private func planFaults() {
         let names = layout.nodes
-        let faultEnd = (options.seconds - min(options.quietSeconds, options.seconds)) * Self.second
         let tick: UInt64 = 100_000_000
         var t: UInt64 = Self.second
         var downUntil: [String: UInt64] = [:], fastUntil: [String: UInt64] = [:]
@@ -452,8 +453,7 @@ public final class ClusterSimulation {
     }
 
     private func finalChecks() {
-        let quietStart = (options.seconds - min(options.quietSeconds, options.seconds)) * Self.second
-        for failure in checker.finalFailures(now: clock.nanoseconds, progressSince: max(quietStart, clock.nanoseconds - 4 * Self.second),
+        for failure in checker.finalFailures(now: clock.nanoseconds, progressSince: max(faultEnd, clock.nanoseconds - 4 * Self.second),
                                              senders: layout.guests.filter { $0.variant == .SENDER }.map(\.name)) {
             fail(failure)
         }

@@ -88,7 +88,7 @@ final class SimulatedOrchestrator {
             }
             controller.step()
             // Once the faults are over: when the placement became the app's (and stayed so).
-            if inForce, clock.nanoseconds >= faultEnd {
+            if inForce, clock.nanoseconds >= simulation.faultEnd {
                 if simulation.placementProblems(manifest).isEmpty {
                     if placedAt == nil { placedAt = clock.nanoseconds }
                 } else {
@@ -96,12 +96,9 @@ final class SimulatedOrchestrator {
                 }
             }
         }
-        simulation.report.placedAfterNanoseconds = placedAt.map { $0 - min($0, max(faultEnd, simulation.lastFaultAt)) }
+        simulation.report.placedAfterNanoseconds = placedAt.map { $0 - min($0, max(simulation.faultEnd, simulation.lastFaultAt)) }
     }
     private var placedAt: UInt64?
-    private var faultEnd: UInt64 {
-        (simulation.options.seconds - min(simulation.options.quietSeconds, simulation.options.seconds)) * 1_000_000_000
-    }
 
     /// `fireball status` and `fireball logs` beside the controller, each on a session of its own: a
     /// node answers both unless its session drops meanwhile (a crash, a cut), whatever the

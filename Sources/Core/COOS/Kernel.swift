@@ -497,10 +497,7 @@ public final class Kernel {
         }
         record.ticket = waiter.ticket
         record.waitingOn = [id]
-        if channel.isMirror {
-            post(.mirrorHasSender(id))
-            return nil
-        }
+        if channel.isMirror { post(.mirrorHasSender(id)) }
         return nil
     }
 
@@ -706,10 +703,10 @@ struct ChannelTable {
 }
 
 /// SplitMix64 when seeded (the same bytes every run), the system generator otherwise.
-struct KernelRandom {
+public struct KernelRandom {
     private var state: UInt64?
-    init(seed: UInt64?) { state = seed }
-    mutating func next() -> UInt64 {
+    public init(seed: UInt64?) { state = seed }
+    public mutating func next() -> UInt64 {
         guard var z = state else {
             var system = SystemRandomNumberGenerator()
             return system.next()
