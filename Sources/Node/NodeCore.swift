@@ -11,6 +11,12 @@ import Foundation
 import HAL
 import Transport
 
+/// Carries the router's frames to peers (the node's TLS links, or a simulated network).
+public protocol RouterTransport: AnyObject {
+    /// Queues a frame for `peer`; false if there is no link to it now or its queue is full.
+    func send(kind: UInt8, payload: [UInt8], to peer: String) -> Bool
+}
+
 public final class NodeCore {
     public let configuration: NodeConfiguration
     public let kernel: Kernel
@@ -34,6 +40,7 @@ public final class NodeCore {
     private var uploads: [String: [UInt8]] = [:]
     private let bootedAt: UInt64
     private let output: (String) -> Void
+    private let transport: RouterTransport
     /// The wall-clock time for event lines (the simulator gives its own, so that runs replay).
     private let wallTime: () -> String
     private var panicReported = false
@@ -70,6 +77,7 @@ public final class NodeCore {
         self.configuration = configuration
         self.store = store
         self.output = output
+        self.transport = transport
         self.wallTime = wallTime
         var random = KernelRandom(seed: seed)
         nextLogID = random.next() >> 1
@@ -89,7 +97,6 @@ public final class NodeCore {
         router.graceNanoseconds = configuration.routerGraceNanoseconds
         router.aheadNanoseconds = configuration.receiveAheadNanoseconds
         bootedAt = clock.nanoseconds
-        router.transport = transport
         router.log = { [unowned self] line in self.say(line) }
         kernel.console = { [unowned self] line in self.output(line) }
         kernel.logger.guestSink = { [unowned self] task, line in self.guestLine(line, from: task) }
@@ -140,11 +147,14 @@ public final class NodeCore {
     public func runKernel(maxSlices: Int) -> RunResult {
         // The router's own deadlines (messages received ahead that wait too long) are due here,
         // not at its 100 ms tick.
-        if let due = router.nextDeadline, due <= kernel.clock.nanoseconds { router.tick() }
+        if let due = router.nextDeadline, due <= kernel.clock.nanoseconds { send(router.tick()) }
         var deadline: UInt64?
         let result = kernel.runUntilIdle(maxSlices: maxSlices)
         // What the guests did on channels to other nodes; acting on it may wake tasks here.
-        if router.takeKernelEvents() { return .busy }
+        if router.hasKernelEvents {
+            send(router.takeKernelEvents())
+            return .busy
+        }
         switch result {
         case .sliceLimit:
             return .busy
@@ -167,7 +177,16 @@ public final class NodeCore {
             if let task = currentTask(guest) { kernel.kill(task, capability: capabilities.process) }
         }
         _ = kernel.runUntilIdle(maxSlices: 1_000)
-        router.tick()
+        routerTick()
+    }
+
+    /// The router's timeouts and announcements: every 100 ms or so (`runKernel` serves its
+    /// deadlines as they fall due).
+    public func routerTick() { send(router.tick()) }
+
+    /// Puts the router's frames on the links.
+    private func send(_ frames: [RouterOutput]) {
+        for frame in frames { _ = transport.send(kind: frame.kind, payload: frame.payload, to: frame.peer) }
     }
 
     /// Starts a trusted Swift service on this node's kernel (wiring code only: benchmarks, tests, tools).
@@ -185,14 +204,14 @@ public final class NodeCore {
         } else {
             links.append(peer)
         }
-        router.linkUp(peer)
+        send(router.linkUp(peer))
         event("link-up \(peer)")
     }
 
     public func linkDown(_ peer: String, reason: String) {
         links.removeAll { $0 == peer }
         event("link-down \(peer): \(reason)")
-        router.linkDown(peer)
+        send(router.linkDown(peer))
     }
 
     /// Link frame kinds reserved for the router (it refuses those it does not know).
@@ -201,7 +220,7 @@ public final class NodeCore {
     /// A router frame from node `peer`; an error means the host should close that link.
     public func routerFrame(kind: UInt8, payload: [UInt8], from peer: String) throws {
         guard Self.routerKinds.contains(kind) else { throw NodeError("frame of unknown kind \(kind) from \(peer)") }
-        do { try router.received(kind: kind, payload: payload, from: peer) } catch {
+        do { send(try router.received(kind: kind, payload: payload, from: peer)) } catch {
             throw NodeError("malformed router frame from \(peer): \(error)")
         }
     }

@@ -181,7 +181,7 @@ public final class NodeDaemon: LinkDelegate, RouterTransport {
 
     private func startTimers() {
         loop.addIterationCallback { [unowned self] in self.runKernel() }
-        timers.append(loop.schedule(afterNanoseconds: 100_000_000, repeatNanoseconds: 100_000_000) { [unowned self] in self.router.tick() })
+        timers.append(loop.schedule(afterNanoseconds: 100_000_000, repeatNanoseconds: 100_000_000) { [unowned self] in self.core.routerTick() })
         if localControl != nil {
             timers.append(loop.schedule(afterNanoseconds: 20_000_000, repeatNanoseconds: 20_000_000) { [unowned self] in
                 self.localControl?.poll(milliseconds: 0)

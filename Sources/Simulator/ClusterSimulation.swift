@@ -404,7 +404,7 @@ public final class ClusterSimulation {
                 for name in layout.nodes where nodes[name]!.alive {
                     let node = nodes[name]!
                     if case .busy = node.core.runKernel(maxSlices: 200) { moved = true }
-                    node.core.router.tick()
+                    node.core.routerTick()
                     if case .busy = node.core.runKernel(maxSlices: 0) { moved = true }   // the tick may have woken tasks
                 }
                 while let (from, to, frame) = network.takeDue(now: clock.nanoseconds) {

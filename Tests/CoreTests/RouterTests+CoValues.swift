@@ -121,7 +121,7 @@ extension RouterTests {
 
         // A peer that sends such a frame is an error for the caller, which closes the link.
         let network = RouterNetwork(["a", "b"])
-        #expect(throws: RouterFrame.DecodeError.self) { try network.nodes["b"]!.router.received(kind: 17, payload: good + [0], from: "a") }
+        #expect(throws: RouterFrame.DecodeError.self) { _ = try network.nodes["b"]!.router.received(kind: 17, payload: good + [0], from: "a") }
     }
 
     @Test func guestsMoveACoValueToAnotherNode() throws {

@@ -48,7 +48,7 @@ extension RouterTests {
         let spy = RouterFrame.Client(name: "spy", role: .logging)
         for frame in [RouterFrame.want(id: 900, uri: Self.pongURI, client: spy, ahead: false), .close(seq: 901, uri: Self.pongURI, client: spy),
                       .send(seq: 902, uri: Self.pongURI, client: spy, message: Message(), values: [])] {
-            try b.router.received(kind: frame.kind, payload: frame.payload, from: "a")
+            try b.receive(kind: frame.kind, payload: frame.payload, from: "a")
         }
         let answers = try network.inFlight.filter { $0.from == "b" }.map { try RouterFrame(kind: $0.kind, payload: $0.payload) }
         #expect(answers == [.deliver(id: 900, status: KernelError.denied.rawValue, message: Message(), values: []),
@@ -70,7 +70,7 @@ extension RouterTests {
             for frame in [RouterFrame.want(id: 800 + UInt64(n), uri: Self.pongURI, client: claim, ahead: false),
                           .send(seq: 810 + UInt64(n), uri: Self.pongURI, client: claim, message: Message(), values: []),
                           .close(seq: 820 + UInt64(n), uri: Self.pongURI, client: claim)] {
-                try b.router.received(kind: frame.kind, payload: frame.payload, from: "a")
+                try b.receive(kind: frame.kind, payload: frame.payload, from: "a")
             }
             #expect(b.lines(containing: "denied: claims-\(role) (\(role)) on node a may not open \(Self.pongURI): system roles do not cross nodes").count == 3,
                     "\(b.console)")
@@ -84,7 +84,7 @@ extension RouterTests {
         // A service on another node is a role modules have: its want is taken.
         let service = RouterFrame.Client(name: "svc", role: .service)
         let want = RouterFrame.want(id: 830, uri: Self.pongURI, client: service, ahead: false)
-        try b.router.received(kind: want.kind, payload: want.payload, from: "a")
+        try b.receive(kind: want.kind, payload: want.payload, from: "a")
         #expect(b.lines(containing: "denied: svc").isEmpty)
     }
 }

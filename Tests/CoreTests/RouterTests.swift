@@ -6,7 +6,7 @@ import Testing
 @testable import Core
 
 final class RouterNetwork {
-    final class Node: RouterTransport {
+    final class Node {
         let name: String
         let kernel: Kernel
         let router: Router
@@ -20,17 +20,21 @@ final class RouterNetwork {
             network.runs += 1
             router = Router(kernel: kernel, incarnation: UInt64(network.runs))
             router.graceNanoseconds = 2_000_000_000
-            router.transport = self
             kernel.console = { [unowned self] line in console.append(line) }
             router.log = { [unowned self] line in console.append(line) }
         }
-        func send(kind: UInt8, payload: [UInt8], to peer: String) -> Bool {
-            guard network.isUp(name, peer) else { return false }
-            network.inFlight.append((name, peer, kind, payload))
-            network.kindsSent.append(kind)
-            if let frame = try? RouterFrame(kind: kind, payload: payload) { network.framesSent.append(frame) }
-            return true
+        /// The router's frames onto the network (lost if their link is down).
+        func send(_ frames: [RouterOutput]) {
+            for frame in frames where network.isUp(name, frame.peer) {
+                network.inFlight.append((name, frame.peer, frame.kind, frame.payload))
+                network.kindsSent.append(frame.kind)
+                if let decoded = try? RouterFrame(kind: frame.kind, payload: frame.payload) { network.framesSent.append(decoded) }
+            }
         }
+        func receive(kind: UInt8, payload: [UInt8], from peer: String) throws { send(try router.received(kind: kind, payload: payload, from: peer)) }
+        func linkUp(_ peer: String) { send(router.linkUp(peer)) }
+        func linkDown(_ peer: String) { send(router.linkDown(peer)) }
+        func tick() { send(router.tick()) }
         func lines(containing text: String) -> [String] { console.filter { $0.contains(text) } }
     }
 
@@ -77,8 +81,8 @@ final class RouterNetwork {
 
     func connect(_ a: String, _ b: String) {
         links.insert(key(a, b))
-        nodes[a]!.router.linkUp(b)
-        nodes[b]!.router.linkUp(a)
+        nodes[a]!.linkUp(b)
+        nodes[b]!.linkUp(a)
     }
 
     /// A cut: frames on the wire are lost, both ends see the link go down.
@@ -86,8 +90,8 @@ final class RouterNetwork {
         links.remove(key(a, b))
         cutCount[key(a, b), default: 0] += 1
         inFlight.removeAll { key($0.from, $0.to) == key(a, b) }
-        nodes[a]!.router.linkDown(b)
-        nodes[b]!.router.linkDown(a)
+        nodes[a]!.linkDown(b)
+        nodes[b]!.linkDown(a)
     }
 
     /// The node's process dies and starts again at once: its links drop (frames on the wire are
@@ -112,7 +116,7 @@ final class RouterNetwork {
     /// Runs kernels and delivers frames until nothing moves, advancing the clock to the next timer,
     /// for at most `nanoseconds` of simulated time.
     func run(for nanoseconds: UInt64) throws {
-        let running = nodes.keys.sorted().map { (nodes[$0]!.kernel, nodes[$0]!.router) }
+        let running = nodes.keys.sorted().map { (nodes[$0]!.kernel, nodes[$0]!.router, nodes[$0]!.tick) }
         try SimulatedRun.run(running, clock: clock, until: clock.nanoseconds + nanoseconds) {
             guard !inFlight.isEmpty else { return false }
             let frame = inFlight.removeFirst()
@@ -122,7 +126,7 @@ final class RouterNetwork {
                 // The hook may have cut this frame's link: then it was lost on the wire.
                 guard cutCount[key(frame.from, frame.to), default: 0] == epoch else { return true }
             }
-            try nodes[frame.to]!.router.received(kind: frame.kind, payload: frame.payload, from: frame.from)
+            try nodes[frame.to]!.receive(kind: frame.kind, payload: frame.payload, from: frame.from)
             delivered += 1
             if let (x, y) = nextCut() {
                 cut(x, y)

@@ -141,11 +141,11 @@ final class GreenhouseCluster {
     /// Runs the live nodes and delivers frames until nothing moves, then moves the clock to the next
     /// timer; stops with the clock at `seconds`.
     func run(until seconds: Double) throws {
-        let live = nodes.values.filter(\.alive).sorted { $0.name < $1.name }.map { ($0.kernel, $0.router) }
+        let live = nodes.values.filter(\.alive).sorted { $0.name < $1.name }.map { ($0.kernel, $0.router, $0.core.routerTick) }
         try SimulatedRun.run(live, clock: clock, until: UInt64(seconds * 1e9)) {
             guard !wire.isEmpty else { return false }
             let frame = wire.removeFirst()
-            try nodes[frame.to]!.router.received(kind: frame.kind, payload: frame.payload, from: frame.from)
+            try nodes[frame.to]!.core.routerFrame(kind: frame.kind, payload: frame.payload, from: frame.from)
             return true
         }
     }

@@ -66,10 +66,10 @@ final class SimulatedCluster {
     /// Runs the kernels and delivers frames until nothing moves, then moves the clock to the next
     /// timer; stops with the clock at `nanoseconds` (or when no node has anything left to do).
     func run(until nanoseconds: UInt64) throws {
-        try SimulatedRun.run(nodes.values.sorted { $0.name < $1.name }.map { ($0.kernel, $0.router) }, clock: clock, until: nanoseconds) {
+        try SimulatedRun.run(nodes.values.sorted { $0.name < $1.name }.map { ($0.kernel, $0.router, $0.core.routerTick) }, clock: clock, until: nanoseconds) {
             guard !wire.isEmpty else { return false }
             let frame = wire.removeFirst()
-            try nodes[frame.to]!.router.received(kind: frame.kind, payload: frame.payload, from: frame.from)
+            try nodes[frame.to]!.core.routerFrame(kind: frame.kind, payload: frame.payload, from: frame.from)
             return true
         }
     }

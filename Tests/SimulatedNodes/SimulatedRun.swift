@@ -5,10 +5,10 @@
 import Core
 
 public enum SimulatedRun {
-    /// Runs until the clock reaches `end` (it ends there) or nothing is left to do. `deliver` hands
-    /// one frame of the caller's wire to its node's router (a test may lose or cut it there) and
-    /// returns false once the wire is empty.
-    public static func run(_ nodes: [(kernel: Kernel, router: Router)], clock: ManualClock, until end: UInt64,
+    /// Runs until the clock reaches `end` (it ends there) or nothing is left to do. Each node's `tick`
+    /// ticks its router and puts the frames on the caller's wire; `deliver` hands one frame of the
+    /// wire to its node's router (a test may lose or cut it there) and returns false once the wire is empty.
+    public static func run(_ nodes: [(kernel: Kernel, router: Router, tick: () -> Void)], clock: ManualClock, until end: UInt64,
                            deliver: () throws -> Bool) throws {
         while true {
             var moved = true
@@ -16,7 +16,7 @@ public enum SimulatedRun {
                 moved = false
                 for node in nodes {
                     if case .sliceLimit = node.kernel.runUntilIdle(maxSlices: 1000) { moved = true }
-                    node.router.tick()
+                    node.tick()
                 }
                 while try deliver() { moved = true }
             }

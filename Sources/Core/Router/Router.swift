@@ -5,17 +5,19 @@
 // reconnect and deduplicated by sequence number; past the grace period every pending operation on
 // a dead peer fails with `unreachable`. co_values cross as bytes and are made anew on the receiving
 // node; a close of a mirror closes the channel where it is served; the serving node checks the
-// role policy again. Transport-agnostic: frames go through `RouterTransport`.
+// role policy again. A state machine: each entry point (a link event, a frame, a tick, the
+// kernel's queued events) acts on the kernel and returns the frames to send; it never calls its
+// host, so the host decides when and how they go (TLS links, or a simulated network).
 
-/// Carries router frames to peers (the node's TLS links, or an in-memory network in tests).
-public protocol RouterTransport: AnyObject {
-    /// Queues a frame for `peer`; false if there is no link to it now or its queue is full.
-    func send(kind: UInt8, payload: [UInt8], to peer: String) -> Bool
+/// A frame for a peer: what the router's entry points return, for the host to put on its link.
+public struct RouterOutput: Equatable {
+    public let peer: String
+    public let kind: UInt8
+    public let payload: [UInt8]
 }
 
 public final class Router: RemoteDirectory {
     public let kernel: Kernel
-    public weak var transport: RouterTransport?
     /// How long a peer may be gone before its pending operations fail (a reconnect within it is invisible).
     public var graceNanoseconds: UInt64 = 3_000_000_000
     public var log: (String) -> Void = { _ in }
@@ -62,6 +64,8 @@ public final class Router: RemoteDirectory {
     static let resultsKept = 4096
 
     public private(set) var framesIn = 0, framesOut = 0
+    /// Frames made by the entry point running now, returned when it ends.
+    private var outbox: [RouterOutput] = []
 
     /// This run of the node, sent first on every link: a peer that sees a new one knows the node
     /// restarted (its sequence numbers start again, its tasks are new) and drops what it kept of
@@ -88,9 +92,21 @@ public final class Router: RemoteDirectory {
 
     // MARK: link events (from the node's links)
 
-    public func linkUp(_ peer: String) {
-        takeKernelEvents()
-        defer { takeKernelEvents() }
+    public func linkUp(_ peer: String) -> [RouterOutput] {
+        step { linkCameUp(peer) }
+    }
+
+    /// Every entry point: what the kernel queued before, the event, what the kernel queued meanwhile;
+    /// then the frames all of it made.
+    private func step(_ event: () -> Void) -> [RouterOutput] {
+        actOnKernelEvents()
+        event()
+        actOnKernelEvents()
+        defer { outbox.removeAll(keepingCapacity: true) }
+        return outbox
+    }
+
+    private func linkCameUp(_ peer: String) {
         peersUp.insert(peer)
         downSince[peer] = nil
         emit(.announce(incarnation: incarnation(for: peer), currentAnnouncement()), to: peer)
@@ -120,9 +136,11 @@ public final class Router: RemoteDirectory {
         }
     }
 
-    public func linkDown(_ peer: String) {
-        takeKernelEvents()
-        defer { takeKernelEvents() }
+    public func linkDown(_ peer: String) -> [RouterOutput] {
+        step { linkWentDown(peer) }
+    }
+
+    private func linkWentDown(_ peer: String) {
         guard peersUp.remove(peer) != nil else { return }
         awaitingAnnouncement.remove(peer)
         downSince[peer] = kernel.clock.nanoseconds
@@ -147,9 +165,11 @@ public final class Router: RemoteDirectory {
     }
 
     /// Timeouts and announcements; call it from the node loop (every few hundred ms is plenty).
-    public func tick() {
-        takeKernelEvents()
-        defer { takeKernelEvents() }
+    public func tick() -> [RouterOutput] {
+        step(expireAndAnnounce)
+    }
+
+    private func expireAndAnnounce() {
         let now = kernel.clock.nanoseconds
         for (proxy, offer) in offers.sorted(by: { $0.key < $1.key }) where offer.expires <= now {
             // No task came for it in time: it goes back, and the mirror stops receiving ahead.
@@ -279,7 +299,8 @@ public final class Router: RemoteDirectory {
             log("router: frame \(frame.kind) to \(peer) of \(payload.count) bytes does not fit a link frame; dropped")
             return
         }
-        if transport?.send(kind: frame.kind, payload: payload, to: peer) == true { framesOut += 1 }
+        outbox.append(RouterOutput(peer: peer, kind: frame.kind, payload: payload))
+        framesOut += 1
     }
 
     private func client(of task: TaskID) -> RouterFrame.Client {
@@ -315,11 +336,13 @@ public final class Router: RemoteDirectory {
     // MARK: frames from peers
 
     /// A frame from `peer`; a frame that does not parse is an error for the caller (close that link).
-    public func received(kind: UInt8, payload: [UInt8], from peer: String) throws(RouterFrame.DecodeError) {
-        takeKernelEvents()
-        defer { takeKernelEvents() }
+    public func received(kind: UInt8, payload: [UInt8], from peer: String) throws(RouterFrame.DecodeError) -> [RouterOutput] {
         let frame = try RouterFrame(kind: kind, payload: payload)
         framesIn += 1
+        return step { handle(frame, from: peer) }
+    }
+
+    private func handle(_ frame: RouterFrame, from peer: String) {
         switch frame {
         case .announce(let incarnation, let uris):
             if awaitingAnnouncement.remove(peer) != nil || peerIncarnations[peer] != incarnation { resume(peer, incarnation: incarnation) }
@@ -505,14 +528,18 @@ public final class Router: RemoteDirectory {
 
     // MARK: events from the kernel
 
-    /// Acts on what the kernel queued (`RemoteEvent`) until nothing is left; true if there was
-    /// anything (tasks may have become runnable). Every entry point of the router begins and ends
-    /// with it; a host calls it after running the kernel.
-    @discardableResult
-    public func takeKernelEvents() -> Bool {
-        var any = false
+    /// Whether the kernel queued events for the router (`takeKernelEvents` has work: acting on it
+    /// may make tasks runnable).
+    public var hasKernelEvents: Bool { kernel.hasRemoteEvents }
+
+    /// Acts on what the kernel queued (`RemoteEvent`); a host calls it after running the kernel.
+    public func takeKernelEvents() -> [RouterOutput] {
+        step {}
+    }
+
+    /// Acts on the kernel's queued events until nothing is left. Every entry point begins and ends with it.
+    private func actOnKernelEvents() {
         while kernel.hasRemoteEvents {
-            any = true
             for event in kernel.takeRemoteEvents() {
                 switch event {
                 case .mirrorHasSender(let channel): mirrorHasSender(channel)
@@ -524,7 +551,6 @@ public final class Router: RemoteDirectory {
                 }
             }
         }
-        return any
     }
 
     public func remoteRole(of uri: String) -> TaskRole? {
