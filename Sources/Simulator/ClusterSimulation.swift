@@ -501,12 +501,15 @@ public final class ClusterSimulation {
     // MARK: observations
 
     private func observe(_ line: String, on node: Node) {
-        for byte in "\(clock.nanoseconds) \(node.name) \(line)\n".utf8 { report.digest = (report.digest ^ UInt64(byte)) &* 0x100_0000_01b3 }
-        guard let range = line.range(of: "] INFO sim ") else {
-            if line.contains("KERNEL PANIC") { fail("\(node.name): \(line)") }
+        // The digest is of "NANOSECONDS NODE LINE\n", hashed piece by piece (no string made).
+        for piece in [String(clock.nanoseconds).utf8, " ".utf8, node.name.utf8, " ".utf8, line.utf8, "\n".utf8] {
+            for byte in piece { report.digest = (report.digest ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        }
+        guard let start = Self.end(of: Self.simMarker, in: line) else {
+            if Self.end(of: Self.panicMarker, in: line) != nil { fail("\(node.name): \(line)") }
             return
         }
-        let words = line[range.upperBound...].split(separator: " ")
+        let words = line[start...].split(separator: " ")
         let task = line[line.index(after: line.firstIndex(of: "[")!)..<line.firstIndex(of: "]")!]
         guard words.count >= 3, let sender = UInt32(words[1]), let sequence = UInt32(words[2]) else { return fail("\(node.name): unreadable line \(line)") }
         let event: DeliveryChecker.Event
@@ -521,6 +524,20 @@ public final class ClusterSimulation {
         if let failure = checker.record(event, sender: sender, sequence: sequence, guest: String(task), node: node.name, at: clock.nanoseconds) {
             fail(failure)
         }
+    }
+
+    static let simMarker = Array("] INFO sim ".utf8), panicMarker = Array("KERNEL PANIC".utf8)
+
+    /// Where the first `pattern` in `line` ends (a byte search: every console line passes here).
+    static func end(of pattern: [UInt8], in line: String) -> String.Index? {
+        let utf8 = line.utf8
+        guard let first = pattern.first, utf8.count >= pattern.count else { return nil }
+        var index = utf8.startIndex
+        while let found = utf8[index...].firstIndex(of: first) {
+            if utf8[found...].starts(with: pattern) { return utf8.index(found, offsetBy: pattern.count) }
+            index = utf8.index(after: found)
+        }
+        return nil
     }
 
     func count(_ fault: String) { report.faults[fault, default: 0] += 1 }

@@ -242,8 +242,8 @@ public final class Kernel {
         }
         if panicReport != nil { return .panicked }
         // Daemons (the device service) serve others for ever: they do not keep a run alive.
-        if tasks.all.allSatisfy({ if case .exited = $0.state { true } else { $0.daemon } }) { return .allExited }
-        return .waiting(nextDeadline: tasks.all.compactMap(\.deadline).min())
+        let (allExited, nextDeadline) = tasks.idleState
+        return allExited ? .allExited : .waiting(nextDeadline: nextDeadline)
     }
 
     /// Runs until every task exits or blocks for good, sleeping the thread for timers; for
@@ -632,7 +632,20 @@ struct TaskTable {
         precondition(record.id.raw == storage.count, "task ids are dense")
         storage.append(record)
     }
-    /// Every task, without making an array (asked at the end of every `runUntilIdle`).
+    /// Whether every task has exited (daemons, which serve others for ever, count as exited), and
+    /// the earliest deadline of any task: one pass, no allocation (asked at the end of every `runUntilIdle`).
+    var idleState: (allExited: Bool, nextDeadline: UInt64?) {
+        var allExited = true
+        var next: UInt64?
+        for case let record? in storage {
+            if allExited, !record.daemon {
+                if case .exited = record.state {} else { allExited = false }
+            }
+            if let deadline = record.deadline { next = min(next ?? deadline, deadline) }
+        }
+        return (allExited, next)
+    }
+    /// Every task, without making an array.
     var all: LazyMapSequence<LazyFilterSequence<LazyMapSequence<LazySequence<[TaskRecord?]>.Elements, TaskRecord?>>, TaskRecord> {
         storage.lazy.compactMap { $0 }
     }

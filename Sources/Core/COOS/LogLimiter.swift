@@ -105,6 +105,8 @@ public enum LogText {
     /// paragraph separators and bidirectional overrides as `\u{HHHH}`. A backslash doubles, so a
     /// guest cannot print an escape that looks like the kernel's.
     public static func escaped(_ text: Substring) -> String {
+        // Most lines are plain printable ASCII: those are their own escape, with no copy made.
+        if text.utf8.allSatisfy({ (0x20...0x7E).contains($0) && $0 != 0x5C }) { return String(text) }
         var out = String()
         out.reserveCapacity(text.utf8.count)
         for scalar in text.unicodeScalars {

@@ -171,10 +171,13 @@ public final class Router: RemoteDirectory {
 
     private func expireAndAnnounce() {
         let now = kernel.clock.nanoseconds
-        for (proxy, offer) in offers.sorted(by: { $0.key < $1.key }) where offer.expires <= now {
-            // No task came for it in time: it goes back, and the mirror stops receiving ahead.
-            returnOffer(proxy, offer)
-            ahead[offer.mirror]?.on = false
+        // Ticks come often and seldom find anything due: the ordered walks (which allocate) only then.
+        if offers.values.contains(where: { $0.expires <= now }) {
+            for (proxy, offer) in offers.sorted(by: { $0.key < $1.key }) where offer.expires <= now {
+                // No task came for it in time: it goes back, and the mirror stops receiving ahead.
+                returnOffer(proxy, offer)
+                ahead[offer.mirror]?.on = false
+            }
         }
         for (peer, since) in downSince.sorted(by: { $0.key < $1.key }) where now &- since >= graceNanoseconds {
             downSince[peer] = nil
