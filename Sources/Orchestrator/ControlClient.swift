@@ -11,6 +11,13 @@ public struct ControlError: Error, CustomStringConvertible {
     public init(node: String, detail: String) { self.node = node; self.detail = detail }
 }
 
+/// A link to a node came up or went down.
+public struct LinkChange: Equatable, Sendable {
+    public let node: String
+    public let up: Bool
+    public init(node: String, up: Bool) { self.node = node; self.up = up }
+}
+
 /// What the deployer and the controller need of the control plane: requests to nodes, link state,
 /// and a clock. `ControlClient` is the real one; tests drive nodes in the same process.
 public protocol ControlConnection: AnyObject {
@@ -18,8 +25,8 @@ public protocol ControlConnection: AnyObject {
     var nowNanoseconds: UInt64 { get }
     /// Inventory nodes without a link now, and since when (`nowNanoseconds`'s clock).
     var downSince: [String: UInt64] { get }
-    /// Told of every link change (node name, up).
-    var onLinkChange: ((String, Bool) -> Void)? { get set }
+    /// The link changes since the last call, oldest first (a queue the caller takes: no callback).
+    func takeLinkChanges() -> [LinkChange]
     /// Serves links and answers for up to `seconds`, or until `done()`; returns `done()`.
     @discardableResult func drive(seconds: Double, until done: () -> Bool) -> Bool
     /// Sends one request to `node` and waits for its answer; a refusal is a ControlError with the node's words.
@@ -34,8 +41,7 @@ public final class ControlClient: LinkDelegate, ControlConnection {
     /// Nodes with a link up now, and when each went down (loop clock).
     public private(set) var up: Set<String> = []
     public private(set) var downSince: [String: UInt64] = [:]
-    /// Told of every link change (node name, up).
-    public var onLinkChange: ((String, Bool) -> Void)?
+    private var linkChanges: [LinkChange] = []
 
     /// Dials every node in `nodes` at its address, with `certificateDirectory/NAME.pem`.
     public init(certificateDirectory: String, name: String, nodes: [NodeSpec], log: @escaping (String) -> Void) throws {
@@ -67,6 +73,11 @@ public final class ControlClient: LinkDelegate, ControlConnection {
 
     public var nowNanoseconds: UInt64 { loop.nowNanoseconds }
 
+    public func takeLinkChanges() -> [LinkChange] {
+        defer { linkChanges = [] }
+        return linkChanges
+    }
+
     public func close() {
         endpoint.close()
         loop.close()
@@ -77,13 +88,13 @@ public final class ControlClient: LinkDelegate, ControlConnection {
     public func linkUp(_ peer: PeerIdentity) {
         up.insert(peer.name)
         downSince[peer.name] = nil
-        onLinkChange?(peer.name, true)
+        linkChanges.append(LinkChange(node: peer.name, up: true))
     }
 
     public func linkDown(_ peer: PeerIdentity, reason: LinkCloseReason) {
         up.remove(peer.name)
         downSince[peer.name] = loop.nowNanoseconds
-        onLinkChange?(peer.name, false)
+        linkChanges.append(LinkChange(node: peer.name, up: false))
     }
 
     public func frameReceived(from peer: PeerIdentity, kind: UInt8, payload: UnsafeRawBufferPointer) {

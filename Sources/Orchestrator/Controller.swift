@@ -9,10 +9,10 @@ import Foundation
 public final class Controller {
     public let deployer: Deployer
     public let stateDirectory: String
-    public var deadAfterNanoseconds: UInt64 = 1_000_000_000
-    public var resyncNanoseconds: UInt64 = 3_000_000_000
+    /// When to act and on which nodes to give up (see ControllerWatch).
+    public var watch = ControllerWatch()
     public var log: (String) -> Void
-    public private(set) var dead: Set<String> = []
+    public var dead: Set<String> { watch.dead }
     /// Nodes that answer but whose kernel panicked (their reports say so).
     public private(set) var failed: Set<String> = []
     /// The last problem reported per app (unreadable, or its reconcile failed), so that a problem
@@ -21,8 +21,6 @@ public final class Controller {
     /// Apps whose rollout to the applied version failed here, by that version (`AppliedApp.version`):
     /// their replicas are kept as they run (missing ones are still started) until the next apply.
     public private(set) var rolloutFailed: [String: String] = [:]
-    private var dirty = true
-    private var lastSync: UInt64 = 0
 
     public init(deployer: Deployer, stateDirectory: String, log: @escaping (String) -> Void) {
         self.deployer = deployer
@@ -32,34 +30,21 @@ public final class Controller {
 
     /// Runs while `running()` is true (checked every 50 ms).
     public func run(while running: () -> Bool) {
-        let client = deployer.client
-        client.onLinkChange = { [unowned self] name, up in
-            self.dirty = true
-            self.log("link to node \(name) \(up ? "up" : "down")")
-        }
-        defer { client.onLinkChange = nil }
         while running() { step() }
     }
 
-    /// 50 ms of link events, then a reconcile if something changed.
+    /// 50 ms of link events, then what the watch says: lines, and a reconcile if something changed.
     public func step() {
         let client = deployer.client
         client.drive(seconds: 0.05) { false }
-        let now = client.nowNanoseconds
-        var limbo: [String] = []
-        var nowDead: Set<String> = []
-        for node in deployer.inventory.nodes {
-            guard let since = client.downSince[node.name] else { continue }
-            if now - since >= deadAfterNanoseconds { nowDead.insert(node.name) } else { limbo.append(node.name) }
+        let actions = watch.step(now: client.nowNanoseconds, changes: client.takeLinkChanges(), downSince: client.downSince,
+                                 nodes: deployer.inventory.nodes.map(\.name))
+        for action in actions {
+            switch action {
+            case .log(let line): log(line)
+            case .reconcile: reconcileAll()
+            }
         }
-        for node in nowDead.subtracting(dead).sorted() { log("node \(node) is dead (no link for \(Self.milliseconds(now - client.downSince[node]!)) ms)") }
-        if nowDead != dead { dirty = true }
-        dead = nowDead
-        // A node that may be coming back right away is not given up yet.
-        guard limbo.isEmpty, dirty || now - lastSync >= resyncNanoseconds else { return }
-        dirty = false
-        lastSync = now
-        reconcileAll()
     }
 
     /// Reports `text` for `app` unless it is the problem reported last for it.

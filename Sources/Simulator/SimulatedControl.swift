@@ -9,7 +9,7 @@ import Transport
 final class SimulatedControl: ControlConnection {
     unowned let simulation: ClusterSimulation
     var downSince: [String: UInt64] = [:]
-    var onLinkChange: ((String, Bool) -> Void)?
+    private var linkChanges: [LinkChange] = []
     private var nextID: UInt64 = 1
     /// One way, per request and per answer.
     static let latency: UInt64 = 2_000_000
@@ -22,7 +22,12 @@ final class SimulatedControl: ControlConnection {
     func linkChanged(_ node: String, up: Bool) {
         guard up == (downSince[node] != nil) else { return }
         downSince[node] = up ? nil : nowNanoseconds
-        onLinkChange?(node, up)
+        linkChanges.append(LinkChange(node: node, up: up))
+    }
+
+    func takeLinkChanges() -> [LinkChange] {
+        defer { linkChanges = [] }
+        return linkChanges
     }
 
     @discardableResult

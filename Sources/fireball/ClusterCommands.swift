@@ -164,7 +164,7 @@ struct ControllerCommand: ParsableCommand {
 func runController(_ deployer: Deployer, client: ControlClient, stateDirectory: String, deadAfterNanoseconds: UInt64 = 1_000_000_000) {
     let controller = Controller(deployer: deployer, stateDirectory: stateDirectory) { say("controller: \($0)") }
     deployer.progress = { say("  " + $0) }
-    controller.deadAfterNanoseconds = deadAfterNanoseconds
+    controller.watch.deadAfterNanoseconds = deadAfterNanoseconds
     var stop = false
     let watchers = [SIGINT, SIGTERM].compactMap { signal in try? SignalWatcher(loop: client.loop, signal: signal) { stop = true } }
     say("controller: watching \(deployer.inventory.nodes.count) node(s); a node is dead after \(Quantity.formatNanoseconds(deadAfterNanoseconds)) without a link")

@@ -14,7 +14,7 @@ final class InProcessNodes: ControlConnection {
     private(set) var daemons: [String: NodeDaemon] = [:]
     private(set) var requests: [String] = []
     var downSince: [String: UInt64] = [:]
-    var onLinkChange: ((String, Bool) -> Void)?
+    func takeLinkChanges() -> [LinkChange] { [] }   // in-process nodes: no links to change
     private var nextID: UInt64 = 1
     var nowNanoseconds: UInt64 { DispatchTime.now().uptimeNanoseconds }
 
@@ -147,7 +147,7 @@ final class InProcessNodes: ControlConnection {
         try FileManager.default.removeItem(atPath: state + "/objects/" + applied.apps["broken"]!.manifest)
         var lines: [String] = []
         let controller = Controller(deployer: Deployer(inventory: nodes.inventory, client: nodes) { _ in }, stateDirectory: state) { lines.append($0) }
-        controller.resyncNanoseconds = 0
+        controller.watch.resyncNanoseconds = 0
         controller.step()
         controller.step()
         let placed = nodes.daemons.values.flatMap { $0.report().guests.map(\.assignment.app) }.sorted()
@@ -214,7 +214,7 @@ final class InProcessNodes: ControlConnection {
         try applied.save(directory: state)
         var lines: [String] = []
         let controller = Controller(deployer: Deployer(inventory: nodes.inventory, client: nodes) { _ in }, stateDirectory: state) { lines.append($0) }
-        controller.resyncNanoseconds = 0
+        controller.watch.resyncNanoseconds = 0
         controller.step()
         let old = String(Digest.sha256Hex(try Self.pong(version: 1)).prefix(6))
         #expect(nodes.running("echo/pong", on: "a") == old)
