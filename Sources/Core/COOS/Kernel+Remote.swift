@@ -2,6 +2,8 @@
 // tasks use a local *mirror* channel whose traffic the router carries. Rendezvous holds end to end:
 // a send to a remote receiver completes only when that receiver has taken the message, so the
 // kernel *holds* a matched message (sender still blocked) until the router says how it ended.
+// Everything here but the directory and `servedURIs` is internal: the router (in this module) is
+// the only one that acts on mirrors and proxies.
 
 /// Which URIs other nodes serve: a question the kernel asks when a task opens one (the router
 /// answers; it never calls the kernel back from here).
@@ -13,7 +15,7 @@ public protocol RemoteDirectory: AnyObject {
 /// What happened on a channel that reaches another node. The kernel queues these while it runs
 /// and the router takes them (`takeRemoteEvents`) between kernel calls: the kernel never calls
 /// into the router, so no router action can end the very operation that is still running.
-public enum RemoteEvent: Sendable {
+enum RemoteEvent: Sendable {
     /// A task blocked sending on a mirror channel: take its message with `takeMirrorMessage`.
     case mirrorHasSender(ChannelID)
     /// A task started waiting to receive on a mirror channel.
@@ -31,8 +33,8 @@ public enum RemoteEvent: Sendable {
 }
 
 /// A message taken from a channel whose sender is still blocked.
-public struct HeldMessage: Sendable {
-    public let channel: ChannelID
+struct HeldMessage: Sendable {
+    let channel: ChannelID
     let sender: Waiter
 }
 
@@ -44,15 +46,15 @@ extension Kernel {
     }
 
     /// The events queued since the last call, oldest first.
-    public func takeRemoteEvents() -> [RemoteEvent] {
+    func takeRemoteEvents() -> [RemoteEvent] {
         defer { remoteEvents.removeAll(keepingCapacity: true) }
         return remoteEvents
     }
 
-    public var hasRemoteEvents: Bool { !remoteEvents.isEmpty }
+    var hasRemoteEvents: Bool { !remoteEvents.isEmpty }
 
     /// The local channel serving `uri` (not a mirror), for the router acting on a peer's behalf.
-    public func localChannel(serving uri: String) -> (ChannelID, TaskRole)? {
+    func localChannel(serving uri: String) -> (ChannelID, TaskRole)? {
         guard let (id, role) = registry[uri], let channel = channels[id], !channel.isMirror else { return nil }
         return (id, role)
     }
@@ -78,7 +80,7 @@ extension Kernel {
     // MARK: the mirror side (a task here, the channel on another node)
 
     /// The message of the first sender blocked on a mirror, held (the sender stays blocked).
-    public func takeMirrorMessage(_ id: ChannelID) -> (Message, HeldMessage)? {
+    func takeMirrorMessage(_ id: ChannelID) -> (Message, HeldMessage)? {
         guard let channel = channels[id], channel.isMirror else { return nil }
         var message = Message()
         guard let sender = channel.takeLocalMessage(into: &message) else { return nil }
@@ -88,18 +90,18 @@ extension Kernel {
     /// Queues a message received ahead on a mirror no task waits on, as if `proxy` were blocked
     /// sending it: the next receive takes it at once (and `proxyCompleted(proxy)` reports it
     /// taken); a close fails it (`proxyCompleted(proxy, .closed)`). False if the mirror is closed.
-    public func offerToMirror(_ id: ChannelID, _ message: Message, proxy: UInt64) -> Bool {
+    func offerToMirror(_ id: ChannelID, _ message: Message, proxy: UInt64) -> Bool {
         guard let channel = channels[id], channel.isMirror, !channel.isClosed else { return false }
         channel.enqueue(message, from: Waiter(task: TaskID(raw: 0), ticket: 0, index: 0, proxy: proxy))
         return true
     }
 
     /// Takes back an offer no task took; false if it is gone (taken, or failed by a close).
-    public func withdrawOffer(_ id: ChannelID, proxy: UInt64) -> Bool { channels[id]?.withdrawSender(proxy: proxy) != nil }
+    func withdrawOffer(_ id: ChannelID, proxy: UInt64) -> Bool { channels[id]?.withdrawSender(proxy: proxy) != nil }
 
     /// Ends a held send: delivered on another node (nil) or failed. Delivered, its co_values were
     /// copied there and are freed here; failed, they go back to the sender.
-    public func finishHeld(_ held: HeldMessage, message: Message, failed error: KernelError?) {
+    func finishHeld(_ held: HeldMessage, message: Message, failed error: KernelError?) {
         if let error {
             returnValues(in: message)
             complete(held.sender, .failed(error))
@@ -111,7 +113,7 @@ extension Kernel {
 
     /// Puts a held message back at the head of its channel (a remote receiver did not take it),
     /// if its sender still waits; a local receiver waiting now takes it at once.
-    public func requeueHeld(_ held: HeldMessage, message: Message) {
+    func requeueHeld(_ held: HeldMessage, message: Message) {
         guard let channel = channels[held.channel] else { return }
         if held.sender.proxy == 0 {
             guard let record = tasks[held.sender.task], record.ticket == held.sender.ticket,
@@ -139,7 +141,7 @@ extension Kernel {
     /// holding `values` (see `adoptValues`). False if none waits any more (the router then tells
     /// the serving node, which puts the message back); `noMemory` if the values cannot be
     /// allocated (the task goes on waiting; the far sender's send fails).
-    public func deliverToMirror(_ id: ChannelID, _ message: Message, values: [[UInt8]] = []) throws(KernelError) -> Bool {
+    func deliverToMirror(_ id: ChannelID, _ message: Message, values: [[UInt8]] = []) throws(KernelError) -> Bool {
         guard let channel = channels[id], channel.isMirror, let receiver = channel.firstLocalReceiver else { return false }
         guard let target = tasks[receiver.task], target.ticket == receiver.ticket, target.state == .blocked else {
             _ = channel.takeLocalReceiver()
@@ -153,14 +155,14 @@ extension Kernel {
     }
 
     /// Tasks waiting to receive on a mirror.
-    public func mirrorReceivers(_ id: ChannelID) -> Int { channels[id]?.localReceiverCount ?? 0 }
+    func mirrorReceivers(_ id: ChannelID) -> Int { channels[id]?.localReceiverCount ?? 0 }
 
     /// The tasks waiting to receive on a mirror, first come first.
-    public func mirrorReceiverTasks(_ id: ChannelID) -> [TaskID] { channels[id]?.localReceivers.map(\.task) ?? [] }
+    func mirrorReceiverTasks(_ id: ChannelID) -> [TaskID] { channels[id]?.localReceivers.map(\.task) ?? [] }
 
     /// Fails every task blocked on a mirror with `error` (its node is gone, or the channel closed
     /// there), then closes the mirror if asked, so later operations get `ECLOSED`.
-    public func failMirror(_ id: ChannelID, with error: KernelError, close: Bool) {
+    func failMirror(_ id: ChannelID, with error: KernelError, close: Bool) {
         guard let channel = channels[id], channel.isMirror else { return }
         var message = Message()
         while let sender = channel.takeMessage(into: &message) {
@@ -177,7 +179,7 @@ extension Kernel {
     /// A remote task receives on a local channel (or will soon: `ahead`): matched now
     /// (a `proxyReceived` event is queued) or registered. `peer` is the router's number for its
     /// node. `closed` if the channel is closed.
-    public func addProxyReceiver(_ id: ChannelID, proxy: UInt64, peer: UInt32, ahead: Bool = false) -> KernelError? {
+    func addProxyReceiver(_ id: ChannelID, proxy: UInt64, peer: UInt32, ahead: Bool = false) -> KernelError? {
         guard let channel = channels[id] else { return .badHandle }
         guard !channel.isClosed else { return .closed }
         let receiver = Waiter(task: TaskID(raw: 0), ticket: 0, index: 0, proxy: proxy, peer: peer, ahead: ahead)
@@ -190,13 +192,13 @@ extension Kernel {
         return nil
     }
 
-    public func cancelProxyReceiver(_ id: ChannelID, proxy: UInt64) { channels[id]?.cancelProxy(proxy) }
+    func cancelProxyReceiver(_ id: ChannelID, proxy: UInt64) { channels[id]?.cancelProxy(proxy) }
 
     /// A remote task sends on a local channel: taken now (nil), queued (`proxyCompleted` later),
     /// or refused. The message's co_values are made here from `values` (see `adoptValues`): owned
     /// by the receiver that takes it now, or in flight and charged to the heap of the channel's
     /// server until one does; `noMemory` if they cannot be allocated.
-    public func proxySend(_ message: Message, values: [[UInt8]] = [], on id: ChannelID, proxy: UInt64, peer: UInt32) -> (taken: Bool, error: KernelError?) {
+    func proxySend(_ message: Message, values: [[UInt8]] = [], on id: ChannelID, proxy: UInt64, peer: UInt32) -> (taken: Bool, error: KernelError?) {
         guard let channel = channels[id] else { return (false, .badHandle) }
         guard !channel.isClosed else { return (false, .closed) }
         if let receiver = channel.firstLocalReceiver, let target = tasks[receiver.task] {
@@ -225,7 +227,7 @@ extension Kernel {
 
     /// A proxy send that is still queued is withdrawn (its link died before it was taken). Its
     /// co_values are freed: a retry after a reconnect brings their bytes again.
-    public func withdrawProxySend(_ id: ChannelID, proxy: UInt64) -> Bool {
+    func withdrawProxySend(_ id: ChannelID, proxy: UInt64) -> Bool {
         guard let channel = channels[id], let message = channel.withdrawSender(proxy: proxy) else { return false }
         returnValues(in: message)
         return true
