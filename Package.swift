@@ -3,6 +3,10 @@
 // Dependencies point one way: Simulator -> Node, Orchestrator; Node, Orchestrator -> Transport -> Core; Node, Orchestrator -> HAL -> Core.
 import PackageDescription
 
+// `FIREBALL_OP_PROFILE=1 swift build -c release --scratch-path .build/op-profile` makes an interpreter
+// that counts ops and op pairs for `fireball-bench ops` (Docs/interpreter.md); never a normal build.
+let opProfile: [SwiftSetting] = Context.environment["FIREBALL_OP_PROFILE"] == "1" ? [.define("FIREBALL_OP_PROFILE")] : []
+
 let package = Package(
     name: "Fireball",
     platforms: [.macOS(.v15)],
@@ -22,7 +26,7 @@ let package = Package(
             .unsafeFlags(["-Xllvm", "-tail-dup-pred-size=1000", "-Xllvm", "-tail-dup-succ-size=1000"], .when(configuration: .release)),
             // The kernel is single-threaded and owns its objects: runtime exclusivity checks buy nothing.
             .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
-        ]),
+        ] + opProfile),
         // Boards and simulated devices; sees only Core's interfaces.
         .target(name: "HAL", dependencies: ["Core", .product(name: "Yams", package: "Yams")]),
         // C shims: only Transport imports them.

@@ -6,7 +6,7 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fireball-bench",
         abstract: "Fireball benchmarks; run with `swift run -c release fireball-bench NAME`.",
-        subcommands: [MessageBench.self, WasmBench.self, KernelBench.self, InterruptBench.self, TransportBench.self, PlacementBench.self,
+        subcommands: [MessageBench.self, WasmBench.self, OpsBench.self, KernelBench.self, InterruptBench.self, TransportBench.self, PlacementBench.self,
                       FuzzBench.self, SimulateCommand.self]
     )
 }

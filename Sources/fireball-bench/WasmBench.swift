@@ -73,7 +73,7 @@ struct WasmBench: ParsableCommand {
     }
 
     /// Builds Bench/programs into .build/bench with Bench/build.sh (up-to-date modules are kept).
-    func buildPrograms(_ names: [String]) throws -> String {
+    static func buildPrograms(_ names: [String]) throws -> String {
         let script = "Bench/build.sh", output = ".build/bench"
         guard FileManager.default.isExecutableFile(atPath: script) else {
             throw ValidationError("\(script) not found: run from the repository root, or pass --modules-directory")
@@ -100,7 +100,7 @@ struct WasmBench: ParsableCommand {
             print("modules: \(wanted.map(\.name).joined(separator: ", ")) from \(modulesDirectory)")
         } else {
             if !built.isEmpty {
-                let output = try buildPrograms(built)
+                let output = try Self.buildPrograms(built)
                 for name in built { paths[name] = "\(output)/\(name).wasm" }
                 print("modules: \(built.joined(separator: ", ")) built from Bench/programs into \(output)")
             }
@@ -148,7 +148,7 @@ struct WasmBench: ParsableCommand {
             let bytes = [UInt8](data)
             for (label, budget) in [("Fireball", SliceBudget.standard), ("Fireball/unsliced", SliceBudget.unlimited)] {
                 var result: Int64 = 0
-                let seconds = try median(repetitions) { result = try runFireball(bytes, program.argument, budget) }
+                let seconds = try median(repetitions) { result = try Self.runFireball(bytes, program.argument, budget) }
                 table[label, default: [:]][program.name] = seconds
                 if result != program.checksum { checks.append("\(label) \(program.name): checksum \(result), expected \(program.checksum)") }
                 progress("\(label) \(program.name) \(format(seconds))")
@@ -212,7 +212,7 @@ struct WasmBench: ParsableCommand {
     }
 
     /// Load, instantiate and run, as a whole-process run of a peer does.
-    func runFireball(_ bytes: [UInt8], _ argument: Int32, _ budget: SliceBudget) throws -> Int64 {
+    static func runFireball(_ bytes: [UInt8], _ argument: Int32, _ budget: SliceBudget) throws -> Int64 {
         let store = Store()
         let instance = try store.instantiate(try LoadedModule.load(bytes))
         guard let function = instance.exportedFunction("run") else { throw ValidationError("no export 'run'") }

@@ -51,6 +51,9 @@ extension Execution {
         dispatch: while true {
             let w = pc.pointee
             pc += 1
+            #if FIREBALL_OP_PROFILE
+            OpProfile.record(Word.op(w))
+            #endif
             switch Word.op(w) {
             case .i32Eqz:
                 fp[A(w)] = bit(u32(fp[B(w)]) == 0)
