@@ -26,6 +26,8 @@ public final class Controller {
         self.deployer = deployer
         self.stateDirectory = stateDirectory
         self.log = log
+        // Links that came up while the client connected are no news: the first step checks everything anyway.
+        _ = deployer.client.takeLinkChanges()
     }
 
     /// Runs while `running()` is true (checked every 50 ms).

@@ -89,6 +89,35 @@ public final class Deployer {
     /// the app cannot be placed, and after rolling back if a node refuses a step.
     public func reconcile(_ manifest: AppManifest, view: ClusterView, dead: Set<String> = [], draining: Set<String> = [],
                           cordoned: Set<String> = [], upgrade: Bool = true) throws -> DeployOutcome {
+        try execute(try round(manifest, view: view, dead: dead, draining: draining, cordoned: cordoned, upgrade: upgrade))
+    }
+
+    /// What reconciling `manifest` against `view` takes, decided without a request: the starts, the
+    /// upgrades and the stops of one round, in the order they will go (`execute` sends them).
+    public struct Round {
+        let manifest: AppManifest
+        var starts: [Step] = []
+        /// In replica order: one at a time, each running before the next begins.
+        var upgrades: [Step] = []
+        /// Copies to stop last (moved away, duplicates, no longer wanted), in (node, key) order.
+        var stops: [(node: String, key: String)] = []
+        var images: [String: [UInt8]] = [:]
+        /// Per-step upgrade modes, by replica.
+        var modes: [String: UpgradeMode] = [:]
+        var outcome = DeployOutcome()
+
+        /// The round's steps in order, one line each: `start KEY@NODE`, `upgrade KEY@NODE (MODE)`, `stop KEY@NODE`.
+        public var steps: [String] {
+            starts.map { "start \($0.assignment.key)@\($0.node)" }
+                + upgrades.map { "upgrade \($0.assignment.key)@\($0.node) (\(modes[$0.assignment.replica]?.rawValue ?? "?"))" }
+                + stops.map { "stop \($0.key)@\($0.node)" }
+        }
+    }
+
+    /// The round that reconciling would send (see `reconcile`); it sends nothing. Throws if the app cannot be placed.
+    public func round(_ manifest: AppManifest, view: ClusterView, dead: Set<String> = [], draining: Set<String> = [],
+                      cordoned: Set<String> = [], upgrade: Bool = true) throws -> Round {
+        var round = Round(manifest: manifest)
         var outcome = DeployOutcome()
         // Where each replica of the app runs now; a replica found twice (a node came back with what was
         // moved away from it) stays on the node that has been up longest, the other copy is stopped.
@@ -143,6 +172,23 @@ public final class Deployer {
             extra.append((node, "\(manifest.name)/\(replica)"))
         }
 
+        round.starts = starts
+        round.upgrades = upgrades.sorted(by: { $0.assignment.replica < $1.assignment.replica })
+        for step in round.upgrades {
+            round.modes[step.assignment.replica] = Self.upgradeMode(step.module, replacing: step.replacing!,
+                                                                    on: inventory.nodes.first { $0.name == step.node }?.board,
+                                                                    report: view.reports[step.node])
+        }
+        round.stops = extra.sorted(by: { ($0.node, $0.key) < ($1.node, $1.key) })
+        round.images = images
+        round.outcome = outcome
+        return round
+    }
+
+    /// Sends a round's requests in order; a refused start or upgrade rolls the round back and throws.
+    public func execute(_ round: Round) throws -> DeployOutcome {
+        let manifest = round.manifest, starts = round.starts, upgrades = round.upgrades, images = round.images
+        var outcome = round.outcome
         var done: [Step] = []
         for (index, start) in starts.enumerated() {
             let label = "[\(index + 1)/\(starts.count)] \(start.assignment.replica) -> \(start.node)"
@@ -160,10 +206,9 @@ public final class Deployer {
             }
         }
         // Upgrades one replica at a time, each running before the next begins.
-        for (index, step) in upgrades.sorted(by: { $0.assignment.replica < $1.assignment.replica }).enumerated() {
+        for (index, step) in upgrades.enumerated() {
             let node = step.node
-            let mode = Self.upgradeMode(step.module, replacing: step.replacing!, on: inventory.nodes.first { $0.name == node }?.board,
-                                        report: view.reports[node])
+            let mode = round.modes[step.assignment.replica]!
             let label = "[upgrade \(index + 1)/\(upgrades.count)] \(step.assignment.replica) on \(node) (\(mode.rawValue))"
             var stopped = false
             do {
@@ -195,7 +240,7 @@ public final class Deployer {
                                   duringUpgrade: true)
             }
         }
-        for (node, key) in extra.sorted(by: { ($0.node, $0.key) < ($1.node, $1.key) }) { stop(key, on: node, into: &outcome) }
+        for (node, key) in round.stops { stop(key, on: node, into: &outcome) }
         return outcome
     }
 

@@ -97,6 +97,36 @@ final class InProcessNodes: ControlConnection {
         return manifest
     }
 
+    @Test func aRoundIsDecidedWithoutARequestAndSentAsDecided() throws {
+        let nodes = try InProcessNodes(["a": "linux-host", "b": "linux-host", "c": "linux-host"])
+        let folder = nodes.root.appendingPathComponent("apps")
+        let deployer = Deployer(inventory: nodes.inventory, client: nodes) { _ in }
+        let first = try AppManifest.load(path: try Self.write(app: "echo", wasm: try Self.pong(version: 1), replicas: 2, into: folder))
+        _ = try deployer.execute(try deployer.round(first, view: deployer.view()))
+        let placed = nodes.requests.filter { $0.hasPrefix("start") }
+        #expect(placed.count == 2)
+
+        // Version 2, and a node that died: the round says what will happen, and nothing happens yet.
+        let second = try AppManifest.load(path: try Self.write(app: "echo", wasm: try Self.pong(version: 2), replicas: 2, into: folder))
+        let view = deployer.view()
+        let holders = Set(view.reports.filter { !$0.value.guests.isEmpty }.keys)
+        let gone = holders.sorted().first!, stays = holders.sorted().last!
+        let spare = Set(["a", "b", "c"]).subtracting(holders).first!
+        let before = nodes.requests
+        let round = try deployer.round(second, view: view, dead: [gone])
+        #expect(nodes.requests == before, "a round is decided without a request")
+        let moved = round.steps.filter { $0.hasPrefix("start") }
+        let upgraded = round.steps.filter { $0.hasPrefix("upgrade") }
+        #expect(moved.count == 1 && moved[0].hasSuffix("@\(spare)"), "\(round.steps)")
+        #expect(upgraded.count == 1 && upgraded[0].contains("@\(stays) ("), "\(round.steps)")
+        #expect(round.steps.count == 2, "the dead node's copy is not stopped (it cannot answer): \(round.steps)")
+        // Sent as decided: the starts, then the upgrade.
+        let outcome = try deployer.execute(round)
+        #expect(outcome.started.count == 1 && outcome.upgraded.count == 1)
+        #expect(nodes.requests.dropFirst(before.count).filter { $0.hasPrefix("start") }.map { $0.split(separator: " ")[1] }
+                == [moved[0].split(separator: " ")[1], upgraded[0].split(separator: " ")[1]])
+    }
+
     @Test func appliedCopiesAreWhatIsDeployedWhateverHappensToTheFilesLater() throws {
         let nodes = try InProcessNodes(["a": "linux-host"])
         let state = nodes.root.appendingPathComponent("state").path
